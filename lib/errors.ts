@@ -1,0 +1,227 @@
+/**
+ * Typed errors with stable codes. Callers branch on `instanceof` or `code`, never on message text.
+ */
+
+/** Stable codes of every error drover raises. */
+export const ErrorCode = {
+  Invalid: 'DROVER_INVALID',
+  DuplicateJob: 'DROVER_DUPLICATE_JOB',
+  DuplicateJobScope: 'DROVER_DUPLICATE_JOB_SCOPE',
+  UnknownJobType: 'DROVER_UNKNOWN_JOB_TYPE',
+  JobVersion: 'DROVER_JOB_VERSION',
+  MalformedJob: 'DROVER_MALFORMED_JOB',
+  PayloadTooLarge: 'DROVER_PAYLOAD_TOO_LARGE',
+  JobNotFound: 'DROVER_JOB_NOT_FOUND',
+  LockLost: 'DROVER_LOCK_LOST',
+  Aborted: 'DROVER_ABORTED',
+  MaxTimeExceeded: 'DROVER_MAX_TIME_EXCEEDED',
+  DispatchExpired: 'DROVER_DISPATCH_EXPIRED',
+  Retryable: 'DROVER_RETRYABLE',
+  Shutdown: 'DROVER_SHUTDOWN',
+  QueueClosed: 'DROVER_QUEUE_CLOSED',
+  DependencyFailed: 'DROVER_DEPENDENCY_FAILED',
+  DependencyCycle: 'DROVER_DEPENDENCY_CYCLE',
+  Store: 'DROVER_STORE',
+  WaitTimeout: 'DROVER_WAIT_TIMEOUT',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Context that an error may carry. */
+export interface DroverErrorContext {
+  jobId?: string;
+  queue?: string;
+  cause?: unknown;
+}
+
+/** Base of every drover error. */
+export class DroverError extends Error {
+  readonly code: ErrorCode;
+  readonly jobId?: string;
+  readonly queue?: string;
+
+  constructor(code: ErrorCode, message: string, context: DroverErrorContext = {}) {
+    super(message, context.cause === undefined ? undefined : { cause: context.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.jobId = context.jobId;
+    this.queue = context.queue;
+  }
+}
+
+/** An argument (ID, queue name, option, payload) is not acceptable. Nothing was written. */
+export class InvalidArgumentError extends DroverError {
+  constructor(message: string, context?: DroverErrorContext) {
+    super(ErrorCode.Invalid, message, context);
+  }
+}
+
+/** A job with this ID already exists. In `putMany`, `duplicates` lists every colliding ID. */
+export class DuplicateJobError extends DroverError {
+  readonly duplicates: string[];
+  constructor(jobId: string, queue?: string, duplicates: string[] = [jobId]) {
+    const more = duplicates.length > 1 ? ` (and ${duplicates.length - 1} more)` : '';
+    super(ErrorCode.DuplicateJob, `job ${jobId} already exists${more}`, { jobId, queue });
+    this.duplicates = duplicates;
+  }
+}
+
+/** An enqueue scope of the job is held by another job (singleton jobs). */
+export class DuplicateJobScopeError extends DroverError {
+  readonly scope: string;
+  readonly holder?: string;
+  constructor(jobId: string, scope: string, holder?: string, queue?: string) {
+    super(
+      ErrorCode.DuplicateJobScope,
+      `job ${jobId}: scope "${scope}" is held by ${holder ?? 'another job'}`,
+      { jobId, queue },
+    );
+    this.scope = scope;
+    this.holder = holder;
+  }
+}
+
+/** A stored job names a type that no registered class has. The document is quarantined. */
+export class UnknownJobTypeError extends DroverError {
+  readonly typeName: string;
+  constructor(typeName: string, jobId?: string) {
+    super(ErrorCode.UnknownJobType, `unknown job type "${typeName}"`, { jobId });
+    this.typeName = typeName;
+  }
+}
+
+/** A stored job's version cannot be brought to the class's version. The document is quarantined. */
+export class JobVersionError extends DroverError {
+  constructor(typeName: string, stored: number, current: number, jobId?: string) {
+    super(
+      ErrorCode.JobVersion,
+      `job type "${typeName}": stored version ${stored} cannot be upgraded to ${current}`,
+      { jobId },
+    );
+  }
+}
+
+/** A stored document lacks fields or has fields of the wrong type. It is quarantined. */
+export class MalformedJobError extends DroverError {
+  constructor(message: string, jobId?: string) {
+    super(ErrorCode.MalformedJob, message, { jobId });
+  }
+}
+
+/** A serialized job exceeds the size limit. Nothing was written. */
+export class PayloadTooLargeError extends DroverError {
+  readonly bytes: number;
+  readonly limit: number;
+  constructor(jobId: string, bytes: number, limit: number) {
+    super(ErrorCode.PayloadTooLarge, `job ${jobId} is ${bytes} bytes; the limit is ${limit}`, {
+      jobId,
+    });
+    this.bytes = bytes;
+    this.limit = limit;
+  }
+}
+
+/** No job has this ID. */
+export class JobNotFoundError extends DroverError {
+  constructor(jobId: string, queue?: string) {
+    super(ErrorCode.JobNotFound, `job ${jobId} not found`, { jobId, queue });
+  }
+}
+
+/** A conditional write matched nothing: another worker owns the job now. The result is dropped. */
+export class LockLostError extends DroverError {
+  constructor(jobId: string, owner: string) {
+    super(ErrorCode.LockLost, `job ${jobId}: lock of ${owner} was lost`, { jobId });
+  }
+}
+
+/** The job was aborted on request. */
+export class JobAbortedError extends DroverError {
+  constructor(jobId: string, why = 'abort requested') {
+    super(ErrorCode.Aborted, `job ${jobId} aborted: ${why}`, { jobId });
+  }
+}
+
+/** The job ran longer than its `maxTimeMs`. */
+export class MaxTimeExceededError extends DroverError {
+  constructor(jobId: string, maxTimeMs: number) {
+    super(ErrorCode.MaxTimeExceeded, `job ${jobId} exceeded its max time of ${maxTimeMs} ms`, {
+      jobId,
+    });
+  }
+}
+
+/** The job's dispatch deadline passed before a worker could start it. */
+export class DispatchExpiredError extends DroverError {
+  constructor(jobId: string, dispatchBy: Date) {
+    super(
+      ErrorCode.DispatchExpired,
+      `job ${jobId} missed its dispatch deadline ${dispatchBy.toISOString()}`,
+      { jobId },
+    );
+  }
+}
+
+/** Thrown by a job to ask for another attempt, optionally after a delay (throttling). */
+export class RetryableError extends DroverError {
+  readonly retryAfterMs?: number;
+  constructor(message: string, options: { retryAfterMs?: number; cause?: unknown } = {}) {
+    super(ErrorCode.Retryable, message, { cause: options.cause });
+    this.retryAfterMs = options.retryAfterMs;
+  }
+}
+
+/** The runner is shutting down; the job is released for another worker. */
+export class ShutdownError extends DroverError {
+  constructor(jobId: string) {
+    super(ErrorCode.Shutdown, `job ${jobId} released: runner shutting down`, { jobId });
+  }
+}
+
+/** The queue was closed. */
+export class QueueClosedError extends DroverError {
+  constructor(queue: string) {
+    super(ErrorCode.QueueClosed, `queue ${queue} is closed`, { queue });
+  }
+}
+
+/** A job this one depends on failed. */
+export class DependencyFailedError extends DroverError {
+  constructor(jobId: string, edge: string, edgeState: string) {
+    super(ErrorCode.DependencyFailed, `dependency ${edge} of job ${jobId} ended ${edgeState}`, {
+      jobId,
+    });
+  }
+}
+
+/** Putting the job would create a dependency cycle. */
+export class DependencyCycleError extends DroverError {
+  constructor(jobId: string, path: string[]) {
+    super(ErrorCode.DependencyCycle, `dependency cycle: ${path.join(' -> ')}`, { jobId });
+  }
+}
+
+/** A wait for a job to finish timed out; the job is unaffected. */
+export class WaitTimeoutError extends DroverError {
+  constructor(jobId: string, timeoutMs: number) {
+    super(ErrorCode.WaitTimeout, `job ${jobId} did not finish within ${timeoutMs} ms`, { jobId });
+  }
+}
+
+/** The database failed in a way we could not map to a more precise error. */
+export class StoreError extends DroverError {
+  constructor(message: string, cause?: unknown) {
+    super(ErrorCode.Store, message, { cause });
+  }
+}
+
+/** The stable code of any thrown value, for error records. */
+export function errorCodeOf(err: unknown): string {
+  if (err instanceof DroverError) return err.code;
+  if (err instanceof Error) return err.name;
+  return 'UNKNOWN';
+}
+
+/** Normalizes any thrown value to an Error. */
+export function toError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}

@@ -1,0 +1,46 @@
+/** Typed events of queues and groups. */
+import { EventEmitter } from 'node:events';
+
+/** Payload shared by job events. */
+export interface JobEventInfo {
+  queue: string;
+  jobId: string;
+  type: string;
+  attempt: number;
+}
+
+/** Every event a queue emits, with its argument. */
+export interface QueueEventMap {
+  claimed: [JobEventInfo];
+  progress: [JobEventInfo & { progress: number; message?: string }];
+  completed: [JobEventInfo & { durationMs: number }];
+  failed: [JobEventInfo & { error: string; durationMs: number }];
+  retrying: [JobEventInfo & { error: string; nextAttemptId: string; dueAt: Date }];
+  aborted: [JobEventInfo & { reason: string }];
+  'lock-lost': [JobEventInfo];
+  expired: [JobEventInfo];
+  released: [JobEventInfo];
+  quarantined: [{ queue: string; jobId: string; code: string; reason: string }];
+  /** A background loop hit an error; it keeps going. */
+  error: [Error];
+  /** The pool has no running job and found nothing to claim. */
+  idle: [{ queue: string }];
+}
+
+/** An EventEmitter whose `on`/`emit` are checked against an event map. */
+export class TypedEmitter<M extends { [K in keyof M]: unknown[] }> extends EventEmitter {
+  override on<K extends keyof M & string>(event: K, listener: (...args: M[K]) => void): this {
+    return super.on(event, listener as (...args: unknown[]) => void);
+  }
+  override once<K extends keyof M & string>(event: K, listener: (...args: M[K]) => void): this {
+    return super.once(event, listener as (...args: unknown[]) => void);
+  }
+  override off<K extends keyof M & string>(event: K, listener: (...args: M[K]) => void): this {
+    return super.off(event, listener as (...args: unknown[]) => void);
+  }
+  override emit<K extends keyof M & string>(event: K, ...args: M[K]): boolean {
+    // An 'error' with no listener would throw from a background loop; log-only is the intent.
+    if (event === 'error' && this.listenerCount('error') === 0) return false;
+    return super.emit(event, ...args);
+  }
+}

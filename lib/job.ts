@@ -1,0 +1,226 @@
+/**
+ * The base job class. Users subclass it, decorate the subclass with `@JobType`, declare their
+ * payload as ordinary fields and implement `run(ctx)`.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { errorCodeOf, RetryableError, toError } from './errors';
+import type {
+  JobErrorRecord,
+  JobRetryInfo,
+  JobStatus,
+  JobTimeInfo,
+  JobTypeInfo,
+  StoredDependency,
+} from './types';
+
+/** Default bound on attempts of a retryable job. */
+export const DEFAULT_MAX_ATTEMPTS = 10;
+/** Errors kept per attempt; older ones are dropped (the count in `errCount` stays exact). */
+export const MAX_ERRORS_KEPT = 50;
+
+/** What a running job receives. */
+export interface JobContext {
+  /** Fires when the job is aborted (by ID, by max time, by shutdown, or because its lock was lost). */
+  readonly signal: AbortSignal;
+  /** A child logger carrying the job's ID, type, queue and worker. */
+  readonly logger: Logger;
+  /** Reports progress (0..100); stored with the next heartbeat-sized write. */
+  progress(percent: number, message?: string): Promise<void>;
+  /** The queue the job runs in. */
+  readonly queue: string;
+  /** 0 for the first attempt. */
+  readonly attempt: number;
+}
+
+/** Per-job options given at creation. */
+export interface JobOptions {
+  /** Job ID; a random UUID when omitted. */
+  id?: string;
+  /** Higher runs first. Default 0. */
+  priority?: number;
+  /** Not before this time. */
+  waitUntil?: Date;
+  /** Not before now + this many milliseconds. */
+  delayMs?: number;
+  /** Expire instead of starting after this time. */
+  dispatchBy?: Date;
+  /** Abort a run lasting longer than this; 0 = unlimited. */
+  maxTimeMs?: number;
+  /** Attempts in all, for a retryable job. Default 10. */
+  maxAttempts?: number;
+  /** Whether errors marked retryable lead to another attempt. Default true. */
+  retryable?: boolean;
+  /** Dispatch scopes: no two jobs sharing one run at the same time. */
+  scopes?: string[];
+  /** Enqueue scopes: no two jobs sharing one are queued at the same time (singletons). */
+  enqueueScopes?: string[];
+  /** Dependency; `always()` by default. */
+  dependency?: StoredDependency;
+}
+
+/** Keys of a job class that are payload: own data fields, not methods, not BaseJob's. */
+export type JobFields<T> = {
+  [K in keyof T as K extends keyof BaseJob
+    ? never
+    : T[K] extends (...args: never[]) => unknown
+      ? never
+      : K]: T[K];
+};
+
+/** Names of the fields every job has; they are stored beside the payload, not in it. */
+export const BASE_FIELDS = [
+  'id',
+  'type',
+  'status',
+  'timeInfo',
+  'retryInfo',
+  'scopes',
+  'enqueueScopes',
+  'priority',
+  'dependency',
+  'queue',
+] as const;
+
+function emptyStatus(now: Date): JobStatus {
+  return {
+    owner: '',
+    completed: false,
+    inProgress: false,
+    modTime: now,
+    modCount: 0,
+    errCount: 0,
+    errors: [],
+    lockExpiresAt: null,
+    abortRequested: false,
+    progress: 0,
+  };
+}
+
+/** Base class of every job. */
+export abstract class BaseJob {
+  /** Attempt ID (the job ID for the first attempt). */
+  id: string = randomUUID();
+  /** Set from the class's `@JobType` registration. */
+  type: JobTypeInfo = { name: '', version: 0 };
+  /** Queue the job was put in; empty until put. */
+  queue = '';
+  status: JobStatus = emptyStatus(new Date());
+  timeInfo: JobTimeInfo = {
+    created: new Date(),
+    start: null,
+    end: null,
+    waitUntil: null,
+    dispatchBy: null,
+    maxTimeMs: 0,
+  };
+  retryInfo: JobRetryInfo = {
+    retryable: true,
+    needsRetry: false,
+    baseJobId: '',
+    currentAttempt: 0,
+    maxAttempts: DEFAULT_MAX_ATTEMPTS,
+    waitUntilMs: 0,
+    dispatchByMs: 0,
+    start: null,
+    end: null,
+  };
+  scopes: string[] = [];
+  enqueueScopes: string[] = [];
+  priority = 0;
+  dependency: StoredDependency = { type: 'always', edges: [], options: {}, onEdgeFailure: 'fail' };
+
+  /** Does the work. Throw (or `addError`) to fail; throw `RetryableError` to ask for a retry. */
+  abstract run(ctx: JobContext): Promise<void>;
+
+  /**
+   * Creates a job of this class with typed payload fields and options.
+   * Only the subclass's own fields are accepted, with their declared types.
+   */
+  static create<T extends BaseJob>(
+    this: new () => T,
+    fields: Partial<JobFields<T>> = {},
+    options: JobOptions = {},
+  ): T {
+    const job = new this();
+    Object.assign(job, fields);
+    job.applyOptions(options);
+    return job;
+  }
+
+  /** Applies creation options; exposed for subclasses that build jobs themselves. */
+  applyOptions(options: JobOptions, now = new Date()): void {
+    if (options.id !== undefined) this.id = options.id;
+    this.retryInfo.baseJobId = this.id;
+    this.timeInfo.created = now;
+    this.status.modTime = now;
+    if (options.priority !== undefined) this.priority = options.priority;
+    if (options.waitUntil !== undefined) this.timeInfo.waitUntil = options.waitUntil;
+    if (options.delayMs !== undefined) this.timeInfo.waitUntil = new Date(now.getTime() + options.delayMs);
+    if (options.dispatchBy !== undefined) this.timeInfo.dispatchBy = options.dispatchBy;
+    if (options.maxTimeMs !== undefined) this.timeInfo.maxTimeMs = options.maxTimeMs;
+    if (options.maxAttempts !== undefined) this.retryInfo.maxAttempts = options.maxAttempts;
+    if (options.retryable !== undefined) this.retryInfo.retryable = options.retryable;
+    if (options.scopes !== undefined) this.scopes = [...options.scopes];
+    if (options.enqueueScopes !== undefined) this.enqueueScopes = [...options.enqueueScopes];
+    if (options.dependency !== undefined) this.dependency = options.dependency;
+  }
+
+  /** ID shared by all attempts of this job. */
+  get baseJobId(): string {
+    return this.retryInfo.baseJobId || this.id;
+  }
+
+  /** Records an error on this attempt; the attempt ends failed unless a retry is marked. */
+  addError(err: unknown): void {
+    this.pushError(err, false);
+  }
+
+  /** Records an error and asks for another attempt, optionally not before `retryAfterMs`. */
+  addRetryableError(err: unknown, options: { retryAfterMs?: number } = {}): void {
+    this.pushError(err, true);
+    this.retryInfo.needsRetry = true;
+    if (options.retryAfterMs !== undefined) this.retryInfo.waitUntilMs = options.retryAfterMs;
+  }
+
+  /** Records a thrown value, recognising `RetryableError` (and its `retryAfterMs`). */
+  recordThrown(err: unknown): void {
+    if (err instanceof RetryableError) {
+      this.addRetryableError(err, { retryAfterMs: err.retryAfterMs });
+    } else {
+      this.addError(err);
+    }
+  }
+
+  private pushError(err: unknown, retryable: boolean): void {
+    const e = toError(err);
+    const record: JobErrorRecord = {
+      message: e.message,
+      code: errorCodeOf(err),
+      at: new Date(),
+      retryable,
+    };
+    this.status.errors.push(record);
+    if (this.status.errors.length > MAX_ERRORS_KEPT) this.status.errors.shift();
+    this.status.errCount += 1;
+  }
+
+  /** The errors of this attempt combined into one, or undefined when there were none. */
+  error(): Error | undefined {
+    const errors = this.status.errors;
+    if (errors.length === 0) return undefined;
+    if (errors.length === 1) return new Error(errors[0].message);
+    return new AggregateError(
+      errors.map((r) => new Error(r.message)),
+      errors.map((r) => r.message).join('; '),
+    );
+  }
+
+  /** True when no further attempt will follow this one. */
+  isLastAttempt(): boolean {
+    return !this.retryInfo.retryable || this.retryInfo.currentAttempt + 1 >= this.retryInfo.maxAttempts;
+  }
+}
+
+/** A job class: constructible with no arguments, producing a BaseJob. */
+export type JobClass<T extends BaseJob = BaseJob> = new () => T;

@@ -1,0 +1,264 @@
+/**
+ * In-memory implementation of the job storage protocol, with the same fencing semantics as the
+ * MongoDB store: for tests, for single-process use, and as the reference the behaviour suite
+ * holds both to. Documents are cloned in and out so callers never share state with the store.
+ */
+import { DuplicateJobError } from '../errors';
+import type {
+  AbortOutcome,
+  JobClaimParams,
+  JobHeartbeatParams,
+  JobHeartbeatResult,
+  JobListParams,
+  JobStore,
+  JobUpdate,
+  JobWriteParams,
+  LockToken,
+} from '../store';
+import { JOB_STATES, type JobDocument, type QueueStats } from '../types';
+
+type Doc = JobDocument;
+
+function applyUpdate(doc: Doc, update: JobUpdate, now: Date): void {
+  doc.status.modTime = now;
+  if (update.state !== undefined) doc.state = update.state;
+  if (update.payload !== undefined) doc.payload = structuredClone(update.payload);
+  if (update.errors !== undefined) doc.status.errors = structuredClone(update.errors);
+  if (update.errCount !== undefined) doc.status.errCount = update.errCount;
+  if (update.progress !== undefined) doc.status.progress = update.progress;
+  if (update.progressMessage !== undefined) doc.status.progressMessage = update.progressMessage;
+  if (update.start !== undefined) doc.timeInfo.start = update.start;
+  if (update.end !== undefined) doc.timeInfo.end = update.end;
+  if (update.completed !== undefined) doc.status.completed = update.completed;
+  if (update.inProgress !== undefined) doc.status.inProgress = update.inProgress;
+  if (update.needsRetry !== undefined) doc.retryInfo.needsRetry = update.needsRetry;
+  if (update.dueAt !== undefined) doc.dueAt = update.dueAt;
+  if (update.nextAttemptId !== undefined) doc.nextAttemptId = update.nextAttemptId;
+  if (update.retryEnd !== undefined) doc.retryInfo.end = update.retryEnd;
+  if (update.state !== undefined && update.state !== 'running') {
+    doc.status.lockExpiresAt = null;
+    doc.status.abortRequested = false;
+  }
+  if (update.releaseLock) doc.status.owner = '';
+  doc.status.modCount += 1;
+}
+
+function holds(doc: Doc | undefined, token: LockToken): doc is Doc {
+  return doc !== undefined && doc.status.owner === token.owner && doc.status.modCount === token.modCount;
+}
+
+/** The envelope checks the MongoDB claim filter makes. */
+function wellFormed(d: Doc): boolean {
+  const status = d.status as unknown;
+  const timeInfo = d.timeInfo as unknown;
+  return (
+    typeof status === 'object' && status !== null && typeof d.status.modCount === 'number' &&
+    typeof timeInfo === 'object' && timeInfo !== null && d.dueAt instanceof Date
+  );
+}
+
+/** Compares by claim order: priority descending, due time ascending, ID ascending. */
+function claimOrder(a: Doc, b: Doc): number {
+  if (a.priority !== b.priority) return b.priority - a.priority;
+  const t = a.dueAt.getTime() - b.dueAt.getTime();
+  if (t !== 0) return t;
+  return a._id < b._id ? -1 : a._id > b._id ? 1 : 0;
+}
+
+/** Job storage in a Map. */
+export class MemoryJobStore implements JobStore {
+  private readonly docs = new Map<string, Doc>();
+
+  async init(): Promise<void> {}
+
+  async jobInsert(docs: Doc[]): Promise<void> {
+    const duplicates = docs.filter((d) => this.docs.has(d._id)).map((d) => d._id);
+    for (const d of docs) if (!this.docs.has(d._id)) this.docs.set(d._id, structuredClone(d));
+    if (duplicates.length > 0) throw new DuplicateJobError(duplicates[0], docs[0].queue, duplicates);
+  }
+
+  async jobGet(id: string): Promise<Doc | null> {
+    const d = this.docs.get(id);
+    return d ? structuredClone(d) : null;
+  }
+
+  private attemptsOf(baseJobId: string): Doc[] {
+    return [...this.docs.values()]
+      .filter((d) => d.retryInfo.baseJobId === baseJobId)
+      .sort((a, b) => a.retryInfo.currentAttempt - b.retryInfo.currentAttempt);
+  }
+
+  async jobGetLatest(baseJobId: string): Promise<Doc | null> {
+    const all = this.attemptsOf(baseJobId);
+    return all.length ? structuredClone(all[all.length - 1]) : null;
+  }
+
+  async jobAttempts(baseJobId: string): Promise<Doc[]> {
+    return structuredClone(this.attemptsOf(baseJobId));
+  }
+
+  async jobClaim(params: JobClaimParams): Promise<Doc[]> {
+    const excluded = new Set(params.excludeTypes ?? []);
+    const due = [...this.docs.values()]
+      .filter(
+        (d) =>
+          d.queue === params.queue &&
+          d.state === 'pending' &&
+          wellFormed(d) &&
+          d.dueAt <= params.now &&
+          !excluded.has(d.type.name),
+      )
+      .sort(claimOrder)
+      .slice(0, params.limit);
+    for (const d of due) {
+      d.state = 'running';
+      d.status.owner = params.owner;
+      d.status.inProgress = true;
+      d.status.lockExpiresAt = new Date(params.now.getTime() + params.lockTimeoutMs);
+      d.status.modTime = params.now;
+      d.status.abortRequested = false;
+      d.timeInfo.start = params.now;
+      d.status.modCount += 1;
+    }
+    return structuredClone(due);
+  }
+
+  async jobHeartbeat(params: JobHeartbeatParams): Promise<JobHeartbeatResult> {
+    const result: JobHeartbeatResult = { lost: [], abortRequested: [] };
+    for (const t of params.jobs) {
+      const d = this.docs.get(t.id);
+      if (!holds(d, t) || d.state !== 'running') result.lost.push(t.id);
+      else if (d.status.abortRequested) result.abortRequested.push(t.id);
+      else d.status.lockExpiresAt = params.lockExpiresAt;
+    }
+    return result;
+  }
+
+  async jobWrite(params: JobWriteParams): Promise<number | null> {
+    const d = this.docs.get(params.token.id);
+    if (!holds(d, params.token)) return null;
+    applyUpdate(d, params.update, params.now);
+    return d.status.modCount;
+  }
+
+  async jobWriteMany(writes: JobWriteParams[]): Promise<Set<string>> {
+    const done = new Set<string>();
+    for (const w of writes) if ((await this.jobWrite(w)) !== null) done.add(w.token.id);
+    return done;
+  }
+
+  async jobProgress(params: { token: LockToken; progress: number; message?: string; now: Date }): Promise<boolean> {
+    const d = this.docs.get(params.token.id);
+    if (!holds(d, params.token) || d.state !== 'running') return false;
+    d.status.progress = params.progress;
+    if (params.message !== undefined) d.status.progressMessage = params.message;
+    d.status.modTime = params.now;
+    return true;
+  }
+
+  async jobReclaimStale(params: { queue: string; now: Date }): Promise<number> {
+    let n = 0;
+    for (const d of this.docs.values()) {
+      if (d.queue !== params.queue || d.state !== 'running') continue;
+      if (!d.status.lockExpiresAt || d.status.lockExpiresAt >= params.now) continue;
+      d.state = 'pending';
+      d.status.owner = '';
+      d.status.inProgress = false;
+      d.status.lockExpiresAt = null;
+      d.status.abortRequested = false;
+      d.status.modTime = params.now;
+      d.status.modCount += 1;
+      d.status.errCount += 1;
+      d.status.errors.push({
+        message: 'lock expired: owner stopped heartbeating',
+        code: 'DROVER_LOCK_LOST',
+        at: params.now,
+        retryable: true,
+      });
+      n++;
+    }
+    return n;
+  }
+
+  async jobRequestAbort(id: string, now: Date): Promise<AbortOutcome> {
+    const d = this.docs.get(id);
+    if (!d) return 'not-found';
+    if (d.state === 'pending' || d.state === 'blocked') {
+      d.state = 'aborted';
+      d.timeInfo.end = now;
+      d.status.modTime = now;
+      d.status.modCount += 1;
+      d.status.errCount += 1;
+      d.status.errors.push({ message: 'aborted before it started', code: 'DROVER_ABORTED', at: now, retryable: false });
+      return 'aborted';
+    }
+    if (d.state === 'running') {
+      d.status.abortRequested = true;
+      return 'requested';
+    }
+    return 'finished';
+  }
+
+  async jobQuarantine(params: { id: string; modCount: number; code: string; reason: string; now: Date }): Promise<boolean> {
+    const d = this.docs.get(params.id);
+    if (!d || d.status.modCount !== params.modCount) return false;
+    d.state = 'quarantined';
+    d.quarantine = { code: params.code, reason: params.reason, at: params.now };
+    d.status.owner = '';
+    d.status.lockExpiresAt = null;
+    d.status.inProgress = false;
+    d.status.modTime = params.now;
+    d.status.modCount += 1;
+    return true;
+  }
+
+  async jobQuarantineMalformed(params: { queue: string; now: Date }): Promise<string[]> {
+    const ids: string[] = [];
+    for (const d of this.docs.values()) {
+      if (d.queue !== params.queue || d.state !== 'pending' || wellFormed(d)) continue;
+      d.state = 'quarantined';
+      d.quarantine = { code: 'DROVER_MALFORMED_JOB', reason: 'envelope fields missing or of the wrong type', at: params.now };
+      ids.push(d._id);
+    }
+    return ids;
+  }
+
+  async jobStats(queue: string, now: Date): Promise<QueueStats> {
+    const stats: QueueStats = {
+      queue, total: 0, pending: 0, due: 0, blocked: 0, running: 0, retrying: 0,
+      completed: 0, failed: 0, aborted: 0, expired: 0, quarantined: 0,
+    };
+    for (const d of this.docs.values()) {
+      if (d.queue !== queue) continue;
+      stats.total++;
+      if ((JOB_STATES as readonly string[]).includes(d.state)) stats[d.state]++;
+      if (d.state === 'pending' && d.dueAt <= now) stats.due++;
+    }
+    return stats;
+  }
+
+  async jobList(params: JobListParams): Promise<Doc[]> {
+    const out = [...this.docs.values()]
+      .filter(
+        (d) =>
+          (params.queue === undefined || d.queue === params.queue) &&
+          (params.states === undefined || params.states.includes(d.state)) &&
+          (params.type === undefined || d.type.name === params.type) &&
+          (params.baseJobId === undefined || d.retryInfo.baseJobId === params.baseJobId) &&
+          (params.idContains === undefined || d._id.includes(params.idContains)) &&
+          (params.afterId === undefined || d._id > params.afterId) &&
+          (params.createdAfter === undefined || d.timeInfo.created >= params.createdAfter) &&
+          (params.createdBefore === undefined || d.timeInfo.created < params.createdBefore),
+      )
+      .sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0))
+      .slice(0, params.limit);
+    return structuredClone(out);
+  }
+
+  async close(): Promise<void> {}
+
+  /** Test helper: replaces a stored document as-is (e.g. to simulate hand edits). */
+  rawPut(doc: Doc): void {
+    this.docs.set(doc._id, structuredClone(doc));
+  }
+}

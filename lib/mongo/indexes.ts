@@ -1,0 +1,43 @@
+/**
+ * Index definitions of the jobs collection. The queue name leads every index, so the claim stays
+ * shard-friendly (a `queue`-prefixed shard key routes it to one shard) and a large backlog in one
+ * queue never slows another. `test/behaviour/indexes.test.ts` checks the claim's filter and sort
+ * against these definitions.
+ */
+import type { IndexDescription } from 'mongodb';
+
+/** Serves the claim: equality on queue and state, sort by priority then due time. */
+export const CLAIM_INDEX: IndexDescription = {
+  name: 'claim',
+  key: { queue: 1, state: 1, priority: -1, dueAt: 1, _id: 1 },
+};
+
+/** Finds running attempts whose lock went stale. */
+export const STALE_INDEX: IndexDescription = {
+  name: 'stale',
+  key: { queue: 1, state: 1, 'status.lockExpiresAt': 1 },
+};
+
+/** Finds every attempt of a job, newest first. */
+export const ATTEMPTS_INDEX: IndexDescription = {
+  name: 'attempts',
+  key: { 'retryInfo.baseJobId': 1, 'retryInfo.currentAttempt': -1 },
+};
+
+/** Counts and lists by type, and prunes finished attempts by end time. */
+export const TYPE_INDEX: IndexDescription = {
+  name: 'type',
+  key: { queue: 1, 'type.name': 1, state: 1 },
+};
+export const ENDED_INDEX: IndexDescription = {
+  name: 'ended',
+  key: { queue: 1, state: 1, 'timeInfo.end': 1 },
+};
+
+export const JOB_INDEXES: IndexDescription[] = [
+  CLAIM_INDEX,
+  STALE_INDEX,
+  ATTEMPTS_INDEX,
+  TYPE_INDEX,
+  ENDED_INDEX,
+];

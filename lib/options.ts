@@ -1,0 +1,94 @@
+/**
+ * Options of a queue and its runner pool: every field optional for the user, resolved once into
+ * a complete, validated form by `resolveQueueOptions`. Defaults are the exported constants.
+ */
+import pino, { type Logger } from 'pino';
+import { InvalidArgumentError } from './errors';
+import { defaultRegistry, type Registry } from './registry';
+import { checkNumber } from './validate';
+
+export const WORKERS_DEFAULT = 4;
+export const WORKERS_MAX = 1024;
+export const LOCK_TIMEOUT_MS_DEFAULT = 30_000;
+export const LOCK_TIMEOUT_MS_MIN = 50;
+export const HEARTBEAT_MS_DEFAULT = 1_000;
+export const POLL_MIN_MS_DEFAULT = 5;
+export const POLL_MAX_MS_DEFAULT = 500;
+export const POLL_MAX_MS_BOUND = 60_000;
+export const DRAIN_TIMEOUT_MS_DEFAULT = 10_000;
+export const RECLAIM_EVERY_MS_DEFAULT = 1_000;
+
+/** Hook run before each job; see `QueueOptions.beforeRun`. */
+export type JobHook = (info: { queue: string; jobId: string; type: string; signal: AbortSignal }) => Promise<void> | void;
+
+/** Options of one queue and its runner pool. All optional. */
+export interface QueueOptions {
+  /** Jobs run at the same time by this process's pool. */
+  workers?: number;
+  /** A lock not refreshed for this long is stale and the job may be claimed again. */
+  lockTimeoutMs?: number;
+  /** How often running jobs' locks are refreshed (and abort requests noticed). */
+  heartbeatMs?: number;
+  /** Idle polling starts at this delay and doubles, with jitter, up to `pollMaxMs`. */
+  pollMinMs?: number;
+  pollMaxMs?: number;
+  /** On close, running jobs get this long to finish before they are aborted and released. */
+  drainTimeoutMs?: number;
+  /** How often stale locks are looked for. */
+  reclaimEveryMs?: number;
+  /** Job types this pool does not claim (a fuse for one process). */
+  excludeTypes?: string[];
+  /** Registry to load jobs with. */
+  registry?: Registry;
+  /** Logger; a pino logger at LOG_LEVEL (default "info") when omitted. */
+  logger?: Logger;
+  /** Clock, injectable for tests. */
+  now?: () => Date;
+}
+
+/** Options with every field resolved. */
+export interface ResolvedQueueOptions {
+  workers: number;
+  lockTimeoutMs: number;
+  heartbeatMs: number;
+  pollMinMs: number;
+  pollMaxMs: number;
+  drainTimeoutMs: number;
+  reclaimEveryMs: number;
+  excludeTypes: string[];
+  registry: Registry;
+  logger: Logger;
+  now: () => Date;
+}
+
+/** A pino logger at `LOG_LEVEL` (default info), the default of every component. */
+export function defaultLogger(): Logger {
+  return pino({ name: 'drover', level: process.env.LOG_LEVEL ?? 'info' });
+}
+
+/** Copies, defaults and validates queue options; throws InvalidArgumentError on a bad value. */
+export function resolveQueueOptions(...layers: (QueueOptions | undefined)[]): ResolvedQueueOptions {
+  const o: QueueOptions = Object.assign({}, ...layers.filter(Boolean));
+  const lockTimeoutMs = checkNumber('lockTimeoutMs', o.lockTimeoutMs ?? LOCK_TIMEOUT_MS_DEFAULT, LOCK_TIMEOUT_MS_MIN, 24 * 3600_000);
+  const heartbeatMs = checkNumber('heartbeatMs', o.heartbeatMs ?? Math.min(HEARTBEAT_MS_DEFAULT, lockTimeoutMs / 3), 10, lockTimeoutMs);
+  if (heartbeatMs * 2 > lockTimeoutMs) {
+    throw new InvalidArgumentError(`heartbeatMs (${heartbeatMs}) must be at most half of lockTimeoutMs (${lockTimeoutMs})`);
+  }
+  const pollMinMs = checkNumber('pollMinMs', o.pollMinMs ?? POLL_MIN_MS_DEFAULT, 1, POLL_MAX_MS_BOUND);
+  const pollMaxMs = checkNumber('pollMaxMs', o.pollMaxMs ?? POLL_MAX_MS_DEFAULT, pollMinMs, POLL_MAX_MS_BOUND);
+  const workers = checkNumber('workers', o.workers ?? WORKERS_DEFAULT, 1, WORKERS_MAX);
+  if (!Number.isInteger(workers)) throw new InvalidArgumentError('workers must be an integer');
+  return {
+    workers,
+    lockTimeoutMs,
+    heartbeatMs,
+    pollMinMs,
+    pollMaxMs,
+    drainTimeoutMs: checkNumber('drainTimeoutMs', o.drainTimeoutMs ?? DRAIN_TIMEOUT_MS_DEFAULT, 0, 24 * 3600_000),
+    reclaimEveryMs: checkNumber('reclaimEveryMs', o.reclaimEveryMs ?? Math.min(RECLAIM_EVERY_MS_DEFAULT, lockTimeoutMs / 2), 10, 3600_000),
+    excludeTypes: [...(o.excludeTypes ?? [])],
+    registry: o.registry ?? defaultRegistry,
+    logger: o.logger ?? defaultLogger(),
+    now: o.now ?? (() => new Date()),
+  };
+}

@@ -1,0 +1,266 @@
+/**
+ * A named queue: puts jobs into the store, reads them back as typed job instances, and runs them
+ * with its runner pool. One class serves every store (MongoDB, in-memory).
+ */
+import { InvalidArgumentError, LockLostError, QueueClosedError, WaitTimeoutError } from './errors';
+import { TypedEmitter, type QueueEventMap } from './events';
+import type { BaseJob } from './job';
+import { resolveQueueOptions, type QueueOptions, type ResolvedQueueOptions } from './options';
+import { RunnerPool, type RunnerHooks } from './runner';
+import type { AbortOutcome, JobStore, LockToken } from './store';
+import { FINISHED_STATES, type JobDocument, type JobState, type QueueStats } from './types';
+import { checkAttemptId, checkQueueName, checkScope, checkJobId, checkDate, checkNumber } from './validate';
+
+/** What `jobInfo()` yields: a job's stored state without loading its class. */
+export type JobInfo = Omit<JobDocument, 'payload'>;
+
+/** Page size of the async iterables. */
+const PAGE = 500;
+
+/** A named queue of jobs with a runner pool. */
+export class Queue extends TypedEmitter<QueueEventMap> {
+  readonly name: string;
+  readonly options: ResolvedQueueOptions;
+  private readonly pool: RunnerPool;
+  private closed = false;
+
+  constructor(
+    readonly store: JobStore,
+    name: string,
+    options: QueueOptions = {},
+    hooks: RunnerHooks = {},
+  ) {
+    super();
+    this.name = checkQueueName(name);
+    this.options = resolveQueueOptions(options);
+    this.pool = new RunnerPool(store, this.name, this.options, this, hooks);
+  }
+
+  /** The owner name this queue's pool claims jobs under. */
+  get owner(): string {
+    return this.pool.owner;
+  }
+
+  /** Puts a job into the queue. Throws DuplicateJobError if its ID exists. */
+  async put(job: BaseJob): Promise<void> {
+    await this.putMany([job]);
+  }
+
+  /**
+   * Puts several jobs in one round trip. Every job is validated before anything is written; on
+   * colliding IDs the others are stored and a DuplicateJobError lists the collisions.
+   */
+  async putMany(jobs: BaseJob[]): Promise<void> {
+    this.assertOpen();
+    if (!Array.isArray(jobs)) throw new InvalidArgumentError('putMany expects an array of jobs');
+    const now = this.options.now();
+    const ids = new Set<string>();
+    const docs = jobs.map((job) => {
+      const doc = this.toDocument(job, now);
+      if (ids.has(doc._id)) throw new InvalidArgumentError(`job ${doc._id} appears twice in one putMany`);
+      ids.add(doc._id);
+      return doc;
+    });
+    await this.store.jobInsert(docs);
+    for (const job of jobs) job.queue = this.name;
+    this.pool.wake();
+  }
+
+  /** Validates a job and builds its document. Writes nothing. */
+  private toDocument(job: BaseJob, now: Date): JobDocument {
+    checkJobId(job.id);
+    if (job.retryInfo.baseJobId && job.retryInfo.baseJobId !== job.id) {
+      throw new InvalidArgumentError(`job ${job.id}: a new job cannot carry another job's baseJobId`);
+    }
+    job.scopes.forEach(checkScope);
+    job.enqueueScopes.forEach(checkScope);
+    checkNumber('priority', job.priority, -1e9, 1e9);
+    checkNumber('maxAttempts', job.retryInfo.maxAttempts, 1, 1e6);
+    checkNumber('maxTimeMs', job.timeInfo.maxTimeMs, 0, 365 * 24 * 3600_000);
+    if (job.timeInfo.waitUntil !== null) checkDate('waitUntil', job.timeInfo.waitUntil);
+    if (job.timeInfo.dispatchBy !== null) checkDate('dispatchBy', job.timeInfo.dispatchBy);
+    const doc = this.options.registry.toDocument(job, this.name, now);
+    if (doc.dependency.type !== 'always') doc.state = 'blocked';
+    return doc;
+  }
+
+  /**
+   * The newest attempt of a job (or, given an attempt ID `id#n`, that attempt) as an instance of
+   * its class, with status, time and retry info. Undefined when absent.
+   */
+  async get<T extends BaseJob = BaseJob>(id: string): Promise<T | undefined> {
+    const doc = await this.getDocument(id);
+    return doc ? this.options.registry.fromDocument<T>(doc) : undefined;
+  }
+
+  /** The stored document of a job's newest attempt (or of the given attempt ID). */
+  async getDocument(id: string): Promise<JobDocument | undefined> {
+    checkAttemptId(id);
+    const doc = id.includes('#') ? await this.store.jobGet(id) : await this.store.jobGetLatest(id);
+    return doc && doc.queue === this.name ? doc : undefined;
+  }
+
+  /** Attempt `n` (0-based) of a job. */
+  async getAttempt<T extends BaseJob = BaseJob>(id: string, n: number): Promise<T | undefined> {
+    checkJobId(id);
+    const doc = (await this.store.jobAttempts(id)).find((d) => d.retryInfo.currentAttempt === n);
+    return doc && doc.queue === this.name ? this.options.registry.fromDocument<T>(doc) : undefined;
+  }
+
+  /** Every attempt of a job, oldest first. */
+  async getAllAttempts<T extends BaseJob = BaseJob>(id: string): Promise<T[]> {
+    checkJobId(id);
+    const docs = await this.store.jobAttempts(id);
+    return docs.filter((d) => d.queue === this.name).map((d) => this.options.registry.fromDocument<T>(d));
+  }
+
+  /**
+   * Claims the next due job for a caller that runs jobs itself (instead of `start()`). The caller
+   * must `complete` it before `lockTimeoutMs` passes, or `save` it to keep the lock fresh.
+   */
+  async next(): Promise<BaseJob | undefined> {
+    this.assertOpen();
+    const [doc] = await this.store.jobClaim({
+      queue: this.name,
+      owner: this.pool.owner,
+      now: this.options.now(),
+      lockTimeoutMs: this.options.lockTimeoutMs,
+      limit: 1,
+      excludeTypes: this.options.excludeTypes,
+    });
+    return doc ? this.options.registry.fromDocument(doc) : undefined;
+  }
+
+  private tokenOf(job: BaseJob): LockToken {
+    return { id: job.id, owner: job.status.owner, modCount: job.status.modCount };
+  }
+
+  /**
+   * Records the outcome of a job claimed by `next()`: completed, or failed when it has errors.
+   * Throws LockLostError when another worker holds the job now.
+   */
+  async complete(job: BaseJob): Promise<void> {
+    const now = this.options.now();
+    const state: JobState = job.status.errors.some((e) => e.at >= (job.timeInfo.start ?? new Date(0)))
+      ? 'failed'
+      : 'completed';
+    await this.guardedWrite(job, {
+      state,
+      end: now,
+      completed: state === 'completed',
+      inProgress: false,
+      errors: job.status.errors,
+      errCount: job.status.errCount,
+      payload: this.options.registry.toDocument(job, this.name, now).payload,
+      progress: state === 'completed' ? 100 : undefined,
+    });
+    job.status.completed = state === 'completed';
+  }
+
+  /** Saves a held job's payload, progress and errors, refreshing nothing else. */
+  async save(job: BaseJob): Promise<void> {
+    const now = this.options.now();
+    await this.guardedWrite(job, {
+      payload: this.options.registry.toDocument(job, this.name, now).payload,
+      errors: job.status.errors,
+      errCount: job.status.errCount,
+      progress: job.status.progress,
+    });
+  }
+
+  private async guardedWrite(job: BaseJob, update: Parameters<JobStore['jobWrite']>[0]['update']): Promise<void> {
+    const modCount = await this.store.jobWrite({ token: this.tokenOf(job), update, now: this.options.now() });
+    if (modCount === null) throw new LockLostError(job.id, job.status.owner);
+    job.status.modCount = modCount;
+  }
+
+  /** Finished jobs (completed, failed, aborted, expired...), as instances, in ID order. */
+  async *results<T extends BaseJob = BaseJob>(): AsyncIterable<T> {
+    for await (const doc of this.documents([...FINISHED_STATES].filter((s) => s !== 'quarantined'))) {
+      yield this.options.registry.fromDocument<T>(doc);
+    }
+  }
+
+  /** Stored info of every job in the queue, without loading classes (quarantined ones too). */
+  async *jobInfo(states?: JobState[]): AsyncIterable<JobInfo> {
+    for await (const doc of this.documents(states)) {
+      const { payload: _payload, ...info } = doc;
+      void _payload;
+      yield info;
+    }
+  }
+
+  private async *documents(states?: JobState[]): AsyncIterable<JobDocument> {
+    let afterId: string | undefined;
+    for (;;) {
+      const page = await this.store.jobList({ queue: this.name, states, afterId, limit: PAGE });
+      yield* page;
+      if (page.length < PAGE) return;
+      afterId = page[page.length - 1]._id;
+    }
+  }
+
+  /** Counts by state. */
+  async stats(): Promise<QueueStats> {
+    return this.store.jobStats(this.name, this.options.now());
+  }
+
+  /** Starts this process's runner pool. */
+  async start(): Promise<void> {
+    this.assertOpen();
+    this.pool.start();
+  }
+
+  /** Whether the pool has been started and not closed. */
+  get started(): boolean {
+    return this.pool.isStarted;
+  }
+
+  isRunning(id: string): boolean {
+    return this.pool.isRunning(id);
+  }
+
+  runningJobs(): string[] {
+    return this.pool.runningJobs();
+  }
+
+  /**
+   * Aborts a job by ID wherever it runs: at once in this process, within one heartbeat in any
+   * other. A job not yet started ends `aborted` at once.
+   */
+  async abort(id: string): Promise<AbortOutcome> {
+    checkAttemptId(id);
+    const doc = await this.getDocument(id);
+    if (!doc) return 'not-found';
+    const outcome = await this.store.jobRequestAbort(doc._id, this.options.now());
+    if (outcome === 'requested') this.pool.abort(doc._id);
+    return outcome;
+  }
+
+  /** Aborts every job running in this process's pool. */
+  abortAll(): void {
+    this.pool.abortAll();
+  }
+
+  /** Waits until the job's newest attempt is finished (or `timeoutMs` passes). */
+  async waitFor(id: string, { timeoutMs = 30_000, pollMs = 25 } = {}): Promise<JobDocument> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const doc = await this.getDocument(id);
+      if (doc && FINISHED_STATES.includes(doc.state) && doc.state !== 'retrying') return doc;
+      if (Date.now() > deadline) throw new WaitTimeoutError(id, timeoutMs);
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+  }
+
+  /** Stops the pool gracefully (see `drainTimeoutMs`). Jobs stay stored. */
+  async close(options: { drainTimeoutMs?: number } = {}): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.close(options.drainTimeoutMs);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new QueueClosedError(this.name);
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * The registry maps job type names to classes and converts between job instances and stored
+ * documents with class-transformer. Loading a document that cannot become a job (unknown type,
+ * version with no upgrade path, malformed fields) throws a typed error; the queue quarantines it.
+ */
+import { instanceToPlain, plainToInstance } from 'class-transformer';
+import { BSON } from 'mongodb';
+import { BaseJob, BASE_FIELDS, type JobClass } from './job';
+import {
+  InvalidArgumentError,
+  JobVersionError,
+  MalformedJobError,
+  PayloadTooLargeError,
+  UnknownJobTypeError,
+} from './errors';
+import { JOB_STATES, type JobDocument, type JobTypeInfo } from './types';
+import { validatePayload } from './validate';
+
+/** Turns a payload stored at `version` into the payload of `version + 1`. */
+export type UpgradeFn = (payload: Record<string, unknown>) => Record<string, unknown>;
+
+/** Options of `@JobType`. */
+export interface JobTypeOptions {
+  /** Current version of the payload schema. Default 1. */
+  version?: number;
+  /** `upgrades[n]` turns a version-n payload into version n+1. */
+  upgrades?: Record<number, UpgradeFn>;
+  /** Registry to add the class to; the default registry when omitted. */
+  registry?: Registry;
+}
+
+interface Registration {
+  cls: JobClass;
+  info: JobTypeInfo;
+  upgrades: Record<number, UpgradeFn>;
+}
+
+/** MongoDB's document limit is 16 MiB; leave room for the envelope and updates. */
+export const DEFAULT_MAX_DOCUMENT_BYTES = 15 * 1024 * 1024;
+
+const TYPE_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
+/** Maps type names to job classes; converts jobs to and from documents. */
+export class Registry {
+  private readonly byName = new Map<string, Registration>();
+  private readonly byClass = new Map<JobClass, Registration>();
+
+  constructor(readonly maxDocumentBytes = DEFAULT_MAX_DOCUMENT_BYTES) {}
+
+  /** Adds a class under a type name. Re-registering the same class is allowed; another class is not. */
+  register(cls: JobClass, name: string, options: JobTypeOptions = {}): void {
+    if (!TYPE_NAME.test(name)) throw new InvalidArgumentError(`invalid job type name "${name}"`);
+    const version = options.version ?? 1;
+    if (!Number.isInteger(version) || version < 1) {
+      throw new InvalidArgumentError(`job type "${name}": version must be a positive integer`);
+    }
+    const existing = this.byName.get(name);
+    if (existing && existing.cls !== cls) {
+      throw new InvalidArgumentError(`job type "${name}" is already registered to another class`);
+    }
+    const reg: Registration = { cls, info: { name, version }, upgrades: options.upgrades ?? {} };
+    this.byName.set(name, reg);
+    this.byClass.set(cls, reg);
+  }
+
+  /** Registered type names. */
+  names(): string[] {
+    return [...this.byName.keys()];
+  }
+
+  /** The class registered under a name. */
+  classOf(name: string): JobClass | undefined {
+    return this.byName.get(name)?.cls;
+  }
+
+  /** Name and version of a job's class; throws for an unregistered class. */
+  typeOf(job: BaseJob): JobTypeInfo {
+    const reg = this.byClass.get(job.constructor as JobClass);
+    if (!reg) {
+      throw new UnknownJobTypeError(job.constructor.name, job.id);
+    }
+    return { ...reg.info };
+  }
+
+  /** Serializes a job into the document of its attempt in `queue`. Validates; writes nothing. */
+  toDocument(job: BaseJob, queue: string, now: Date): JobDocument {
+    const type = this.typeOf(job);
+    validatePayload(job, BASE_FIELDS, job.id);
+    const plain = instanceToPlain(job) as Record<string, unknown>;
+    for (const key of BASE_FIELDS) delete plain[key];
+    const waitUntil = job.timeInfo.waitUntil;
+    const doc: JobDocument = {
+      _id: job.id,
+      queue,
+      type,
+      state: 'pending',
+      priority: job.priority,
+      dueAt: waitUntil && waitUntil > now ? waitUntil : now,
+      payload: plain,
+      status: { ...job.status, errors: [...job.status.errors], modTime: now },
+      timeInfo: { ...job.timeInfo },
+      retryInfo: { ...job.retryInfo, baseJobId: job.retryInfo.baseJobId || job.id },
+      scopes: [...job.scopes],
+      enqueueScopes: [...job.enqueueScopes],
+      dependency: { ...job.dependency, edges: [...job.dependency.edges] },
+    };
+    const bytes = BSON.calculateObjectSize(doc);
+    if (bytes > this.maxDocumentBytes) throw new PayloadTooLargeError(job.id, bytes, this.maxDocumentBytes);
+    return doc;
+  }
+
+  /** Rehydrates a job from its document, upgrading old payload versions. */
+  fromDocument<T extends BaseJob = BaseJob>(doc: JobDocument): T {
+    checkShape(doc);
+    const reg = this.byName.get(doc.type.name);
+    if (!reg) throw new UnknownJobTypeError(doc.type.name, doc._id);
+    let payload = doc.payload;
+    for (let v = doc.type.version; v < reg.info.version; v++) {
+      const upgrade = reg.upgrades[v];
+      if (!upgrade) throw new JobVersionError(doc.type.name, doc.type.version, reg.info.version, doc._id);
+      payload = upgrade(payload);
+    }
+    if (doc.type.version > reg.info.version) {
+      throw new JobVersionError(doc.type.name, doc.type.version, reg.info.version, doc._id);
+    }
+    const job = plainToInstance(reg.cls, payload) as T;
+    job.id = doc._id;
+    job.type = { ...reg.info };
+    job.queue = doc.queue;
+    job.status = { ...doc.status, errors: [...doc.status.errors] };
+    job.timeInfo = { ...doc.timeInfo };
+    job.retryInfo = { ...doc.retryInfo };
+    job.scopes = [...doc.scopes];
+    job.enqueueScopes = [...doc.enqueueScopes];
+    job.priority = doc.priority;
+    job.dependency = { ...doc.dependency, edges: [...doc.dependency.edges] };
+    return job;
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Rejects documents whose envelope is not what we wrote (hand edits, other tools, corruption). */
+function checkShape(doc: JobDocument): void {
+  const raw = doc as unknown as Record<string, unknown>;
+  const id = typeof raw._id === 'string' ? raw._id : undefined;
+  const fail = (what: string): never => {
+    throw new MalformedJobError(`job ${String(raw._id)}: ${what}`, id);
+  };
+  if (id === undefined) fail('_id is not a string');
+  if (!isObject(raw.type) || typeof raw.type.name !== 'string') fail('type.name missing');
+  const type = raw.type as Record<string, unknown>;
+  if (!Number.isInteger(type.version)) fail('type.version is not an integer');
+  if (!isObject(raw.payload)) fail('payload is not an object');
+  if (!JOB_STATES.includes(raw.state as never)) fail(`unknown state ${String(raw.state)}`);
+  if (!isObject(raw.status) || typeof raw.status.modCount !== 'number') fail('status missing');
+  if (!Array.isArray((raw.status as Record<string, unknown>).errors)) fail('status.errors missing');
+  if (!isObject(raw.timeInfo) || !(raw.timeInfo.created instanceof Date)) fail('timeInfo missing');
+  if (!isObject(raw.retryInfo) || typeof raw.retryInfo.currentAttempt !== 'number') {
+    fail('retryInfo missing');
+  }
+  if (!Array.isArray(raw.scopes) || !Array.isArray(raw.enqueueScopes)) fail('scopes missing');
+  if (!isObject(raw.dependency) || !Array.isArray(raw.dependency.edges)) fail('dependency missing');
+}
+
+/** The registry `@JobType` uses when given none. */
+export const defaultRegistry = new Registry();
+
+/**
+ * Registers a job class under a type name and version.
+ * @example
+ * ```ts
+ * @JobType('resize-image', { version: 1 })
+ * class ResizeImage extends BaseJob { url = ''; async run() {} }
+ * ```
+ */
+export function JobType(name: string, options: JobTypeOptions = {}) {
+  return <C extends JobClass>(cls: C): C => {
+    (options.registry ?? defaultRegistry).register(cls, name, options);
+    return cls;
+  };
+}

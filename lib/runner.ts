@@ -1,0 +1,403 @@
+/**
+ * The runner pool of one queue in one process: claims due jobs into `workers` slots, runs them
+ * with an AbortSignal, refreshes their locks by heartbeat, and records each outcome with one
+ * guarded write. A job whose lock is lost is aborted and its outcome dropped.
+ */
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import {
+  DispatchExpiredError,
+  DroverError,
+  JobAbortedError,
+  LockLostError,
+  MaxTimeExceededError,
+  ShutdownError,
+  errorCodeOf,
+  toError,
+} from './errors';
+import type { QueueEventMap, TypedEmitter } from './events';
+import type { BaseJob, JobContext } from './job';
+import type { ResolvedQueueOptions } from './options';
+import { Backoff, nextAttemptDocument, wantsRetry, type BackoffPolicy } from './retry';
+import { backoffMs, Wakeable } from './sleep';
+import type { JobStore, JobUpdate, LockToken } from './store';
+import type { JobDocument, JobState } from './types';
+import { WriteBatcher } from './write-batcher';
+
+/** A job held by this pool. */
+interface RunningJob {
+  job: BaseJob;
+  token: LockToken;
+  controller: AbortController;
+  startedAt: number;
+  /** Set once the outcome is being written; heartbeats no longer speak for it. */
+  finishing: boolean;
+  done: Promise<void>;
+}
+
+/** A unique owner name: host, process and a random part, so restarts never reuse one. */
+export function newOwnerId(): string {
+  return `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+}
+
+/** Hooks the queue gives the pool; each may be absent. */
+export interface RunnerHooks {
+  /** Decides whether a claimed job may run now; returning a state other than 'running' parks it. */
+  beforeStart?: (job: BaseJob, token: LockToken) => Promise<JobState | 'running'>;
+  /** Called after an attempt's outcome is recorded. */
+  afterFinish?: (job: BaseJob, state: JobState) => Promise<void>;
+  /** Backoff of retries. */
+  retryBackoff?: BackoffPolicy;
+}
+
+/** Runs jobs of one queue. */
+export class RunnerPool {
+  readonly owner = newOwnerId();
+  private readonly running = new Map<string, RunningJob>();
+  /** Runs whose lock was lost but whose code has not returned yet; they still hold a slot. */
+  private readonly zombies = new Set<RunningJob>();
+  private readonly wakeable = new Wakeable();
+  private readonly writes: WriteBatcher;
+  private readonly log: Logger;
+  private started = false;
+  private stopping = false;
+  private claimLoop?: Promise<void>;
+  private heartbeatTimer?: NodeJS.Timeout;
+  private reclaimTimer?: NodeJS.Timeout;
+  private idlePolls = 0;
+
+  constructor(
+    private readonly store: JobStore,
+    private readonly queue: string,
+    private readonly opts: ResolvedQueueOptions,
+    private readonly events: TypedEmitter<QueueEventMap>,
+    private readonly hooks: RunnerHooks = {},
+  ) {
+    this.writes = new WriteBatcher(store);
+    this.log = opts.logger.child({ queue, worker: this.owner });
+  }
+
+  /** Begins claiming. Idempotent. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.opts.heartbeatMs);
+    this.reclaimTimer = setInterval(() => void this.reclaim(), this.opts.reclaimEveryMs);
+    this.claimLoop = this.loop();
+    this.log.debug({ workers: this.opts.workers }, 'runner pool started');
+  }
+
+  get isStarted(): boolean {
+    return this.started && !this.stopping;
+  }
+
+  /** Ends an idle wait at once (a job was put in this process). */
+  wake(): void {
+    this.wakeable.wake();
+  }
+
+  isRunning(id: string): boolean {
+    return this.running.has(id);
+  }
+
+  runningJobs(): string[] {
+    return [...this.running.keys()];
+  }
+
+  /** Aborts a job running in this pool; false when it is not here. */
+  abort(id: string, reason: Error = new JobAbortedError(id)): boolean {
+    const r = this.running.get(id);
+    if (!r) return false;
+    r.controller.abort(reason);
+    return true;
+  }
+
+  abortAll(): void {
+    for (const id of this.running.keys()) this.abort(id);
+  }
+
+  /**
+   * Stops claiming, lets running jobs finish for `drainTimeoutMs`, then aborts and releases the
+   * rest for other workers, and stops the loops.
+   */
+  async close(drainTimeoutMs = this.opts.drainTimeoutMs): Promise<void> {
+    if (!this.started || this.stopping) return;
+    this.stopping = true;
+    this.wakeable.wake();
+    await this.claimLoop;
+    const all = () => Promise.all([...this.running.values(), ...this.zombies].map((r) => r.done));
+    if (this.running.size > 0 && !(await settledWithin(all(), drainTimeoutMs))) {
+      this.log.warn({ jobs: this.runningJobs() }, 'drain timeout: aborting running jobs');
+      for (const [id, r] of this.running) r.controller.abort(new ShutdownError(id));
+      if (!(await settledWithin(all(), Math.max(1000, this.opts.heartbeatMs * 2)))) {
+        this.log.error({ jobs: this.runningJobs() }, 'jobs ignore their abort signal; their locks will expire');
+      }
+    }
+    clearInterval(this.heartbeatTimer);
+    clearInterval(this.reclaimTimer);
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopping) {
+      const free = this.opts.workers - this.running.size - this.zombies.size;
+      if (free <= 0) {
+        await this.wakeable.sleep(this.opts.pollMaxMs);
+        continue;
+      }
+      let docs: JobDocument[] = [];
+      try {
+        docs = await this.store.jobClaim({
+          queue: this.queue,
+          owner: this.owner,
+          now: this.opts.now(),
+          lockTimeoutMs: this.opts.lockTimeoutMs,
+          limit: free,
+          excludeTypes: this.opts.excludeTypes,
+        });
+      } catch (err) {
+        this.events.emit('error', toError(err));
+        this.log.warn({ err }, 'claim failed; backing off');
+      }
+      if (docs.length === 0) {
+        if (this.running.size === 0 && this.idlePolls === 0) this.events.emit('idle', { queue: this.queue });
+        await this.wakeable.sleep(backoffMs(this.idlePolls++, this.opts.pollMinMs, this.opts.pollMaxMs));
+        continue;
+      }
+      this.idlePolls = 0;
+      for (const doc of docs) this.launch(doc);
+    }
+  }
+
+  private launch(doc: JobDocument): void {
+    const token: LockToken = { id: doc._id, owner: this.owner, modCount: doc.status.modCount };
+    let job: BaseJob;
+    try {
+      job = this.opts.registry.fromDocument(doc);
+    } catch (err) {
+      void this.quarantine(doc, err);
+      return;
+    }
+    const entry: RunningJob = {
+      job,
+      token,
+      controller: new AbortController(),
+      startedAt: Date.now(),
+      finishing: false,
+      done: Promise.resolve(),
+    };
+    const previous = this.running.get(doc._id);
+    if (previous) {
+      // We claimed again a job we still run: our old lock went stale. The old run is lost.
+      previous.controller.abort(new LockLostError(doc._id, this.owner));
+      this.zombies.add(previous);
+    }
+    this.running.set(doc._id, entry);
+    entry.done = this.execute(entry)
+      .catch((err) => {
+        this.events.emit('error', toError(err));
+        this.log.error({ err, jobId: doc._id }, 'recording the outcome failed; the lock will expire');
+      })
+      .finally(() => {
+        if (this.running.get(doc._id) === entry) this.running.delete(doc._id);
+        this.zombies.delete(entry);
+        this.wakeable.wake();
+      });
+  }
+
+  private async quarantine(doc: JobDocument, err: unknown): Promise<void> {
+    const code = errorCodeOf(err);
+    const reason = toError(err).message;
+    this.log.error({ jobId: doc._id, code, reason }, 'job quarantined');
+    const ok = await this.store
+      .jobQuarantine({ id: doc._id, modCount: doc.status.modCount, code, reason, now: this.opts.now() })
+      .catch(() => false);
+    if (ok) this.events.emit('quarantined', { queue: this.queue, jobId: doc._id, code, reason });
+  }
+
+  private info(job: BaseJob) {
+    return { queue: this.queue, jobId: job.id, type: job.type.name, attempt: job.retryInfo.currentAttempt };
+  }
+
+  private async execute(entry: RunningJob): Promise<void> {
+    const { job, controller } = entry;
+    const now = this.opts.now();
+    if (job.timeInfo.dispatchBy && job.timeInfo.dispatchBy < now) {
+      job.addError(new DispatchExpiredError(job.id, job.timeInfo.dispatchBy));
+      return this.finish(entry, 'expired');
+    }
+    if (this.hooks.beforeStart) {
+      const verdict = await this.hooks.beforeStart(job, entry.token);
+      if (verdict !== 'running') return this.finish(entry, verdict);
+    }
+    this.events.emit('claimed', this.info(job));
+    const logger = this.log.child({ jobId: job.id, type: job.type.name, attempt: job.retryInfo.currentAttempt });
+    const ctx: JobContext = {
+      signal: controller.signal,
+      logger,
+      queue: this.queue,
+      attempt: job.retryInfo.currentAttempt,
+      progress: async (percent, message) => {
+        const p = Math.max(0, Math.min(100, percent));
+        job.status.progress = p;
+        if (message !== undefined) job.status.progressMessage = message;
+        if (entry.finishing) return;
+        await this.store.jobProgress({ token: entry.token, progress: p, message, now: this.opts.now() });
+        this.events.emit('progress', { ...this.info(job), progress: p, message });
+      },
+    };
+    const maxTimeMs = job.timeInfo.maxTimeMs;
+    const timer =
+      maxTimeMs > 0 ? setTimeout(() => controller.abort(new MaxTimeExceededError(job.id, maxTimeMs)), maxTimeMs) : undefined;
+    const errorsBefore = job.status.errCount;
+    let thrown: unknown;
+    try {
+      await job.run(ctx);
+    } catch (err) {
+      thrown = err;
+    } finally {
+      clearTimeout(timer);
+    }
+    const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
+    if (reason instanceof LockLostError) {
+      logger.warn('lock lost: outcome dropped');
+      this.events.emit('lock-lost', this.info(job));
+      return;
+    }
+    if (reason instanceof ShutdownError && thrown !== undefined) return this.finish(entry, 'pending');
+    if (reason instanceof MaxTimeExceededError) {
+      job.addError(reason);
+    } else if (reason instanceof JobAbortedError && thrown !== undefined) {
+      job.addError(reason);
+      return this.finish(entry, 'aborted');
+    } else if (thrown !== undefined) {
+      job.recordThrown(thrown);
+    }
+    if (wantsRetry(job)) return this.finish(entry, 'retrying');
+    return this.finish(entry, job.status.errCount > errorsBefore ? 'failed' : 'completed');
+  }
+
+  /** Records the outcome with one guarded write (two steps for a retry; see retry.ts). */
+  private async finish(entry: RunningJob, state: JobState): Promise<void> {
+    const { job } = entry;
+    entry.finishing = true;
+    const now = this.opts.now();
+    const update: JobUpdate = {
+      state,
+      errors: job.status.errors,
+      errCount: job.status.errCount,
+      inProgress: false,
+    };
+    let next: JobDocument | undefined;
+    if (state === 'pending') {
+      update.releaseLock = true;
+      update.dueAt = now;
+    } else {
+      update.end = now;
+      update.completed = state === 'completed';
+      update.payload = this.opts.registry.toDocument(job, this.queue, now).payload;
+      if (state === 'completed') update.progress = 100;
+    }
+    if (state === 'retrying') {
+      next = nextAttemptDocument(job, this.opts.registry, now, this.hooks.retryBackoff ?? Backoff.none());
+      update.needsRetry = true;
+      update.nextAttemptId = next._id;
+    }
+    const ok = await this.writes.write({ token: entry.token, update, now });
+    const info = this.info(job);
+    if (!ok) {
+      this.log.warn({ jobId: job.id, state }, 'lock lost before the outcome was written: dropped');
+      this.events.emit('lock-lost', info);
+      return;
+    }
+    if (next) await this.insertNextAttempt(next);
+    this.emitOutcome(entry, state, next);
+    await this.hooks.afterFinish?.(job, state);
+  }
+
+  private async insertNextAttempt(next: JobDocument): Promise<void> {
+    try {
+      await this.store.jobInsert([next]);
+    } catch (err) {
+      // A duplicate means the step was already done; anything else is finished by the monitor.
+      if (!(err instanceof DroverError && err.code === 'DROVER_DUPLICATE_JOB')) throw err;
+    }
+  }
+
+  private emitOutcome(entry: RunningJob, state: JobState, next?: JobDocument): void {
+    const { job } = entry;
+    const info = this.info(job);
+    const durationMs = Date.now() - entry.startedAt;
+    const error = job.error()?.message ?? '';
+    switch (state) {
+      case 'completed':
+        this.events.emit('completed', { ...info, durationMs });
+        break;
+      case 'failed':
+        this.events.emit('failed', { ...info, error, durationMs });
+        break;
+      case 'retrying':
+        if (next) this.events.emit('retrying', { ...info, error, nextAttemptId: next._id, dueAt: next.dueAt });
+        break;
+      case 'aborted':
+        this.events.emit('aborted', { ...info, reason: error });
+        break;
+      case 'expired':
+        this.events.emit('expired', info);
+        break;
+      case 'pending':
+        this.events.emit('released', info);
+        break;
+    }
+    this.log.debug({ jobId: job.id, state, durationMs }, 'job finished');
+  }
+
+  private async heartbeat(): Promise<void> {
+    const held = [...this.running.values()].filter((r) => !r.finishing && !r.controller.signal.aborted);
+    if (held.length === 0) return;
+    try {
+      const res = await this.store.jobHeartbeat({
+        owner: this.owner,
+        jobs: held.map((r) => r.token),
+        lockExpiresAt: new Date(this.opts.now().getTime() + this.opts.lockTimeoutMs),
+      });
+      for (const id of res.lost) {
+        const r = this.running.get(id);
+        if (r && !r.finishing) r.controller.abort(new LockLostError(id, this.owner));
+      }
+      for (const id of res.abortRequested) this.abort(id, new JobAbortedError(id, 'abort requested by ID'));
+    } catch (err) {
+      this.events.emit('error', toError(err));
+      this.log.warn({ err }, 'heartbeat failed');
+    }
+  }
+
+  private async reclaim(): Promise<void> {
+    try {
+      const bad = await this.store.jobQuarantineMalformed({ queue: this.queue, now: this.opts.now() });
+      for (const jobId of bad) {
+        const reason = 'envelope fields missing or of the wrong type';
+        this.log.error({ jobId, reason }, 'malformed document quarantined');
+        this.events.emit('quarantined', { queue: this.queue, jobId, code: 'DROVER_MALFORMED_JOB', reason });
+      }
+      const n = await this.store.jobReclaimStale({ queue: this.queue, now: this.opts.now() });
+      if (n > 0) {
+        this.log.info({ reclaimed: n }, 'stale locks reclaimed');
+        this.wakeable.wake();
+      }
+    } catch (err) {
+      this.events.emit('error', toError(err));
+    }
+  }
+}
+
+/** True when `p` settles within `ms`. */
+async function settledWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([p.then(() => true as const), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

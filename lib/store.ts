@@ -1,0 +1,137 @@
+/**
+ * The storage protocol: every read and conditional write a queue, runner, retry handler or
+ * management call makes. `MongoJobStore` (lib/mongo/) implements it with one module of filters
+ * per collection; `MemoryJobStore` (lib/memory/) implements the same semantics in memory, so
+ * one queue and one runner serve both and one behaviour suite tests both.
+ *
+ * Rules every implementation keeps:
+ * - every write after a claim matches on `_id`, `status.owner` and `status.modCount` (the fencing
+ *   token) and increments `modCount`; a write that matches nothing returns false/null and changes
+ *   nothing;
+ * - heartbeats only `$set` the lock expiry; they do not change `modCount`.
+ */
+import type { JobDocument, JobErrorRecord, JobState, QueueStats } from './types';
+
+/** A claimed attempt and the fencing token its owner must present. */
+export interface ClaimedDocument {
+  doc: JobDocument;
+}
+
+export interface JobClaimParams {
+  queue: string;
+  owner: string;
+  now: Date;
+  lockTimeoutMs: number;
+  /** Claim up to this many jobs in one go. */
+  limit: number;
+  /** Job type names not to claim (paused types). */
+  excludeTypes?: string[];
+}
+
+/** Identifies an attempt as held by an owner. */
+export interface LockToken {
+  id: string;
+  owner: string;
+  modCount: number;
+}
+
+export interface JobHeartbeatParams {
+  owner: string;
+  jobs: LockToken[];
+  lockExpiresAt: Date;
+}
+
+export interface JobHeartbeatResult {
+  /** Attempts this owner no longer holds. */
+  lost: string[];
+  /** Attempts still held whose abort was requested. */
+  abortRequested: string[];
+}
+
+/** Fields a guarded write may set on an attempt it holds. */
+export interface JobUpdate {
+  state?: JobState;
+  payload?: Record<string, unknown>;
+  /** The attempt's error list and count, replacing the stored ones. */
+  errors?: JobErrorRecord[];
+  errCount?: number;
+  progress?: number;
+  progressMessage?: string;
+  start?: Date;
+  end?: Date;
+  completed?: boolean;
+  inProgress?: boolean;
+  needsRetry?: boolean;
+  /** Clear the owner (the attempt goes back to pending for any worker). Any state other than
+   *  `running` drops the lock expiry; finished attempts keep their last owner for the record. */
+  releaseLock?: boolean;
+  dueAt?: Date;
+  nextAttemptId?: string;
+  retryEnd?: Date;
+}
+
+export interface JobWriteParams {
+  token: LockToken;
+  update: JobUpdate;
+  now: Date;
+}
+
+export interface JobListParams {
+  queue?: string;
+  states?: JobState[];
+  type?: string;
+  baseJobId?: string;
+  /** Substring of the ID (matched literally, never as a pattern). */
+  idContains?: string;
+  createdAfter?: Date;
+  createdBefore?: Date;
+  /** Return documents with `_id` greater than this (cursor pagination, ascending by ID). */
+  afterId?: string;
+  limit: number;
+}
+
+/** Result of an abort request. */
+export type AbortOutcome = 'aborted' | 'requested' | 'finished' | 'not-found';
+
+/** Storage of job documents. */
+export interface JobStore {
+  /** Create indexes and the like; idempotent. */
+  init(): Promise<void>;
+  /** Inserts attempts; throws DuplicateJobError on an existing `_id` (none of a batch is lost silently). */
+  jobInsert(docs: JobDocument[]): Promise<void>;
+  jobGet(id: string): Promise<JobDocument | null>;
+  /** The newest attempt of a job (highest `retryInfo.currentAttempt` with that base ID). */
+  jobGetLatest(baseJobId: string): Promise<JobDocument | null>;
+  /** Every attempt of a job, oldest first. */
+  jobAttempts(baseJobId: string): Promise<JobDocument[]>;
+  /** Atomically claims due pending attempts, highest priority first, then earliest due. */
+  jobClaim(params: JobClaimParams): Promise<JobDocument[]>;
+  /** Refreshes the locks of held attempts in one write. */
+  jobHeartbeat(params: JobHeartbeatParams): Promise<JobHeartbeatResult>;
+  /** A guarded write; returns the new modCount, or null when the lock was lost. */
+  jobWrite(params: JobWriteParams): Promise<number | null>;
+  /** Stores progress of a held attempt with a small `$set` that leaves `modCount` alone. */
+  jobProgress(params: { token: LockToken; progress: number; message?: string; now: Date }): Promise<boolean>;
+  /** Several guarded writes in one round trip; returns the IDs whose write took effect. */
+  jobWriteMany(writes: JobWriteParams[]): Promise<Set<string>>;
+  /** Running attempts whose lock expired go back to pending (or to failed past maxAttempts). */
+  jobReclaimStale(params: { queue: string; now: Date }): Promise<number>;
+  /**
+   * Aborts an attempt: a pending or blocked one ends `aborted` at once; a running one is flagged
+   * and its owner's heartbeat aborts it. Returns what happened.
+   */
+  jobRequestAbort(id: string, now: Date): Promise<AbortOutcome>;
+  /** Marks a document that could not be loaded; guarded by its current modCount. */
+  jobQuarantine(params: { id: string; modCount: number; code: string; reason: string; now: Date }): Promise<boolean>;
+  /**
+   * Quarantines pending documents whose envelope a claim cannot update (hand edits, other tools):
+   * `status.modCount` not a number, `timeInfo` not an object, or `dueAt` not a date. The claim
+   * filter skips such documents, so they never block a queue.
+   */
+  jobQuarantineMalformed(params: { queue: string; now: Date }): Promise<string[]>;
+  /** Counts by state for one queue. */
+  jobStats(queue: string, now: Date): Promise<QueueStats>;
+  /** Lists documents, ascending by ID, for pagination. */
+  jobList(params: JobListParams): Promise<JobDocument[]>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,146 @@
+/**
+ * Shared shapes of the storage protocol: the job document, its states and the info blocks.
+ * This is a leaf module: it imports nothing of ours, so every other module may depend on it.
+ */
+
+/** Every state a stored job attempt can be in. */
+export const JOB_STATES = [
+  'pending', // waiting to be claimed (possibly not yet due)
+  'blocked', // held back by its dependency manager
+  'running', // claimed; the owner holds a lock that it refreshes by heartbeat
+  'retrying', // this attempt failed retryably; a later attempt carries the job on
+  'completed', // finished without error
+  'failed', // finished with an error, no retry left
+  'aborted', // aborted on request (by ID, from any process)
+  'expired', // its dispatch deadline passed before it could start
+  'quarantined', // the document could not be loaded (unknown type, bad version, malformed)
+] as const;
+export type JobState = (typeof JOB_STATES)[number];
+
+/** States that end an attempt: nothing writes to such a document again but management. */
+export const FINISHED_STATES: readonly JobState[] = [
+  'retrying',
+  'completed',
+  'failed',
+  'aborted',
+  'expired',
+  'quarantined',
+];
+
+/** Name and version of a job class, as stored. */
+export interface JobTypeInfo {
+  name: string;
+  version: number;
+}
+
+/** One recorded error of an attempt. */
+export interface JobErrorRecord {
+  message: string;
+  /** Stable error code when the error is one of ours (see errors.ts), else the error's name. */
+  code: string;
+  at: Date;
+  retryable: boolean;
+}
+
+/** Lock and progress state of a job attempt (amboy's JobStatusInfo). */
+export interface JobStatus {
+  /** Runner instance holding the lock; empty when nobody does. */
+  owner: string;
+  completed: boolean;
+  inProgress: boolean;
+  modTime: Date;
+  /** Fencing token: every write after a claim is conditioned on owner and this count. */
+  modCount: number;
+  errCount: number;
+  errors: JobErrorRecord[];
+  /** When the current lock goes stale unless refreshed by a heartbeat. */
+  lockExpiresAt: Date | null;
+  /** Set by management (any process); the owner's heartbeat sees it and aborts the job. */
+  abortRequested: boolean;
+  /** Last reported progress, 0..100. */
+  progress: number;
+  progressMessage?: string;
+}
+
+/** Time information of an attempt (amboy's JobTimeInfo). Durations are in milliseconds. */
+export interface JobTimeInfo {
+  created: Date;
+  start: Date | null;
+  end: Date | null;
+  /** Not dispatched before this time. */
+  waitUntil: Date | null;
+  /** Not dispatched after this time: it expires instead (recorded, never deleted). */
+  dispatchBy: Date | null;
+  /** A run longer than this is aborted through its signal and recorded as an error; 0 = unlimited. */
+  maxTimeMs: number;
+}
+
+/** Retry information (amboy's JobRetryInfo). Relative delays are in milliseconds. */
+export interface JobRetryInfo {
+  retryable: boolean;
+  needsRetry: boolean;
+  /** ID shared by every attempt of one job; the first attempt's ID. */
+  baseJobId: string;
+  /** 0 for the first attempt. */
+  currentAttempt: number;
+  maxAttempts: number;
+  /** Delay before the next attempt may start, requested by the job (e.g. a throttling answer). */
+  waitUntilMs: number;
+  /** Deadline of the next attempt relative to its creation; 0 = none. */
+  dispatchByMs: number;
+  start: Date | null;
+  end: Date | null;
+}
+
+/** Dependency as stored with the job; interpreted by the dependency managers. */
+export interface StoredDependency {
+  type: string;
+  /** IDs of jobs that must finish first. */
+  edges: string[];
+  /** Manager-specific settings (file paths, check name...). */
+  options: Record<string, unknown>;
+  /** When an edge fails: 'fail' the dependent (default) or 'run' it anyway. */
+  onEdgeFailure: 'fail' | 'run';
+}
+
+/** The stored document of one job attempt. */
+export interface JobDocument {
+  /** Attempt ID: the job ID for attempt 0, `${baseJobId}#${n}` for attempt n. */
+  _id: string;
+  queue: string;
+  type: JobTypeInfo;
+  state: JobState;
+  priority: number;
+  /** When the attempt may be claimed: max(created, waitUntil, retry delay). Claims sort on it. */
+  dueAt: Date;
+  payload: Record<string, unknown>;
+  status: JobStatus;
+  timeInfo: JobTimeInfo;
+  retryInfo: JobRetryInfo;
+  /** Dispatch scopes: taken at claim, released at finish. */
+  scopes: string[];
+  /** Enqueue scopes: taken at put, held across retries, released when the job finishes. */
+  enqueueScopes: string[];
+  dependency: StoredDependency;
+  /** Why the document was quarantined, when it was. */
+  quarantine?: { code: string; reason: string; at: Date };
+  /** ID of the next attempt once it exists (set by the retry steps). */
+  nextAttemptId?: string;
+}
+
+/** Counts of one queue, as returned by `stats()`. */
+export interface QueueStats {
+  queue: string;
+  total: number;
+  pending: number;
+  /** Pending and due now (claimable). */
+  due: number;
+  blocked: number;
+  running: number;
+  retrying: number;
+  completed: number;
+  failed: number;
+  aborted: number;
+  expired: number;
+  quarantined: number;
+}

@@ -1,0 +1,130 @@
+/**
+ * Input validation shared by every entry point: IDs, queue names, scopes and payload values.
+ * Everything that may reach a database filter passes through here first, so a value such as
+ * `{ "$ne": null }` can never become an operator.
+ */
+import { InvalidArgumentError } from './errors';
+
+const ID = /^[A-Za-z0-9_.:@/-][A-Za-z0-9_.:@/+=,-]{0,199}$/;
+const QUEUE = /^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,99}$/;
+const SCOPE = /^[^\u0000$][^\u0000]{0,255}$/;
+/** Reserved separator of attempt IDs: `${baseJobId}#${attempt}`. */
+export const ATTEMPT_SEPARATOR = '#';
+
+/** A job ID: 1-200 characters of letters, digits and `_ . : @ / - + = ,`. */
+export function checkJobId(id: unknown): string {
+  if (typeof id !== 'string' || !ID.test(id)) {
+    throw new InvalidArgumentError(`invalid job ID ${describe(id)}: use 1-200 characters of [A-Za-z0-9_.:@/+=,-]`);
+  }
+  return id;
+}
+
+/** An attempt ID: a job ID, optionally followed by `#<attempt>`. */
+export function checkAttemptId(id: unknown): string {
+  if (typeof id === 'string') {
+    const at = id.lastIndexOf(ATTEMPT_SEPARATOR);
+    if (at > 0 && /^[1-9][0-9]{0,5}$/.test(id.slice(at + 1))) {
+      checkJobId(id.slice(0, at));
+      return id;
+    }
+  }
+  return checkJobId(id);
+}
+
+/** A queue name: 1-100 characters of letters, digits and `_ . : -`. */
+export function checkQueueName(name: unknown): string {
+  if (typeof name !== 'string' || !QUEUE.test(name)) {
+    throw new InvalidArgumentError(`invalid queue name ${describe(name)}: use 1-100 characters of [A-Za-z0-9_.:-]`);
+  }
+  return name;
+}
+
+/** A scope name: 1-256 characters, not starting with `$`, no NUL. */
+export function checkScope(scope: unknown): string {
+  if (typeof scope !== 'string' || !SCOPE.test(scope)) {
+    throw new InvalidArgumentError(`invalid scope ${describe(scope)}`);
+  }
+  return scope;
+}
+
+/** A finite number within bounds. */
+export function checkNumber(name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    throw new InvalidArgumentError(`${name} must be a number in [${min}, ${max}], got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** A valid Date within MongoDB's practical range (years 1970-9999). */
+export function checkDate(name: string, value: unknown): Date {
+  if (!(value instanceof Date) || Number.isNaN(value.getTime())) {
+    throw new InvalidArgumentError(`${name} must be a valid Date, got ${describe(value)}`);
+  }
+  const year = value.getUTCFullYear();
+  if (year < 1970 || year > 9999) throw new InvalidArgumentError(`${name} is out of range: ${value.toISOString()}`);
+  return value;
+}
+
+/** A short, safe description of a value for error messages. */
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}...` : value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'symbol' || typeof value === 'function') return typeof value;
+  try {
+    const s = JSON.stringify(value);
+    if (s === undefined) return String(value);
+    return s.length > 60 ? `${s.slice(0, 60)}...` : s;
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+/**
+ * Checks that a job's payload fields hold only storable values: no functions, symbols, BigInt,
+ * non-finite numbers, invalid dates, cycles, or keys starting with `$` or holding NUL.
+ */
+export function validatePayload(job: object, skip: readonly string[], jobId: string): void {
+  const seen = new Set<object>();
+  const walk = (value: unknown, path: string): void => {
+    switch (typeof value) {
+      case 'string':
+      case 'boolean':
+      case 'undefined':
+        return;
+      case 'number':
+        if (!Number.isFinite(value)) throw bad(path, 'a non-finite number');
+        return;
+      case 'bigint':
+      case 'symbol':
+      case 'function':
+        throw bad(path, `a ${typeof value}`);
+    }
+    if (value === null) return;
+    if (value instanceof Date) {
+      if (Number.isNaN(value.getTime())) throw bad(path, 'an invalid Date');
+      return;
+    }
+    if (value instanceof Uint8Array) return;
+    const obj = value as object;
+    if (seen.has(obj)) throw bad(path, 'a circular reference');
+    seen.add(obj);
+    if (Array.isArray(obj)) {
+      obj.forEach((v, i) => walk(v, `${path}[${i}]`));
+    } else {
+      if (obj instanceof Map || obj instanceof Set || obj instanceof WeakMap || obj instanceof Promise) {
+        throw bad(path, `a ${obj.constructor.name} (use arrays or plain objects)`);
+      }
+      for (const [k, v] of Object.entries(obj)) {
+        if (k.startsWith('$') || k.includes('\u0000')) throw bad(`${path}.${k}`, 'a reserved key');
+        walk(v, `${path}.${k}`);
+      }
+    }
+    seen.delete(obj);
+  };
+  const bad = (path: string, what: string) =>
+    new InvalidArgumentError(`job ${jobId}: payload field ${path} is ${what}`, { jobId });
+  for (const [k, v] of Object.entries(job)) {
+    if (skip.includes(k)) continue;
+    walk(v, k);
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * The queue implementations every behaviour test runs against: MongoDB (on the harness's server)
+ * and in-memory. Each backend gives fresh groups over one store per test.
+ */
+import { MongoClient } from 'mongodb';
+import pino from 'pino';
+import { MemoryJobStore, MongoJobStore, QueueGroup, type JobStore, type QueueOptions } from '../../lib';
+import { testUri, uniqueDbName } from './server';
+
+/** A silent logger for tests; set LOG_LEVEL to see logs. */
+export const testLogger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
+
+/** Fast timings so lock and abort tests finish quickly. */
+export const FAST: QueueOptions = {
+  lockTimeoutMs: 600,
+  heartbeatMs: 100,
+  reclaimEveryMs: 100,
+  pollMinMs: 2,
+  pollMaxMs: 50,
+  drainTimeoutMs: 2_000,
+};
+
+export interface Backend {
+  name: string;
+  /** A new, empty store shared by the groups `group()` returns until `reset()`. */
+  reset(): Promise<void>;
+  /** A group on the current store, as if from another process when called twice. */
+  group(defaults?: QueueOptions): QueueGroup;
+  store(): JobStore;
+  close(): Promise<void>;
+}
+
+export function memoryBackend(): Backend {
+  let store = new MemoryJobStore();
+  const groups: QueueGroup[] = [];
+  return {
+    name: 'memory',
+    async reset() {
+      await Promise.all(groups.splice(0).map((g) => g.close({ drainTimeoutMs: 500 })));
+      store = new MemoryJobStore();
+    },
+    group(defaults = {}) {
+      const g = new QueueGroup(store, { defaults: { ...FAST, ...defaults }, logger: testLogger });
+      groups.push(g);
+      return g;
+    },
+    store: () => store,
+    async close() {
+      await Promise.all(groups.splice(0).map((g) => g.close({ drainTimeoutMs: 500 })));
+    },
+  };
+}
+
+export function mongoBackend(): Backend {
+  const client = new MongoClient(testUri());
+  const dbName = uniqueDbName('behaviour');
+  let n = 0;
+  let store: MongoJobStore | undefined;
+  const groups: QueueGroup[] = [];
+  return {
+    name: 'mongodb',
+    async reset() {
+      await Promise.all(groups.splice(0).map((g) => g.close({ drainTimeoutMs: 500 })));
+      store = new MongoJobStore(client.db(dbName), `jobs_${++n}`);
+      await store.init();
+    },
+    group(defaults = {}) {
+      if (!store) throw new Error('reset() first');
+      const g = new QueueGroup(store, { defaults: { ...FAST, ...defaults }, logger: testLogger });
+      groups.push(g);
+      return g;
+    },
+    store: () => {
+      if (!store) throw new Error('reset() first');
+      return store;
+    },
+    async close() {
+      await Promise.all(groups.splice(0).map((g) => g.close({ drainTimeoutMs: 500 })));
+      await client.db(dbName).dropDatabase().catch(() => undefined);
+      await client.close();
+    },
+  };
+}
+
+/** Polls `check` until it returns true or `timeoutMs` passes (then throws with `what`). */
+export async function eventually(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
