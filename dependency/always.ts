@@ -24,7 +24,9 @@ export class AlwaysDependency implements DependencyManager {
    * behind the caller's back, so the caller must pick `afterJobs()` explicitly.
    */
   addEdge(id: string): void {
-    throw new InvalidArgumentError(`an "always" dependency takes no edges (got ${id}); use afterJobs([...])`);
+    throw new InvalidArgumentError(
+      `an "always" dependency takes no edges (got ${id}); use afterJobs([...])`,
+    );
   }
 
   /** @inheritdoc */

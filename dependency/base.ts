@@ -41,7 +41,8 @@ export abstract class EdgeDependency implements DependencyManager {
   /** @inheritdoc */
   addEdge(id: string): void {
     checkEdgeId(id);
-    if (this.#edges.has(id)) throw new InvalidArgumentError(`dependency edge ${id} was already added`);
+    if (this.#edges.has(id))
+      throw new InvalidArgumentError(`dependency edge ${id} was already added`);
     this.#edges.add(id);
   }
 
@@ -51,12 +52,19 @@ export abstract class EdgeDependency implements DependencyManager {
     if (byEdges.state !== 'ready') return byEdges;
     const own = await this.ownState(ctx);
     // Keep the "ran despite failed edges" note when the manager itself had nothing to say.
-    return own.reason === undefined && byEdges.reason !== undefined ? { ...own, reason: byEdges.reason } : own;
+    return own.reason === undefined && byEdges.reason !== undefined
+      ? { ...own, reason: byEdges.reason }
+      : own;
   }
 
   /** @inheritdoc */
   toStored(): StoredDependency {
-    return { type: this.type, edges: this.edges(), options: this.storedOptions(), onEdgeFailure: this.onEdgeFailure };
+    return {
+      type: this.type,
+      edges: this.edges(),
+      options: this.storedOptions(),
+      onEdgeFailure: this.onEdgeFailure,
+    };
   }
 
   /** The manager's own condition, asked only when the edges allow the job to run. */

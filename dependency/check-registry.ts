@@ -38,7 +38,9 @@ const CHECK_NAME = /^[^\u0000$][^\u0000]{0,199}$/;
 /** Validates a check name: 1-200 characters, no NUL, not starting with `$`. */
 export function checkCheckName(name: unknown): string {
   if (typeof name !== 'string' || !CHECK_NAME.test(name)) {
-    throw new InvalidArgumentError(`invalid check name ${describe(name)}: use 1-200 characters, not starting with $`);
+    throw new InvalidArgumentError(
+      `invalid check name ${describe(name)}: use 1-200 characters, not starting with $`,
+    );
   }
   return name;
 }
@@ -54,10 +56,13 @@ export class CheckRegistry {
    */
   register(name: string, fn: CheckFunction, options: RegisterCheckOptions = {}): void {
     checkCheckName(name);
-    if (typeof fn !== 'function') throw new InvalidArgumentError(`check ${describe(name)}: not a function`);
+    if (typeof fn !== 'function')
+      throw new InvalidArgumentError(`check ${describe(name)}: not a function`);
     const existing = this.#checks.get(name);
     if (existing !== undefined && existing !== fn && options.replace !== true) {
-      throw new InvalidArgumentError(`a different check is already registered as ${describe(name)}`);
+      throw new InvalidArgumentError(
+        `a different check is already registered as ${describe(name)}`,
+      );
     }
     this.#checks.set(name, fn);
   }

@@ -38,11 +38,19 @@ export class CheckDependency extends EdgeDependency {
   protected async ownState(ctx: DependencyContext): Promise<DependencyDecision> {
     const fn = ctx.checks.get(this.name);
     if (fn === undefined) {
-      return { state: 'unresolved', reason: `no check named "${this.name}" is registered in this process` };
+      return {
+        state: 'unresolved',
+        reason: `no check named "${this.name}" is registered in this process`,
+      };
     }
     let result: CheckResult;
     try {
-      result = await fn({ name: this.name, options: this.options(), edges: this.edges(), now: ctx.now });
+      result = await fn({
+        name: this.name,
+        options: this.options(),
+        edges: this.edges(),
+        now: ctx.now,
+      });
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       return { state: 'unresolved', reason: `check "${this.name}" threw: ${message}` };
@@ -58,9 +66,18 @@ export class CheckDependency extends EdgeDependency {
 /** Vets what a user function returned; plain JavaScript callers can return anything. */
 function normalize(name: string, result: unknown): DependencyDecision {
   if (isDependencyState(result)) return { state: result };
-  if (typeof result === 'object' && result !== null && 'state' in result && isDependencyState(result.state)) {
-    const reason = 'reason' in result && typeof result.reason === 'string' ? result.reason : undefined;
+  if (
+    typeof result === 'object' &&
+    result !== null &&
+    'state' in result &&
+    isDependencyState(result.state)
+  ) {
+    const reason =
+      'reason' in result && typeof result.reason === 'string' ? result.reason : undefined;
     return reason === undefined ? { state: result.state } : { state: result.state, reason };
   }
-  return { state: 'unresolved', reason: `check "${name}" returned an invalid state: ${describe(result)}` };
+  return {
+    state: 'unresolved',
+    reason: `check "${name}" returned an invalid state: ${describe(result)}`,
+  };
 }

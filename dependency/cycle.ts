@@ -76,7 +76,10 @@ async function fetchGraph(
 }
 
 /** Iterative three-colour DFS; returns the first cycle met, as a closed path. */
-function searchCycle(start: string, graph: ReadonlyMap<string, readonly string[]>): string[] | null {
+function searchCycle(
+  start: string,
+  graph: ReadonlyMap<string, readonly string[]>,
+): string[] | null {
   const done = new Set<string>();
   // The current DFS path, with the index of the next edge to follow from each node on it.
   const path: string[] = [start];

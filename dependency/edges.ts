@@ -3,7 +3,12 @@
  * first, so "wait for these jobs" means the same thing whatever else a manager checks.
  */
 import type { JobState } from '../lib/types';
-import type { DependencyContext, DependencyDecision, EdgeFailurePolicy, EdgeState } from './manager';
+import type {
+  DependencyContext,
+  DependencyDecision,
+  EdgeFailurePolicy,
+  EdgeState,
+} from './manager';
 
 /** What one edge's state means for its dependent. */
 export type EdgeOutcome = 'done' | 'waiting' | 'failed';
@@ -56,12 +61,20 @@ export async function evaluateEdges(
   for (const id of edges) {
     const state: EdgeState = states.get(id) ?? 'missing';
     if (state === 'missing') {
-      return { state: 'unresolved', reason: `dependency ${id} does not exist`, edge: { id, state } };
+      return {
+        state: 'unresolved',
+        reason: `dependency ${id} does not exist`,
+        edge: { id, state },
+      };
     }
     const outcome = classifyEdgeState(state);
     if (outcome === 'failed') {
       if (policy === 'fail') {
-        return { state: 'unresolved', reason: `dependency ${id} ended ${state}`, edge: { id, state } };
+        return {
+          state: 'unresolved',
+          reason: `dependency ${id} ended ${state}`,
+          edge: { id, state },
+        };
       }
       failedButRun.push(`${id} (${state})`);
     } else if (outcome === 'waiting') {
@@ -71,7 +84,10 @@ export async function evaluateEdges(
   if (waiting.length > 0) {
     const listed = waiting.slice(0, LISTED_EDGES).join(', ');
     const more = waiting.length > LISTED_EDGES ? ` and ${waiting.length - LISTED_EDGES} more` : '';
-    return { state: 'blocked', reason: `waiting for ${waiting.length} of ${edges.length} dependencies: ${listed}${more}` };
+    return {
+      state: 'blocked',
+      reason: `waiting for ${waiting.length} of ${edges.length} dependencies: ${listed}${more}`,
+    };
   }
   if (failedButRun.length > 0) {
     return {

@@ -34,9 +34,12 @@ export function dependencyFromStored(stored: StoredDependency): DependencyManage
     return build(stored);
   } catch (err) {
     if (err instanceof InvalidArgumentError) {
-      throw new InvalidArgumentError(`stored dependency of type ${describe(typeOf(stored))}: ${err.message}`, {
-        cause: err,
-      });
+      throw new InvalidArgumentError(
+        `stored dependency of type ${describe(typeOf(stored))}: ${err.message}`,
+        {
+          cause: err,
+        },
+      );
     }
     throw err;
   }
@@ -81,7 +84,9 @@ function build(raw: unknown): DependencyManager {
 }
 
 function typeOf(stored: unknown): unknown {
-  return typeof stored === 'object' && stored !== null && 'type' in stored ? stored.type : undefined;
+  return typeof stored === 'object' && stored !== null && 'type' in stored
+    ? stored.type
+    : undefined;
 }
 
 /** The default: no edges, always ready. */
@@ -90,7 +95,10 @@ export function always(): DependencyManager {
 }
 
 /** Ready once every job in `ids` completed. A failed one fails this job, unless `onEdgeFailure: 'run'`. */
-export function afterJobs(ids: readonly string[], options: { onEdgeFailure?: EdgeFailurePolicy } = {}): DependencyManager {
+export function afterJobs(
+  ids: readonly string[],
+  options: { onEdgeFailure?: EdgeFailurePolicy } = {},
+): DependencyManager {
   return new JobEdgesDependency({ edges: ids, onEdgeFailure: options.onEdgeFailure });
 }
 

@@ -51,17 +51,23 @@ export class LocalFileDependency extends EdgeDependency {
       Promise.all(this.#targets.map(statFile)),
     ]);
     const trouble = [...sources, ...targets].find((f) => f.kind === 'error');
-    if (trouble?.kind === 'error') return { state: 'blocked', reason: `cannot check ${trouble.path}: ${trouble.message}` };
+    if (trouble?.kind === 'error')
+      return { state: 'blocked', reason: `cannot check ${trouble.path}: ${trouble.message}` };
 
     const missingSource = sources.find((f) => f.kind === 'missing');
-    if (missingSource) return { state: 'unresolved', reason: `source ${missingSource.path} does not exist` };
+    if (missingSource)
+      return { state: 'unresolved', reason: `source ${missingSource.path} does not exist` };
     const missingTarget = targets.find((f) => f.kind === 'missing');
-    if (missingTarget) return { state: 'ready', reason: `target ${missingTarget.path} does not exist` };
+    if (missingTarget)
+      return { state: 'ready', reason: `target ${missingTarget.path} does not exist` };
 
     const newestSource = extreme(sources, (a, b) => a > b);
     const oldestTarget = extreme(targets, (a, b) => a < b);
     if (newestSource && oldestTarget && oldestTarget.mtimeNs < newestSource.mtimeNs) {
-      return { state: 'ready', reason: `target ${oldestTarget.path} is older than source ${newestSource.path}` };
+      return {
+        state: 'ready',
+        reason: `target ${oldestTarget.path} is older than source ${newestSource.path}`,
+      };
     }
     return { state: 'passed', reason: 'all targets are up to date' };
   }
@@ -74,7 +80,10 @@ export class LocalFileDependency extends EdgeDependency {
 type PresentFile = Extract<FileStat, { kind: 'present' }>;
 
 /** The file whose mtime wins under `better`, or undefined for an empty list. */
-function extreme(files: readonly FileStat[], better: (a: bigint, b: bigint) => boolean): PresentFile | undefined {
+function extreme(
+  files: readonly FileStat[],
+  better: (a: bigint, b: bigint) => boolean,
+): PresentFile | undefined {
   let best: PresentFile | undefined;
   for (const f of files) {
     if (f.kind === 'present' && (best === undefined || better(f.mtimeNs, best.mtimeNs))) best = f;

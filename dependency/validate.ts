@@ -20,14 +20,17 @@ export function checkEdgeId(id: unknown): string {
   try {
     return checkJobId(id);
   } catch (err) {
-    throw new InvalidArgumentError(`invalid dependency edge ${describe(id)}: not a job ID`, { cause: err });
+    throw new InvalidArgumentError(`invalid dependency edge ${describe(id)}: not a job ID`, {
+      cause: err,
+    });
   }
 }
 
 /** A non-empty list of file paths without duplicates (or an empty one when `allowEmpty`). */
 export function checkPathList(value: unknown, what: string, allowEmpty: boolean): string[] {
   const paths = checkStringArray(value, what);
-  if (!allowEmpty && paths.length === 0) throw new InvalidArgumentError(`${what} must name at least one file`);
+  if (!allowEmpty && paths.length === 0)
+    throw new InvalidArgumentError(`${what} must name at least one file`);
   for (const p of paths) checkPath(p, what);
   checkNoDuplicates(paths, what);
   return paths;
@@ -66,7 +69,11 @@ export function checkPlainObject(value: unknown, what: string): Record<string, u
  * Rejects keys a manager does not know. Strict on purpose: an older worker silently ignoring an
  * option a newer one wrote would evaluate a different dependency than the user asked for.
  */
-export function checkOnlyKeys(obj: Record<string, unknown>, allowed: readonly string[], what: string): void {
+export function checkOnlyKeys(
+  obj: Record<string, unknown>,
+  allowed: readonly string[],
+  what: string,
+): void {
   for (const key of Object.keys(obj)) {
     if (!allowed.includes(key)) {
       throw new InvalidArgumentError(
@@ -77,10 +84,13 @@ export function checkOnlyKeys(obj: Record<string, unknown>, allowed: readonly st
 }
 
 function checkStringArray(value: unknown, what: string): string[] {
-  if (!Array.isArray(value)) throw new InvalidArgumentError(`${what} must be an array, got ${describe(value)}`);
+  if (!Array.isArray(value))
+    throw new InvalidArgumentError(`${what} must be an array, got ${describe(value)}`);
   return value.map((v: unknown) => {
     if (typeof v !== 'string' || v.length === 0) {
-      throw new InvalidArgumentError(`${what}: every entry must be a non-empty string, got ${describe(v)}`);
+      throw new InvalidArgumentError(
+        `${what}: every entry must be a non-empty string, got ${describe(v)}`,
+      );
     }
     return v;
   });
@@ -99,7 +109,10 @@ function checkNoDuplicates(values: readonly string[], what: string): void {
  * Dates, arrays and plain objects whose keys neither start with `$` nor hold NUL (a `$` key
  * could be read as a database operator). No cycles. Returns a deep copy.
  */
-export function copyPlainData(value: Record<string, unknown>, what: string): Record<string, unknown> {
+export function copyPlainData(
+  value: Record<string, unknown>,
+  what: string,
+): Record<string, unknown> {
   const seen = new Set<object>();
   const walk = (v: unknown, path: string): void => {
     if (v === null || typeof v === 'string' || typeof v === 'boolean') return;
@@ -126,7 +139,8 @@ export function copyPlainData(value: Record<string, unknown>, what: string): Rec
     }
     seen.delete(v);
   };
-  const bad = (path: string, problem: string) => new InvalidArgumentError(`${what}: ${path} is ${problem}`);
+  const bad = (path: string, problem: string) =>
+    new InvalidArgumentError(`${what}: ${path} is ${problem}`);
   walk(checkPlainObject(value, what), 'options');
   return structuredClone(value);
 }

@@ -1,14 +1,15 @@
 /**
- * A queue group: named queues over one store, created on demand, closed together; abort by ID
- * across all of them (and, through the store, across processes).
+ * A queue group: named queues over one set of stores, created on demand, closed together; abort
+ * by ID across all of them (and, through the store, across processes).
  */
 import { MongoClient, type MongoClientOptions } from 'mongodb';
 import type { Logger } from 'pino';
-import { MemoryJobStore } from './memory/job-store';
-import { MongoJobStore } from './mongo/job-store';
+import type { QueueExtension } from './extension';
 import { defaultLogger, type QueueOptions } from './options';
 import { Queue } from './queue';
+import type { BackoffPolicy } from './retry';
 import type { AbortOutcome, JobStore } from './store';
+import { initStores, memoryStores, mongoStores, type Stores } from './stores';
 import { checkAttemptId, checkQueueName } from './validate';
 
 /** Options of a group. */
@@ -16,6 +17,10 @@ export interface QueueGroupOptions {
   /** Defaults for every queue of the group; `get(name, opts)` overrides them. */
   defaults?: QueueOptions;
   logger?: Logger;
+  /** Extra extensions given to every queue (after the built-in ones). */
+  extensions?: QueueExtension[];
+  /** Backoff between retry attempts. */
+  retryBackoff?: BackoffPolicy;
 }
 
 /** Options of `QueueGroup.connect`. */
@@ -26,22 +31,29 @@ export interface ConnectOptions extends QueueGroupOptions {
   client?: MongoClient;
   /** Database name. */
   db: string;
-  /** Name of the jobs collection. Default `drover_jobs`. */
-  jobsCollection?: string;
+  /** Prefix of the collection names. Default `drover`. */
+  collectionPrefix?: string;
   clientOptions?: MongoClientOptions;
 }
 
-/** Named queues sharing one store. */
+/** Named queues sharing one set of stores. */
 export class QueueGroup {
   private readonly queuesByName = new Map<string, Queue>();
   readonly logger: Logger;
+  readonly stores: Stores;
 
   constructor(
-    readonly store: JobStore,
+    stores: Stores | JobStore,
     private readonly options: QueueGroupOptions = {},
     private readonly ownedClient?: MongoClient,
   ) {
+    this.stores = 'jobInsert' in stores ? { jobs: stores } : stores;
     this.logger = options.logger ?? defaultLogger();
+  }
+
+  /** The job store. */
+  get store(): JobStore {
+    return this.stores.jobs;
   }
 
   /** Connects to MongoDB and prepares the collections (indexes). */
@@ -52,14 +64,19 @@ export class QueueGroup {
       if (!options.uri) throw new TypeError('QueueGroup.connect needs a uri or a client');
       owned = client = await MongoClient.connect(options.uri, options.clientOptions);
     }
-    const store = new MongoJobStore(client.db(options.db), options.jobsCollection);
-    await store.init();
-    return new QueueGroup(store, options, owned);
+    const stores = mongoStores(client.db(options.db), { prefix: options.collectionPrefix });
+    await initStores(stores);
+    return new QueueGroup(stores, options, owned);
   }
 
-  /** A group over an in-memory store (one process, nothing persisted). */
+  /** A group over in-memory stores (one process, nothing persisted). */
   static inMemory(options: QueueGroupOptions = {}): QueueGroup {
-    return new QueueGroup(new MemoryJobStore(), options);
+    return new QueueGroup(memoryStores(), options);
+  }
+
+  /** The extensions every queue of this group runs with. */
+  private extensions(): QueueExtension[] {
+    return [...(this.options.extensions ?? [])];
   }
 
   /** The queue of this name, created on first use with the group defaults merged with `options`. */
@@ -67,7 +84,12 @@ export class QueueGroup {
     checkQueueName(name);
     let queue = this.queuesByName.get(name);
     if (!queue) {
-      queue = new Queue(this.store, name, { logger: this.logger, ...this.options.defaults, ...options });
+      queue = new Queue(
+        this.store,
+        name,
+        { logger: this.logger, ...this.options.defaults, ...options },
+        { extensions: this.extensions(), retryBackoff: this.options.retryBackoff },
+      );
       this.queuesByName.set(name, queue);
     }
     return queue;
@@ -98,7 +120,6 @@ export class QueueGroup {
   async close(options: { drainTimeoutMs?: number } = {}): Promise<void> {
     await Promise.all([...this.queuesByName.values()].map((q) => q.close(options)));
     this.queuesByName.clear();
-    await this.store.close();
     await this.ownedClient?.close();
   }
 }

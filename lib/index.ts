@@ -1,6 +1,19 @@
 /** Public API of drover. */
-export { BaseJob, DEFAULT_MAX_ATTEMPTS, type JobContext, type JobOptions, type JobFields, type JobClass } from './job';
-export { JobType, Registry, defaultRegistry, type JobTypeOptions, type UpgradeFn } from './registry';
+export {
+  BaseJob,
+  DEFAULT_MAX_ATTEMPTS,
+  type JobContext,
+  type JobOptions,
+  type JobFields,
+  type JobClass,
+} from './job';
+export {
+  JobType,
+  Registry,
+  defaultRegistry,
+  type JobTypeOptions,
+  type UpgradeFn,
+} from './registry';
 export { Queue, type JobInfo } from './queue';
 export { QueueGroup, type ConnectOptions, type QueueGroupOptions } from './group';
 export { RunnerPool } from './runner';

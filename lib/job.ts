@@ -61,11 +61,13 @@ export interface JobOptions {
 
 /** Keys of a job class that are payload: own data fields, not methods, not BaseJob's. */
 export type JobFields<T> = {
-  [K in keyof T as K extends keyof BaseJob
-    ? never
-    : T[K] extends (...args: never[]) => unknown
+  [
+    K in keyof T as K extends keyof BaseJob
       ? never
-      : K]: T[K];
+      : T[K] extends (...args: never[]) => unknown
+        ? never
+        : K
+  ]: T[K];
 };
 
 /** Names of the fields every job has; they are stored beside the payload, not in it. */
@@ -156,7 +158,8 @@ export abstract class BaseJob {
     this.status.modTime = now;
     if (options.priority !== undefined) this.priority = options.priority;
     if (options.waitUntil !== undefined) this.timeInfo.waitUntil = options.waitUntil;
-    if (options.delayMs !== undefined) this.timeInfo.waitUntil = new Date(now.getTime() + options.delayMs);
+    if (options.delayMs !== undefined)
+      this.timeInfo.waitUntil = new Date(now.getTime() + options.delayMs);
     if (options.dispatchBy !== undefined) this.timeInfo.dispatchBy = options.dispatchBy;
     if (options.maxTimeMs !== undefined) this.timeInfo.maxTimeMs = options.maxTimeMs;
     if (options.maxAttempts !== undefined) this.retryInfo.maxAttempts = options.maxAttempts;
@@ -218,7 +221,9 @@ export abstract class BaseJob {
 
   /** True when no further attempt will follow this one. */
   isLastAttempt(): boolean {
-    return !this.retryInfo.retryable || this.retryInfo.currentAttempt + 1 >= this.retryInfo.maxAttempts;
+    return (
+      !this.retryInfo.retryable || this.retryInfo.currentAttempt + 1 >= this.retryInfo.maxAttempts
+    );
   }
 }
 

@@ -19,7 +19,12 @@ export const DRAIN_TIMEOUT_MS_DEFAULT = 10_000;
 export const RECLAIM_EVERY_MS_DEFAULT = 1_000;
 
 /** Hook run before each job; see `QueueOptions.beforeRun`. */
-export type JobHook = (info: { queue: string; jobId: string; type: string; signal: AbortSignal }) => Promise<void> | void;
+export type JobHook = (info: {
+  queue: string;
+  jobId: string;
+  type: string;
+  signal: AbortSignal;
+}) => Promise<void> | void;
 
 /** Options of one queue and its runner pool. All optional. */
 export interface QueueOptions {
@@ -69,13 +74,35 @@ export function defaultLogger(): Logger {
 /** Copies, defaults and validates queue options; throws InvalidArgumentError on a bad value. */
 export function resolveQueueOptions(...layers: (QueueOptions | undefined)[]): ResolvedQueueOptions {
   const o: QueueOptions = Object.assign({}, ...layers.filter(Boolean));
-  const lockTimeoutMs = checkNumber('lockTimeoutMs', o.lockTimeoutMs ?? LOCK_TIMEOUT_MS_DEFAULT, LOCK_TIMEOUT_MS_MIN, 24 * 3600_000);
-  const heartbeatMs = checkNumber('heartbeatMs', o.heartbeatMs ?? Math.min(HEARTBEAT_MS_DEFAULT, lockTimeoutMs / 3), 10, lockTimeoutMs);
+  const lockTimeoutMs = checkNumber(
+    'lockTimeoutMs',
+    o.lockTimeoutMs ?? LOCK_TIMEOUT_MS_DEFAULT,
+    LOCK_TIMEOUT_MS_MIN,
+    24 * 3600_000,
+  );
+  const heartbeatMs = checkNumber(
+    'heartbeatMs',
+    o.heartbeatMs ?? Math.min(HEARTBEAT_MS_DEFAULT, lockTimeoutMs / 3),
+    10,
+    lockTimeoutMs,
+  );
   if (heartbeatMs * 2 > lockTimeoutMs) {
-    throw new InvalidArgumentError(`heartbeatMs (${heartbeatMs}) must be at most half of lockTimeoutMs (${lockTimeoutMs})`);
+    throw new InvalidArgumentError(
+      `heartbeatMs (${heartbeatMs}) must be at most half of lockTimeoutMs (${lockTimeoutMs})`,
+    );
   }
-  const pollMinMs = checkNumber('pollMinMs', o.pollMinMs ?? POLL_MIN_MS_DEFAULT, 1, POLL_MAX_MS_BOUND);
-  const pollMaxMs = checkNumber('pollMaxMs', o.pollMaxMs ?? POLL_MAX_MS_DEFAULT, pollMinMs, POLL_MAX_MS_BOUND);
+  const pollMinMs = checkNumber(
+    'pollMinMs',
+    o.pollMinMs ?? POLL_MIN_MS_DEFAULT,
+    1,
+    POLL_MAX_MS_BOUND,
+  );
+  const pollMaxMs = checkNumber(
+    'pollMaxMs',
+    o.pollMaxMs ?? POLL_MAX_MS_DEFAULT,
+    pollMinMs,
+    POLL_MAX_MS_BOUND,
+  );
   const workers = checkNumber('workers', o.workers ?? WORKERS_DEFAULT, 1, WORKERS_MAX);
   if (!Number.isInteger(workers)) throw new InvalidArgumentError('workers must be an integer');
   return {
@@ -84,8 +111,18 @@ export function resolveQueueOptions(...layers: (QueueOptions | undefined)[]): Re
     heartbeatMs,
     pollMinMs,
     pollMaxMs,
-    drainTimeoutMs: checkNumber('drainTimeoutMs', o.drainTimeoutMs ?? DRAIN_TIMEOUT_MS_DEFAULT, 0, 24 * 3600_000),
-    reclaimEveryMs: checkNumber('reclaimEveryMs', o.reclaimEveryMs ?? Math.min(RECLAIM_EVERY_MS_DEFAULT, lockTimeoutMs / 2), 10, 3600_000),
+    drainTimeoutMs: checkNumber(
+      'drainTimeoutMs',
+      o.drainTimeoutMs ?? DRAIN_TIMEOUT_MS_DEFAULT,
+      0,
+      24 * 3600_000,
+    ),
+    reclaimEveryMs: checkNumber(
+      'reclaimEveryMs',
+      o.reclaimEveryMs ?? Math.min(RECLAIM_EVERY_MS_DEFAULT, lockTimeoutMs / 2),
+      10,
+      3600_000,
+    ),
     excludeTypes: [...(o.excludeTypes ?? [])],
     registry: o.registry ?? defaultRegistry,
     logger: o.logger ?? defaultLogger(),

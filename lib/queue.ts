@@ -2,14 +2,28 @@
  * A named queue: puts jobs into the store, reads them back as typed job instances, and runs them
  * with its runner pool. One class serves every store (MongoDB, in-memory).
  */
-import { InvalidArgumentError, LockLostError, QueueClosedError, WaitTimeoutError } from './errors';
+import {
+  DuplicateJobError,
+  InvalidArgumentError,
+  LockLostError,
+  QueueClosedError,
+  WaitTimeoutError,
+} from './errors';
 import { TypedEmitter, type QueueEventMap } from './events';
+import type { QueueExtension } from './extension';
 import type { BaseJob } from './job';
 import { resolveQueueOptions, type QueueOptions, type ResolvedQueueOptions } from './options';
 import { RunnerPool, type RunnerHooks } from './runner';
 import type { AbortOutcome, JobStore, LockToken } from './store';
 import { FINISHED_STATES, type JobDocument, type JobState, type QueueStats } from './types';
-import { checkAttemptId, checkQueueName, checkScope, checkJobId, checkDate, checkNumber } from './validate';
+import {
+  checkAttemptId,
+  checkQueueName,
+  checkScope,
+  checkJobId,
+  checkDate,
+  checkNumber,
+} from './validate';
 
 /** What `jobInfo()` yields: a job's stored state without loading its class. */
 export type JobInfo = Omit<JobDocument, 'payload'>;
@@ -22,6 +36,7 @@ export class Queue extends TypedEmitter<QueueEventMap> {
   readonly name: string;
   readonly options: ResolvedQueueOptions;
   private readonly pool: RunnerPool;
+  private readonly extensions: QueueExtension[];
   private closed = false;
 
   constructor(
@@ -33,6 +48,7 @@ export class Queue extends TypedEmitter<QueueEventMap> {
     super();
     this.name = checkQueueName(name);
     this.options = resolveQueueOptions(options);
+    this.extensions = hooks.extensions ?? [];
     this.pool = new RunnerPool(store, this.name, this.options, this, hooks);
   }
 
@@ -57,11 +73,22 @@ export class Queue extends TypedEmitter<QueueEventMap> {
     const ids = new Set<string>();
     const docs = jobs.map((job) => {
       const doc = this.toDocument(job, now);
-      if (ids.has(doc._id)) throw new InvalidArgumentError(`job ${doc._id} appears twice in one putMany`);
+      if (ids.has(doc._id))
+        throw new InvalidArgumentError(`job ${doc._id} appears twice in one putMany`);
       ids.add(doc._id);
       return doc;
     });
-    await this.store.jobInsert(docs);
+    for (const ext of this.extensions) await ext.beforeInsert?.(this.name, docs);
+    try {
+      await this.store.jobInsert(docs);
+    } catch (err) {
+      const failed =
+        err instanceof DuplicateJobError
+          ? docs.filter((d) => err.duplicates.includes(d._id))
+          : docs;
+      for (const ext of this.extensions) await ext.insertFailed?.(this.name, failed);
+      throw err;
+    }
     for (const job of jobs) job.queue = this.name;
     this.pool.wake();
   }
@@ -70,7 +97,9 @@ export class Queue extends TypedEmitter<QueueEventMap> {
   private toDocument(job: BaseJob, now: Date): JobDocument {
     checkJobId(job.id);
     if (job.retryInfo.baseJobId && job.retryInfo.baseJobId !== job.id) {
-      throw new InvalidArgumentError(`job ${job.id}: a new job cannot carry another job's baseJobId`);
+      throw new InvalidArgumentError(
+        `job ${job.id}: a new job cannot carry another job's baseJobId`,
+      );
     }
     job.scopes.forEach(checkScope);
     job.enqueueScopes.forEach(checkScope);
@@ -111,7 +140,9 @@ export class Queue extends TypedEmitter<QueueEventMap> {
   async getAllAttempts<T extends BaseJob = BaseJob>(id: string): Promise<T[]> {
     checkJobId(id);
     const docs = await this.store.jobAttempts(id);
-    return docs.filter((d) => d.queue === this.name).map((d) => this.options.registry.fromDocument<T>(d));
+    return docs
+      .filter((d) => d.queue === this.name)
+      .map((d) => this.options.registry.fromDocument<T>(d));
   }
 
   /**
@@ -141,7 +172,9 @@ export class Queue extends TypedEmitter<QueueEventMap> {
    */
   async complete(job: BaseJob): Promise<void> {
     const now = this.options.now();
-    const state: JobState = job.status.errors.some((e) => e.at >= (job.timeInfo.start ?? new Date(0)))
+    const state: JobState = job.status.errors.some(
+      (e) => e.at >= (job.timeInfo.start ?? new Date(0)),
+    )
       ? 'failed'
       : 'completed';
     await this.guardedWrite(job, {
@@ -168,15 +201,24 @@ export class Queue extends TypedEmitter<QueueEventMap> {
     });
   }
 
-  private async guardedWrite(job: BaseJob, update: Parameters<JobStore['jobWrite']>[0]['update']): Promise<void> {
-    const modCount = await this.store.jobWrite({ token: this.tokenOf(job), update, now: this.options.now() });
+  private async guardedWrite(
+    job: BaseJob,
+    update: Parameters<JobStore['jobWrite']>[0]['update'],
+  ): Promise<void> {
+    const modCount = await this.store.jobWrite({
+      token: this.tokenOf(job),
+      update,
+      now: this.options.now(),
+    });
     if (modCount === null) throw new LockLostError(job.id, job.status.owner);
     job.status.modCount = modCount;
   }
 
   /** Finished jobs (completed, failed, aborted, expired...), as instances, in ID order. */
   async *results<T extends BaseJob = BaseJob>(): AsyncIterable<T> {
-    for await (const doc of this.documents([...FINISHED_STATES].filter((s) => s !== 'quarantined'))) {
+    for await (const doc of this.documents(
+      [...FINISHED_STATES].filter((s) => s !== 'quarantined'),
+    )) {
       yield this.options.registry.fromDocument<T>(doc);
     }
   }

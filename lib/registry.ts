@@ -105,7 +105,8 @@ export class Registry {
       dependency: { ...job.dependency, edges: [...job.dependency.edges] },
     };
     const bytes = BSON.calculateObjectSize(doc);
-    if (bytes > this.maxDocumentBytes) throw new PayloadTooLargeError(job.id, bytes, this.maxDocumentBytes);
+    if (bytes > this.maxDocumentBytes)
+      throw new PayloadTooLargeError(job.id, bytes, this.maxDocumentBytes);
     return doc;
   }
 
@@ -117,7 +118,8 @@ export class Registry {
     let payload = doc.payload;
     for (let v = doc.type.version; v < reg.info.version; v++) {
       const upgrade = reg.upgrades[v];
-      if (!upgrade) throw new JobVersionError(doc.type.name, doc.type.version, reg.info.version, doc._id);
+      if (!upgrade)
+        throw new JobVersionError(doc.type.name, doc.type.version, reg.info.version, doc._id);
       payload = upgrade(payload);
     }
     if (doc.type.version > reg.info.version) {

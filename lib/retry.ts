@@ -18,7 +18,10 @@ export type BackoffPolicy = (attempt: number) => number;
 /** Backoff policies. */
 export const Backoff = {
   /** The same delay every time. */
-  fixed: (ms: number): BackoffPolicy => () => ms,
+  fixed:
+    (ms: number): BackoffPolicy =>
+    () =>
+      ms,
   /** `baseMs * 2^(attempt-1)` capped at `maxMs`, jittered to [50%, 100%]. The seeds use 15 s base. */
   exponential:
     (baseMs = 15_000, maxMs = 3_600_000): BackoffPolicy =>
@@ -74,7 +77,10 @@ export function nextAttemptDocument(
     start: null,
     end: null,
     waitUntil: dueAt,
-    dispatchBy: job.retryInfo.dispatchByMs > 0 ? new Date(dueAt.getTime() + job.retryInfo.dispatchByMs) : null,
+    dispatchBy:
+      job.retryInfo.dispatchByMs > 0
+        ? new Date(dueAt.getTime() + job.retryInfo.dispatchByMs)
+        : null,
   };
   doc.retryInfo = {
     ...job.retryInfo,

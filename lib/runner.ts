@@ -17,6 +17,7 @@ import {
   toError,
 } from './errors';
 import type { QueueEventMap, TypedEmitter } from './events';
+import type { AttemptContext, QueueExtension, StartVerdict } from './extension';
 import type { BaseJob, JobContext } from './job';
 import type { ResolvedQueueOptions } from './options';
 import { Backoff, nextAttemptDocument, wantsRetry, type BackoffPolicy } from './retry';
@@ -41,13 +42,11 @@ export function newOwnerId(): string {
   return `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
 }
 
-/** Hooks the queue gives the pool; each may be absent. */
+/** What the queue gives its pool besides options. */
 export interface RunnerHooks {
-  /** Decides whether a claimed job may run now; returning a state other than 'running' parks it. */
-  beforeStart?: (job: BaseJob, token: LockToken) => Promise<JobState | 'running'>;
-  /** Called after an attempt's outcome is recorded. */
-  afterFinish?: (job: BaseJob, state: JobState) => Promise<void>;
-  /** Backoff of retries. */
+  /** Features plugged in around the claim-run-record cycle. */
+  extensions?: QueueExtension[];
+  /** Backoff of retries; none by default (a job's own `retryAfterMs` always wins). */
   retryBackoff?: BackoffPolicy;
 }
 
@@ -66,6 +65,7 @@ export class RunnerPool {
   private heartbeatTimer?: NodeJS.Timeout;
   private reclaimTimer?: NodeJS.Timeout;
   private idlePolls = 0;
+  private readonly extensions: QueueExtension[];
 
   constructor(
     private readonly store: JobStore,
@@ -75,6 +75,7 @@ export class RunnerPool {
     private readonly hooks: RunnerHooks = {},
   ) {
     this.writes = new WriteBatcher(store);
+    this.extensions = hooks.extensions ?? [];
     this.log = opts.logger.child({ queue, worker: this.owner });
   }
 
@@ -131,7 +132,10 @@ export class RunnerPool {
       this.log.warn({ jobs: this.runningJobs() }, 'drain timeout: aborting running jobs');
       for (const [id, r] of this.running) r.controller.abort(new ShutdownError(id));
       if (!(await settledWithin(all(), Math.max(1000, this.opts.heartbeatMs * 2)))) {
-        this.log.error({ jobs: this.runningJobs() }, 'jobs ignore their abort signal; their locks will expire');
+        this.log.error(
+          { jobs: this.runningJobs() },
+          'jobs ignore their abort signal; their locks will expire',
+        );
       }
     }
     clearInterval(this.heartbeatTimer);
@@ -145,6 +149,10 @@ export class RunnerPool {
         await this.wakeable.sleep(this.opts.pollMaxMs);
         continue;
       }
+      if (!this.extensions.every((e) => e.claimAllowed?.(this.queue) ?? true)) {
+        await this.wakeable.sleep(this.opts.pollMaxMs);
+        continue;
+      }
       let docs: JobDocument[] = [];
       try {
         docs = await this.store.jobClaim({
@@ -153,20 +161,44 @@ export class RunnerPool {
           now: this.opts.now(),
           lockTimeoutMs: this.opts.lockTimeoutMs,
           limit: free,
-          excludeTypes: this.opts.excludeTypes,
+          excludeTypes: this.excludedTypes(),
         });
       } catch (err) {
         this.events.emit('error', toError(err));
         this.log.warn({ err }, 'claim failed; backing off');
       }
       if (docs.length === 0) {
-        if (this.running.size === 0 && this.idlePolls === 0) this.events.emit('idle', { queue: this.queue });
-        await this.wakeable.sleep(backoffMs(this.idlePolls++, this.opts.pollMinMs, this.opts.pollMaxMs));
+        if (this.running.size === 0 && this.idlePolls === 0)
+          this.events.emit('idle', { queue: this.queue });
+        await this.wakeable.sleep(
+          backoffMs(this.idlePolls++, this.opts.pollMinMs, this.opts.pollMaxMs),
+        );
         continue;
       }
       this.idlePolls = 0;
       for (const doc of docs) this.launch(doc);
     }
+  }
+
+  private excludedTypes(): string[] {
+    const extra = this.extensions.flatMap((e) => e.excludedTypes?.(this.queue) ?? []);
+    return extra.length === 0
+      ? this.opts.excludeTypes
+      : [...new Set([...this.opts.excludeTypes, ...extra])];
+  }
+
+  private attemptContext(entry: RunningJob): AttemptContext {
+    return { queue: this.queue, job: entry.job, token: entry.token, now: this.opts.now() };
+  }
+
+  /** Asks every extension; the first verdict other than 'run' wins. */
+  private async startVerdict(entry: RunningJob): Promise<StartVerdict> {
+    for (const ext of this.extensions) {
+      if (!ext.beforeStart) continue;
+      const verdict = await ext.beforeStart(this.attemptContext(entry));
+      if (verdict.action !== 'run') return verdict;
+    }
+    return { action: 'run' };
   }
 
   private launch(doc: JobDocument): void {
@@ -196,7 +228,10 @@ export class RunnerPool {
     entry.done = this.execute(entry)
       .catch((err) => {
         this.events.emit('error', toError(err));
-        this.log.error({ err, jobId: doc._id }, 'recording the outcome failed; the lock will expire');
+        this.log.error(
+          { err, jobId: doc._id },
+          'recording the outcome failed; the lock will expire',
+        );
       })
       .finally(() => {
         if (this.running.get(doc._id) === entry) this.running.delete(doc._id);
@@ -210,13 +245,24 @@ export class RunnerPool {
     const reason = toError(err).message;
     this.log.error({ jobId: doc._id, code, reason }, 'job quarantined');
     const ok = await this.store
-      .jobQuarantine({ id: doc._id, modCount: doc.status.modCount, code, reason, now: this.opts.now() })
+      .jobQuarantine({
+        id: doc._id,
+        modCount: doc.status.modCount,
+        code,
+        reason,
+        now: this.opts.now(),
+      })
       .catch(() => false);
     if (ok) this.events.emit('quarantined', { queue: this.queue, jobId: doc._id, code, reason });
   }
 
   private info(job: BaseJob) {
-    return { queue: this.queue, jobId: job.id, type: job.type.name, attempt: job.retryInfo.currentAttempt };
+    return {
+      queue: this.queue,
+      jobId: job.id,
+      type: job.type.name,
+      attempt: job.retryInfo.currentAttempt,
+    };
   }
 
   private async execute(entry: RunningJob): Promise<void> {
@@ -226,12 +272,22 @@ export class RunnerPool {
       job.addError(new DispatchExpiredError(job.id, job.timeInfo.dispatchBy));
       return this.finish(entry, 'expired');
     }
-    if (this.hooks.beforeStart) {
-      const verdict = await this.hooks.beforeStart(job, entry.token);
-      if (verdict !== 'running') return this.finish(entry, verdict);
+    const verdict = await this.startVerdict(entry);
+    switch (verdict.action) {
+      case 'release':
+        return this.finish(entry, 'pending', verdict.delayMs);
+      case 'block':
+        return this.finish(entry, 'blocked');
+      case 'finish':
+        if (verdict.error) job.addError(verdict.error);
+        return this.finish(entry, verdict.state);
     }
     this.events.emit('claimed', this.info(job));
-    const logger = this.log.child({ jobId: job.id, type: job.type.name, attempt: job.retryInfo.currentAttempt });
+    const logger = this.log.child({
+      jobId: job.id,
+      type: job.type.name,
+      attempt: job.retryInfo.currentAttempt,
+    });
     const ctx: JobContext = {
       signal: controller.signal,
       logger,
@@ -242,13 +298,20 @@ export class RunnerPool {
         job.status.progress = p;
         if (message !== undefined) job.status.progressMessage = message;
         if (entry.finishing) return;
-        await this.store.jobProgress({ token: entry.token, progress: p, message, now: this.opts.now() });
+        await this.store.jobProgress({
+          token: entry.token,
+          progress: p,
+          message,
+          now: this.opts.now(),
+        });
         this.events.emit('progress', { ...this.info(job), progress: p, message });
       },
     };
     const maxTimeMs = job.timeInfo.maxTimeMs;
     const timer =
-      maxTimeMs > 0 ? setTimeout(() => controller.abort(new MaxTimeExceededError(job.id, maxTimeMs)), maxTimeMs) : undefined;
+      maxTimeMs > 0
+        ? setTimeout(() => controller.abort(new MaxTimeExceededError(job.id, maxTimeMs)), maxTimeMs)
+        : undefined;
     const errorsBefore = job.status.errCount;
     let thrown: unknown;
     try {
@@ -264,7 +327,8 @@ export class RunnerPool {
       this.events.emit('lock-lost', this.info(job));
       return;
     }
-    if (reason instanceof ShutdownError && thrown !== undefined) return this.finish(entry, 'pending');
+    if (reason instanceof ShutdownError && thrown !== undefined)
+      return this.finish(entry, 'pending');
     if (reason instanceof MaxTimeExceededError) {
       job.addError(reason);
     } else if (reason instanceof JobAbortedError && thrown !== undefined) {
@@ -278,7 +342,7 @@ export class RunnerPool {
   }
 
   /** Records the outcome with one guarded write (two steps for a retry; see retry.ts). */
-  private async finish(entry: RunningJob, state: JobState): Promise<void> {
+  private async finish(entry: RunningJob, state: JobState, delayMs = 0): Promise<void> {
     const { job } = entry;
     entry.finishing = true;
     const now = this.opts.now();
@@ -289,9 +353,9 @@ export class RunnerPool {
       inProgress: false,
     };
     let next: JobDocument | undefined;
-    if (state === 'pending') {
+    if (state === 'pending' || state === 'blocked') {
       update.releaseLock = true;
-      update.dueAt = now;
+      update.dueAt = new Date(now.getTime() + delayMs);
     } else {
       update.end = now;
       update.completed = state === 'completed';
@@ -299,7 +363,12 @@ export class RunnerPool {
       if (state === 'completed') update.progress = 100;
     }
     if (state === 'retrying') {
-      next = nextAttemptDocument(job, this.opts.registry, now, this.hooks.retryBackoff ?? Backoff.none());
+      next = nextAttemptDocument(
+        job,
+        this.opts.registry,
+        now,
+        this.hooks.retryBackoff ?? Backoff.none(),
+      );
       update.needsRetry = true;
       update.nextAttemptId = next._id;
     }
@@ -312,7 +381,13 @@ export class RunnerPool {
     }
     if (next) await this.insertNextAttempt(next);
     this.emitOutcome(entry, state, next);
-    await this.hooks.afterFinish?.(job, state);
+    const ctx = this.attemptContext(entry);
+    for (const ext of this.extensions) {
+      await ext.afterFinish?.(ctx, state)?.catch((err: unknown) => {
+        this.events.emit('error', toError(err));
+        this.log.error({ err, jobId: job.id, extension: ext.name }, 'afterFinish hook failed');
+      });
+    }
   }
 
   private async insertNextAttempt(next: JobDocument): Promise<void> {
@@ -337,7 +412,13 @@ export class RunnerPool {
         this.events.emit('failed', { ...info, error, durationMs });
         break;
       case 'retrying':
-        if (next) this.events.emit('retrying', { ...info, error, nextAttemptId: next._id, dueAt: next.dueAt });
+        if (next)
+          this.events.emit('retrying', {
+            ...info,
+            error,
+            nextAttemptId: next._id,
+            dueAt: next.dueAt,
+          });
         break;
       case 'aborted':
         this.events.emit('aborted', { ...info, reason: error });
@@ -353,7 +434,9 @@ export class RunnerPool {
   }
 
   private async heartbeat(): Promise<void> {
-    const held = [...this.running.values()].filter((r) => !r.finishing && !r.controller.signal.aborted);
+    const held = [...this.running.values()].filter(
+      (r) => !r.finishing && !r.controller.signal.aborted,
+    );
     if (held.length === 0) return;
     try {
       const res = await this.store.jobHeartbeat({
@@ -365,7 +448,8 @@ export class RunnerPool {
         const r = this.running.get(id);
         if (r && !r.finishing) r.controller.abort(new LockLostError(id, this.owner));
       }
-      for (const id of res.abortRequested) this.abort(id, new JobAbortedError(id, 'abort requested by ID'));
+      for (const id of res.abortRequested)
+        this.abort(id, new JobAbortedError(id, 'abort requested by ID'));
     } catch (err) {
       this.events.emit('error', toError(err));
       this.log.warn({ err }, 'heartbeat failed');
@@ -374,11 +458,19 @@ export class RunnerPool {
 
   private async reclaim(): Promise<void> {
     try {
-      const bad = await this.store.jobQuarantineMalformed({ queue: this.queue, now: this.opts.now() });
+      const bad = await this.store.jobQuarantineMalformed({
+        queue: this.queue,
+        now: this.opts.now(),
+      });
       for (const jobId of bad) {
         const reason = 'envelope fields missing or of the wrong type';
         this.log.error({ jobId, reason }, 'malformed document quarantined');
-        this.events.emit('quarantined', { queue: this.queue, jobId, code: 'DROVER_MALFORMED_JOB', reason });
+        this.events.emit('quarantined', {
+          queue: this.queue,
+          jobId,
+          code: 'DROVER_MALFORMED_JOB',
+          reason,
+        });
       }
       const n = await this.store.jobReclaimStale({ queue: this.queue, now: this.opts.now() });
       if (n > 0) {
@@ -387,6 +479,14 @@ export class RunnerPool {
       }
     } catch (err) {
       this.events.emit('error', toError(err));
+    }
+    for (const ext of this.extensions) {
+      try {
+        await ext.maintain?.(this.queue, this.opts.now());
+      } catch (err) {
+        this.events.emit('error', toError(err));
+        this.log.warn({ err, extension: ext.name }, 'maintenance failed');
+      }
     }
   }
 }

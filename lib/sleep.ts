@@ -23,7 +23,12 @@ export class Wakeable {
 }
 
 /** Capped exponential backoff with jitter: `base * 2^attempt`, capped, times a factor in [0.5, 1]. */
-export function backoffMs(attempt: number, baseMs: number, maxMs: number, random = Math.random): number {
+export function backoffMs(
+  attempt: number,
+  baseMs: number,
+  maxMs: number,
+  random = Math.random,
+): number {
   const exp = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30));
   return Math.max(1, Math.round(exp * (0.5 + random() / 2)));
 }

@@ -85,6 +85,10 @@ export interface JobListParams {
   idContains?: string;
   createdAfter?: Date;
   createdBefore?: Date;
+  /** Only attempts that depend on this job ID. */
+  edge?: string;
+  /** Only attempts due at or before this time. */
+  dueBefore?: Date;
   /** Return documents with `_id` greater than this (cursor pagination, ascending by ID). */
   afterId?: string;
   limit: number;
@@ -110,8 +114,25 @@ export interface JobStore {
   jobHeartbeat(params: JobHeartbeatParams): Promise<JobHeartbeatResult>;
   /** A guarded write; returns the new modCount, or null when the lock was lost. */
   jobWrite(params: JobWriteParams): Promise<number | null>;
+  /**
+   * A write by a monitor or by management, on an attempt nobody needs to hold: matches on `_id`,
+   * `modCount` and one of the `from` states, and increments `modCount`. Returns the new modCount
+   * or null when the document changed meanwhile.
+   */
+  jobTransition(params: {
+    id: string;
+    modCount: number;
+    from: JobState[];
+    update: JobUpdate;
+    now: Date;
+  }): Promise<number | null>;
   /** Stores progress of a held attempt with a small `$set` that leaves `modCount` alone. */
-  jobProgress(params: { token: LockToken; progress: number; message?: string; now: Date }): Promise<boolean>;
+  jobProgress(params: {
+    token: LockToken;
+    progress: number;
+    message?: string;
+    now: Date;
+  }): Promise<boolean>;
   /** Several guarded writes in one round trip; returns the IDs whose write took effect. */
   jobWriteMany(writes: JobWriteParams[]): Promise<Set<string>>;
   /** Running attempts whose lock expired go back to pending (or to failed past maxAttempts). */
@@ -122,7 +143,13 @@ export interface JobStore {
    */
   jobRequestAbort(id: string, now: Date): Promise<AbortOutcome>;
   /** Marks a document that could not be loaded; guarded by its current modCount. */
-  jobQuarantine(params: { id: string; modCount: number; code: string; reason: string; now: Date }): Promise<boolean>;
+  jobQuarantine(params: {
+    id: string;
+    modCount: number;
+    code: string;
+    reason: string;
+    now: Date;
+  }): Promise<boolean>;
   /**
    * Quarantines pending documents whose envelope a claim cannot update (hand edits, other tools):
    * `status.modCount` not a number, `timeInfo` not an object, or `dueAt` not a date. The claim

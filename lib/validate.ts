@@ -14,7 +14,9 @@ export const ATTEMPT_SEPARATOR = '#';
 /** A job ID: 1-200 characters of letters, digits and `_ . : @ / - + = ,`. */
 export function checkJobId(id: unknown): string {
   if (typeof id !== 'string' || !ID.test(id)) {
-    throw new InvalidArgumentError(`invalid job ID ${describe(id)}: use 1-200 characters of [A-Za-z0-9_.:@/+=,-]`);
+    throw new InvalidArgumentError(
+      `invalid job ID ${describe(id)}: use 1-200 characters of [A-Za-z0-9_.:@/+=,-]`,
+    );
   }
   return id;
 }
@@ -34,7 +36,9 @@ export function checkAttemptId(id: unknown): string {
 /** A queue name: 1-100 characters of letters, digits and `_ . : -`. */
 export function checkQueueName(name: unknown): string {
   if (typeof name !== 'string' || !QUEUE.test(name)) {
-    throw new InvalidArgumentError(`invalid queue name ${describe(name)}: use 1-100 characters of [A-Za-z0-9_.:-]`);
+    throw new InvalidArgumentError(
+      `invalid queue name ${describe(name)}: use 1-100 characters of [A-Za-z0-9_.:-]`,
+    );
   }
   return name;
 }
@@ -50,7 +54,9 @@ export function checkScope(scope: unknown): string {
 /** A finite number within bounds. */
 export function checkNumber(name: string, value: unknown, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-    throw new InvalidArgumentError(`${name} must be a number in [${min}, ${max}], got ${describe(value)}`);
+    throw new InvalidArgumentError(
+      `${name} must be a number in [${min}, ${max}], got ${describe(value)}`,
+    );
   }
   return value;
 }
@@ -61,13 +67,15 @@ export function checkDate(name: string, value: unknown): Date {
     throw new InvalidArgumentError(`${name} must be a valid Date, got ${describe(value)}`);
   }
   const year = value.getUTCFullYear();
-  if (year < 1970 || year > 9999) throw new InvalidArgumentError(`${name} is out of range: ${value.toISOString()}`);
+  if (year < 1970 || year > 9999)
+    throw new InvalidArgumentError(`${name} is out of range: ${value.toISOString()}`);
   return value;
 }
 
 /** A short, safe description of a value for error messages. */
 export function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}...` : value);
+  if (typeof value === 'string')
+    return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}...` : value);
   if (typeof value === 'bigint') return `${value}n`;
   if (typeof value === 'symbol' || typeof value === 'function') return typeof value;
   try {
@@ -111,7 +119,12 @@ export function validatePayload(job: object, skip: readonly string[], jobId: str
     if (Array.isArray(obj)) {
       obj.forEach((v, i) => walk(v, `${path}[${i}]`));
     } else {
-      if (obj instanceof Map || obj instanceof Set || obj instanceof WeakMap || obj instanceof Promise) {
+      if (
+        obj instanceof Map ||
+        obj instanceof Set ||
+        obj instanceof WeakMap ||
+        obj instanceof Promise
+      ) {
         throw bad(path, `a ${obj.constructor.name} (use arrays or plain objects)`);
       }
       for (const [k, v] of Object.entries(obj)) {

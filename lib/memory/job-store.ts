@@ -15,7 +15,7 @@ import type {
   JobWriteParams,
   LockToken,
 } from '../store';
-import { JOB_STATES, type JobDocument, type QueueStats } from '../types';
+import { JOB_STATES, type JobDocument, type JobState, type QueueStats } from '../types';
 
 type Doc = JobDocument;
 
@@ -44,7 +44,9 @@ function applyUpdate(doc: Doc, update: JobUpdate, now: Date): void {
 }
 
 function holds(doc: Doc | undefined, token: LockToken): doc is Doc {
-  return doc !== undefined && doc.status.owner === token.owner && doc.status.modCount === token.modCount;
+  return (
+    doc !== undefined && doc.status.owner === token.owner && doc.status.modCount === token.modCount
+  );
 }
 
 /** The envelope checks the MongoDB claim filter makes. */
@@ -52,8 +54,12 @@ function wellFormed(d: Doc): boolean {
   const status = d.status as unknown;
   const timeInfo = d.timeInfo as unknown;
   return (
-    typeof status === 'object' && status !== null && typeof d.status.modCount === 'number' &&
-    typeof timeInfo === 'object' && timeInfo !== null && d.dueAt instanceof Date
+    typeof status === 'object' &&
+    status !== null &&
+    typeof d.status.modCount === 'number' &&
+    typeof timeInfo === 'object' &&
+    timeInfo !== null &&
+    d.dueAt instanceof Date
   );
 }
 
@@ -74,7 +80,8 @@ export class MemoryJobStore implements JobStore {
   async jobInsert(docs: Doc[]): Promise<void> {
     const duplicates = docs.filter((d) => this.docs.has(d._id)).map((d) => d._id);
     for (const d of docs) if (!this.docs.has(d._id)) this.docs.set(d._id, structuredClone(d));
-    if (duplicates.length > 0) throw new DuplicateJobError(duplicates[0], docs[0].queue, duplicates);
+    if (duplicates.length > 0)
+      throw new DuplicateJobError(duplicates[0], docs[0].queue, duplicates);
   }
 
   async jobGet(id: string): Promise<Doc | null> {
@@ -147,7 +154,25 @@ export class MemoryJobStore implements JobStore {
     return done;
   }
 
-  async jobProgress(params: { token: LockToken; progress: number; message?: string; now: Date }): Promise<boolean> {
+  async jobTransition(params: {
+    id: string;
+    modCount: number;
+    from: JobState[];
+    update: JobUpdate;
+    now: Date;
+  }): Promise<number | null> {
+    const d = this.docs.get(params.id);
+    if (!d || d.status.modCount !== params.modCount || !params.from.includes(d.state)) return null;
+    applyUpdate(d, params.update, params.now);
+    return d.status.modCount;
+  }
+
+  async jobProgress(params: {
+    token: LockToken;
+    progress: number;
+    message?: string;
+    now: Date;
+  }): Promise<boolean> {
     const d = this.docs.get(params.token.id);
     if (!holds(d, params.token) || d.state !== 'running') return false;
     d.status.progress = params.progress;
@@ -189,7 +214,12 @@ export class MemoryJobStore implements JobStore {
       d.status.modTime = now;
       d.status.modCount += 1;
       d.status.errCount += 1;
-      d.status.errors.push({ message: 'aborted before it started', code: 'DROVER_ABORTED', at: now, retryable: false });
+      d.status.errors.push({
+        message: 'aborted before it started',
+        code: 'DROVER_ABORTED',
+        at: now,
+        retryable: false,
+      });
       return 'aborted';
     }
     if (d.state === 'running') {
@@ -199,7 +229,13 @@ export class MemoryJobStore implements JobStore {
     return 'finished';
   }
 
-  async jobQuarantine(params: { id: string; modCount: number; code: string; reason: string; now: Date }): Promise<boolean> {
+  async jobQuarantine(params: {
+    id: string;
+    modCount: number;
+    code: string;
+    reason: string;
+    now: Date;
+  }): Promise<boolean> {
     const d = this.docs.get(params.id);
     if (!d || d.status.modCount !== params.modCount) return false;
     d.state = 'quarantined';
@@ -217,7 +253,11 @@ export class MemoryJobStore implements JobStore {
     for (const d of this.docs.values()) {
       if (d.queue !== params.queue || d.state !== 'pending' || wellFormed(d)) continue;
       d.state = 'quarantined';
-      d.quarantine = { code: 'DROVER_MALFORMED_JOB', reason: 'envelope fields missing or of the wrong type', at: params.now };
+      d.quarantine = {
+        code: 'DROVER_MALFORMED_JOB',
+        reason: 'envelope fields missing or of the wrong type',
+        at: params.now,
+      };
       ids.push(d._id);
     }
     return ids;
@@ -225,8 +265,18 @@ export class MemoryJobStore implements JobStore {
 
   async jobStats(queue: string, now: Date): Promise<QueueStats> {
     const stats: QueueStats = {
-      queue, total: 0, pending: 0, due: 0, blocked: 0, running: 0, retrying: 0,
-      completed: 0, failed: 0, aborted: 0, expired: 0, quarantined: 0,
+      queue,
+      total: 0,
+      pending: 0,
+      due: 0,
+      blocked: 0,
+      running: 0,
+      retrying: 0,
+      completed: 0,
+      failed: 0,
+      aborted: 0,
+      expired: 0,
+      quarantined: 0,
     };
     for (const d of this.docs.values()) {
       if (d.queue !== queue) continue;
@@ -245,6 +295,8 @@ export class MemoryJobStore implements JobStore {
           (params.states === undefined || params.states.includes(d.state)) &&
           (params.type === undefined || d.type.name === params.type) &&
           (params.baseJobId === undefined || d.retryInfo.baseJobId === params.baseJobId) &&
+          (params.edge === undefined || d.dependency.edges.includes(params.edge)) &&
+          (params.dueBefore === undefined || d.dueAt <= params.dueBefore) &&
           (params.idContains === undefined || d._id.includes(params.idContains)) &&
           (params.afterId === undefined || d._id > params.afterId) &&
           (params.createdAfter === undefined || d.timeInfo.created >= params.createdAfter) &&

@@ -34,7 +34,14 @@ export const ENDED_INDEX: IndexDescription = {
   key: { queue: 1, state: 1, 'timeInfo.end': 1 },
 };
 
+/** Finds the blocked dependents of a job that just finished. */
+export const EDGES_INDEX: IndexDescription = {
+  name: 'edges',
+  key: { queue: 1, state: 1, 'dependency.edges': 1 },
+};
+
 export const JOB_INDEXES: IndexDescription[] = [
+  EDGES_INDEX,
   CLAIM_INDEX,
   STALE_INDEX,
   ATTEMPTS_INDEX,

@@ -17,7 +17,13 @@ import type {
   JobWriteParams,
   LockToken,
 } from '../store';
-import { JOB_STATES, type JobDocument, type JobErrorRecord, type QueueStats } from '../types';
+import {
+  JOB_STATES,
+  type JobDocument,
+  type JobErrorRecord,
+  type JobState,
+  type QueueStats,
+} from '../types';
 import { isDuplicateKey, storeError } from './errors';
 import { JOB_INDEXES } from './indexes';
 
@@ -27,7 +33,12 @@ type Doc = JobDocument;
 const BATCH_CLAIM_MIN = 3;
 
 function lockExpiredError(now: Date): JobErrorRecord {
-  return { message: 'lock expired: owner stopped heartbeating', code: 'DROVER_LOCK_LOST', at: now, retryable: true };
+  return {
+    message: 'lock expired: owner stopped heartbeating',
+    code: 'DROVER_LOCK_LOST',
+    at: now,
+    retryable: true,
+  };
 }
 
 /** The `$set` part of a guarded write. */
@@ -161,7 +172,10 @@ export class MongoJobStore implements JobStore {
       .toArray();
     if (candidates.length === 0) return [];
     const ids = candidates.map((c) => c._id);
-    const res = await this.jobs.updateMany({ ...filter, _id: { $in: ids } }, this.claimUpdate(params));
+    const res = await this.jobs.updateMany(
+      { ...filter, _id: { $in: ids } },
+      this.claimUpdate(params),
+    );
     if (res.modifiedCount === 0) return [];
     const won = await this.jobs
       .find({
@@ -177,7 +191,11 @@ export class MongoJobStore implements JobStore {
 
   async jobHeartbeat(params: JobHeartbeatParams): Promise<JobHeartbeatResult> {
     if (params.jobs.length === 0) return { lost: [], abortRequested: [] };
-    const held = params.jobs.map((t) => ({ _id: t.id, 'status.owner': t.owner, 'status.modCount': t.modCount }));
+    const held = params.jobs.map((t) => ({
+      _id: t.id,
+      'status.owner': t.owner,
+      'status.modCount': t.modCount,
+    }));
     const res = await this.jobs.updateMany(
       { $or: held, state: 'running', 'status.abortRequested': false },
       { $set: { 'status.lockExpiresAt': params.lockExpiresAt } },
@@ -187,14 +205,26 @@ export class MongoJobStore implements JobStore {
     const docs = await this.jobs
       .find(
         { _id: { $in: params.jobs.map((t) => t.id) } },
-        { projection: { state: 1, 'status.owner': 1, 'status.modCount': 1, 'status.abortRequested': 1 } },
+        {
+          projection: {
+            state: 1,
+            'status.owner': 1,
+            'status.modCount': 1,
+            'status.abortRequested': 1,
+          },
+        },
       )
       .toArray();
     const byId = new Map(docs.map((d) => [d._id, d]));
     const result: JobHeartbeatResult = { lost: [], abortRequested: [] };
     for (const t of params.jobs) {
       const d = byId.get(t.id);
-      if (!d || d.state !== 'running' || d.status.owner !== t.owner || d.status.modCount !== t.modCount) {
+      if (
+        !d ||
+        d.state !== 'running' ||
+        d.status.owner !== t.owner ||
+        d.status.modCount !== t.modCount
+      ) {
         result.lost.push(t.id);
       } else if (d.status.abortRequested) {
         result.abortRequested.push(t.id);
@@ -212,12 +242,39 @@ export class MongoJobStore implements JobStore {
     return res.matchedCount === 1 ? token.modCount + 1 : null;
   }
 
-  async jobProgress(params: { token: LockToken; progress: number; message?: string; now: Date }): Promise<boolean> {
+  async jobTransition(params: {
+    id: string;
+    modCount: number;
+    from: JobState[];
+    update: JobUpdate;
+    now: Date;
+  }): Promise<number | null> {
+    const res = await this.jobs.updateOne(
+      { _id: params.id, 'status.modCount': params.modCount, state: { $in: params.from } },
+      { $set: updateFields(params.update, params.now), $inc: { 'status.modCount': 1 } },
+    );
+    return res.matchedCount === 1 ? params.modCount + 1 : null;
+  }
+
+  async jobProgress(params: {
+    token: LockToken;
+    progress: number;
+    message?: string;
+    now: Date;
+  }): Promise<boolean> {
     const { token } = params;
-    const set: Record<string, unknown> = { 'status.progress': params.progress, 'status.modTime': params.now };
+    const set: Record<string, unknown> = {
+      'status.progress': params.progress,
+      'status.modTime': params.now,
+    };
     if (params.message !== undefined) set['status.progressMessage'] = params.message;
     const res = await this.jobs.updateOne(
-      { _id: token.id, 'status.owner': token.owner, 'status.modCount': token.modCount, state: 'running' },
+      {
+        _id: token.id,
+        'status.owner': token.owner,
+        'status.modCount': token.modCount,
+        state: 'running',
+      },
       { $set: set },
     );
     return res.matchedCount === 1;
@@ -249,7 +306,14 @@ export class MongoJobStore implements JobStore {
       {
         $set: { state: 'aborted', 'timeInfo.end': now, 'status.modTime': now },
         $inc: { 'status.modCount': 1, 'status.errCount': 1 },
-        $push: { 'status.errors': { message: 'aborted before it started', code: 'DROVER_ABORTED', at: now, retryable: false } },
+        $push: {
+          'status.errors': {
+            message: 'aborted before it started',
+            code: 'DROVER_ABORTED',
+            at: now,
+            retryable: false,
+          },
+        },
       },
     );
     if (waiting.matchedCount === 1) return 'aborted';
@@ -258,10 +322,18 @@ export class MongoJobStore implements JobStore {
       { $set: { 'status.abortRequested': true } },
     );
     if (running.matchedCount === 1) return 'requested';
-    return (await this.jobs.countDocuments({ _id: id }, { limit: 1 })) === 1 ? 'finished' : 'not-found';
+    return (await this.jobs.countDocuments({ _id: id }, { limit: 1 })) === 1
+      ? 'finished'
+      : 'not-found';
   }
 
-  async jobQuarantine(params: { id: string; modCount: number; code: string; reason: string; now: Date }): Promise<boolean> {
+  async jobQuarantine(params: {
+    id: string;
+    modCount: number;
+    code: string;
+    reason: string;
+    now: Date;
+  }): Promise<boolean> {
     const res = await this.jobs.updateOne(
       { _id: params.id, 'status.modCount': params.modCount },
       {
@@ -289,14 +361,20 @@ export class MongoJobStore implements JobStore {
         { dueAt: { $not: { $type: 'date' } } },
       ],
     };
-    const ids = (await this.jobs.find(filter, { projection: { _id: 1 }, limit: 1000 }).toArray()).map((d) => d._id);
+    const ids = (
+      await this.jobs.find(filter, { projection: { _id: 1 }, limit: 1000 }).toArray()
+    ).map((d) => d._id);
     if (ids.length === 0) return [];
     await this.jobs.updateMany(
       { ...filter, _id: { $in: ids } },
       {
         $set: {
           state: 'quarantined',
-          quarantine: { code: 'DROVER_MALFORMED_JOB', reason: 'envelope fields missing or of the wrong type', at: params.now },
+          quarantine: {
+            code: 'DROVER_MALFORMED_JOB',
+            reason: 'envelope fields missing or of the wrong type',
+            at: params.now,
+          },
         },
       },
     );
@@ -305,18 +383,31 @@ export class MongoJobStore implements JobStore {
 
   async jobStats(queue: string, now: Date): Promise<QueueStats> {
     const [groups, due] = await Promise.all([
-      this.jobs.aggregate<{ _id: string; n: number }>([
-        { $match: { queue } },
-        { $group: { _id: '$state', n: { $sum: 1 } } },
-      ]).toArray(),
+      this.jobs
+        .aggregate<{ _id: string; n: number }>([
+          { $match: { queue } },
+          { $group: { _id: '$state', n: { $sum: 1 } } },
+        ])
+        .toArray(),
       this.jobs.countDocuments({ queue, state: 'pending', dueAt: { $lte: now } }),
     ]);
     const stats: QueueStats = {
-      queue, total: 0, pending: 0, due, blocked: 0, running: 0, retrying: 0,
-      completed: 0, failed: 0, aborted: 0, expired: 0, quarantined: 0,
+      queue,
+      total: 0,
+      pending: 0,
+      due,
+      blocked: 0,
+      running: 0,
+      retrying: 0,
+      completed: 0,
+      failed: 0,
+      aborted: 0,
+      expired: 0,
+      quarantined: 0,
     };
     for (const g of groups) {
-      if ((JOB_STATES as readonly string[]).includes(g._id)) stats[g._id as keyof Omit<QueueStats, 'queue'>] = g.n;
+      if ((JOB_STATES as readonly string[]).includes(g._id))
+        stats[g._id as keyof Omit<QueueStats, 'queue'>] = g.n;
       stats.total += g.n;
     }
     return stats;
@@ -328,8 +419,11 @@ export class MongoJobStore implements JobStore {
     if (params.states !== undefined) filter.state = { $in: params.states };
     if (params.type !== undefined) filter['type.name'] = params.type;
     if (params.baseJobId !== undefined) filter['retryInfo.baseJobId'] = params.baseJobId;
+    if (params.edge !== undefined) filter['dependency.edges'] = params.edge;
+    if (params.dueBefore !== undefined) filter.dueAt = { $lte: params.dueBefore };
     if (params.idContains !== undefined) filter._id = { $regex: escapeRegex(params.idContains) };
-    if (params.afterId !== undefined) filter._id = { ...(filter._id as object), $gt: params.afterId };
+    if (params.afterId !== undefined)
+      filter._id = { ...(filter._id as object), $gt: params.afterId };
     if (params.createdAfter || params.createdBefore) {
       filter['timeInfo.created'] = {
         ...(params.createdAfter ? { $gte: params.createdAfter } : {}),
@@ -343,14 +437,21 @@ export class MongoJobStore implements JobStore {
   async jobWriteMany(writes: JobWriteParams[]): Promise<Set<string>> {
     const ops: AnyBulkWriteOperation<Doc>[] = writes.map((w) => ({
       updateOne: {
-        filter: { _id: w.token.id, 'status.owner': w.token.owner, 'status.modCount': w.token.modCount },
+        filter: {
+          _id: w.token.id,
+          'status.owner': w.token.owner,
+          'status.modCount': w.token.modCount,
+        },
         update: { $set: updateFields(w.update, w.now), $inc: { 'status.modCount': 1 } },
       },
     }));
     const res = await this.jobs.bulkWrite(ops, { ordered: false });
     if (res.matchedCount === writes.length) return new Set(writes.map((w) => w.token.id));
     const docs = await this.jobs
-      .find({ _id: { $in: writes.map((w) => w.token.id) } }, { projection: { 'status.owner': 1, 'status.modCount': 1 } })
+      .find(
+        { _id: { $in: writes.map((w) => w.token.id) } },
+        { projection: { 'status.owner': 1, 'status.modCount': 1 } },
+      )
       .toArray();
     const byId = new Map(docs.map((d) => [d._id, d]));
     return new Set(

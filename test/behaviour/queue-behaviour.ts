@@ -67,9 +67,10 @@ export function queueBehaviour(makeBackend: () => Backend): void {
     it('putMany stores every non-colliding job and names the collisions', async () => {
       const q = await group.get('q');
       await q.put(NoopJob.create({}, { id: 'b' }));
-      const err = await q
-        .putMany(['a', 'b', 'c'].map((id) => NoopJob.create({}, { id })))
-        .then(() => undefined, (e: unknown) => e);
+      const err = await q.putMany(['a', 'b', 'c'].map((id) => NoopJob.create({}, { id }))).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       assert.ok(err instanceof DuplicateJobError);
       assert.deepEqual(err.duplicates, ['b']);
       assert.equal((await q.stats()).total, 3);
@@ -84,9 +85,18 @@ export function queueBehaviour(makeBackend: () => Backend): void {
       await assert.rejects(q.get('{"$ne":null}'), InvalidArgumentError);
       const circular: Record<string, unknown> = {};
       circular.self = circular;
-      await assert.rejects(q.put(NoopJob.create({ tag: circular as unknown as string })), InvalidArgumentError);
-      await assert.rejects(q.put(NoopJob.create({ tag: (() => 1) as unknown as string })), InvalidArgumentError);
-      await assert.rejects(q.put(NoopJob.create({ tag: 10n as unknown as string })), InvalidArgumentError);
+      await assert.rejects(
+        q.put(NoopJob.create({ tag: circular as unknown as string })),
+        InvalidArgumentError,
+      );
+      await assert.rejects(
+        q.put(NoopJob.create({ tag: (() => 1) as unknown as string })),
+        InvalidArgumentError,
+      );
+      await assert.rejects(
+        q.put(NoopJob.create({ tag: 10n as unknown as string })),
+        InvalidArgumentError,
+      );
       assert.equal((await q.stats()).total, 0);
     });
 
@@ -102,7 +112,11 @@ export function queueBehaviour(makeBackend: () => Backend): void {
       const doc = toRaw(await docOf(q, VersionedJob.create({ fullName: 'x' }, { id: 'v1' })));
       doc.type.version = 1;
       doc.payload = { name: 'Ada' };
-      await backend.store().jobInsert([{ ...doc, _id: 'v1-old', retryInfo: { ...doc.retryInfo, baseJobId: 'v1-old' } }]);
+      await backend
+        .store()
+        .jobInsert([
+          { ...doc, _id: 'v1-old', retryInfo: { ...doc.retryInfo, baseJobId: 'v1-old' } },
+        ]);
       const got = await q.get<VersionedJob>('v1-old');
       assert.equal(got?.fullName, 'Ada');
     });
@@ -111,14 +125,18 @@ export function queueBehaviour(makeBackend: () => Backend): void {
   describe('running', () => {
     it('runs jobs to completion and counts them', async () => {
       const q = await group.get('work', { workers: 4 });
-      await q.putMany(Array.from({ length: 20 }, (_, i) => SleepJob.create({ ms: 5 }, { id: `s${i}` })));
+      await q.putMany(
+        Array.from({ length: 20 }, (_, i) => SleepJob.create({ ms: 5 }, { id: `s${i}` })),
+      );
       await q.start();
       await eventually('20 completed', async () => (await q.stats()).completed === 20);
       const done = await q.get<SleepJob>('s3');
       assert.equal(done?.result, 'slept 5');
       assert.equal(done?.status.completed, true);
       assert.equal(done?.status.progress, 100);
-      assert.ok(done?.timeInfo.start && done.timeInfo.end && done.timeInfo.end >= done.timeInfo.start);
+      assert.ok(
+        done?.timeInfo.start && done.timeInfo.end && done.timeInfo.end >= done.timeInfo.start,
+      );
       const results = [];
       for await (const r of q.results()) results.push(r.id);
       assert.equal(results.length, 20);
@@ -130,13 +148,22 @@ export function queueBehaviour(makeBackend: () => Backend): void {
       const now = Date.now();
       await q.putMany([
         SleepJob.create({ ms: 1 }, { id: 'low', priority: 0 }),
-        SleepJob.create({ ms: 1 }, { id: 'high-late', priority: 5, waitUntil: new Date(now - 1000) }),
-        SleepJob.create({ ms: 1 }, { id: 'high-early', priority: 5, waitUntil: new Date(now - 5000) }),
+        SleepJob.create(
+          { ms: 1 },
+          { id: 'high-late', priority: 5, waitUntil: new Date(now - 1000) },
+        ),
+        SleepJob.create(
+          { ms: 1 },
+          { id: 'high-early', priority: 5, waitUntil: new Date(now - 5000) },
+        ),
         SleepJob.create({ ms: 1 }, { id: 'mid', priority: 2 }),
       ]);
       await q.start();
       await eventually('all ran', () => runLog.records.length === 4);
-      assert.deepEqual(runLog.records.map((r) => r.jobId), ['high-early', 'high-late', 'mid', 'low']);
+      assert.deepEqual(
+        runLog.records.map((r) => r.jobId),
+        ['high-early', 'high-late', 'mid', 'low'],
+      );
     });
 
     it('does not start a job before waitUntil', async () => {
@@ -171,7 +198,10 @@ export function queueBehaviour(makeBackend: () => Backend): void {
 
     it('records thrown and added errors as failed', async () => {
       const q = await group.get('fail');
-      await q.putMany([FailJob.create({ message: 'bad input' }, { id: 'f1' }), AddErrorJob.create({}, { id: 'f2' })]);
+      await q.putMany([
+        FailJob.create({ message: 'bad input' }, { id: 'f1' }),
+        AddErrorJob.create({}, { id: 'f2' }),
+      ]);
       await q.start();
       const f1 = await q.waitFor('f1');
       const f2 = await q.waitFor('f2');
@@ -198,10 +228,19 @@ export function queueBehaviour(makeBackend: () => Backend): void {
       const q = await group.get('flaky');
       await q.put(FlakyJob.create({ succeedOn: 2 }, { id: 'flaky' }));
       await q.start();
-      await eventually('attempt 2 completed', async () => (await q.getDocument('flaky'))?.state === 'completed');
+      await eventually(
+        'attempt 2 completed',
+        async () => (await q.getDocument('flaky'))?.state === 'completed',
+      );
       const attempts = await q.getAllAttempts('flaky');
-      assert.deepEqual(attempts.map((a) => a.id), ['flaky', 'flaky#1', 'flaky#2']);
-      assert.deepEqual(attempts.map((a) => a.retryInfo.currentAttempt), [0, 1, 2]);
+      assert.deepEqual(
+        attempts.map((a) => a.id),
+        ['flaky', 'flaky#1', 'flaky#2'],
+      );
+      assert.deepEqual(
+        attempts.map((a) => a.retryInfo.currentAttempt),
+        [0, 1, 2],
+      );
       assert.equal((await q.getDocument('flaky#1'))?.state, 'retrying');
       assert.equal((await q.get('flaky'))?.id, 'flaky#2');
       assert.equal((await q.getAttempt('flaky', 0))?.status.errors[0].retryable, true);
@@ -210,15 +249,26 @@ export function queueBehaviour(makeBackend: () => Backend): void {
     it('quarantines an unknown type and a malformed document and keeps working', async () => {
       const q = await group.get('bad');
       const good = await docOf(q, NoopJob.create({}, { id: 'ok' }));
-      const unknown = { ...toRaw(good), _id: 'unknown', type: { name: 'no-such-type', version: 1 } };
+      const unknown = {
+        ...toRaw(good),
+        _id: 'unknown',
+        type: { name: 'no-such-type', version: 1 },
+      };
       unknown.retryInfo = { ...unknown.retryInfo, baseJobId: 'unknown' };
-      const malformed = { ...toRaw(good), _id: 'malformed', status: 'garbage' } as unknown as JobDocument;
+      const malformed = {
+        ...toRaw(good),
+        _id: 'malformed',
+        status: 'garbage',
+      } as unknown as JobDocument;
       await backend.store().jobInsert([unknown, malformed]);
       await q.put(NoopJob.create({}, { id: 'fine' }));
       const quarantined: string[] = [];
       q.on('quarantined', (e) => quarantined.push(e.jobId));
       await q.start();
-      await eventually('good job ran', async () => (await q.getDocument('fine'))?.state === 'completed');
+      await eventually(
+        'good job ran',
+        async () => (await q.getDocument('fine'))?.state === 'completed',
+      );
       await eventually('both quarantined', async () => (await q.stats()).quarantined === 2);
       const doc = await backend.store().jobGet('unknown');
       assert.equal(doc?.quarantine?.code, 'DROVER_UNKNOWN_JOB_TYPE');
@@ -231,8 +281,14 @@ export function queueBehaviour(makeBackend: () => Backend): void {
       doc.type.version = 9;
       await backend.store().jobInsert([doc]);
       await q.start();
-      await eventually('quarantined', async () => (await backend.store().jobGet('future'))?.state === 'quarantined');
-      assert.equal((await backend.store().jobGet('future'))?.quarantine?.code, 'DROVER_JOB_VERSION');
+      await eventually(
+        'quarantined',
+        async () => (await backend.store().jobGet('future'))?.state === 'quarantined',
+      );
+      assert.equal(
+        (await backend.store().jobGet('future'))?.quarantine?.code,
+        'DROVER_JOB_VERSION',
+      );
     });
   });
 
@@ -262,7 +318,9 @@ export function queueBehaviour(makeBackend: () => Backend): void {
       await a.start();
       await eventually('running in a', () => a.isRunning('lost'));
       const first = await a.getDocument('lost');
-      const n = await backend.store().jobReclaimStale({ queue: 'lost', now: new Date(Date.now() + 60_000) });
+      const n = await backend
+        .store()
+        .jobReclaimStale({ queue: 'lost', now: new Date(Date.now() + 60_000) });
       assert.equal(n, 1);
       await b.start();
       const doc = await b.waitFor('lost');
@@ -287,7 +345,10 @@ export function queueBehaviour(makeBackend: () => Backend): void {
 
     it('aborts in-process at once, and a pending job before it starts', async () => {
       const q = await group.get('local');
-      await q.putMany([WaitForAbortJob.create({}, { id: 'run' }), NoopJob.create({}, { id: 'wait', delayMs: 60_000 })]);
+      await q.putMany([
+        WaitForAbortJob.create({}, { id: 'run' }),
+        NoopJob.create({}, { id: 'wait', delayMs: 60_000 }),
+      ]);
       await q.start();
       await eventually('running', () => q.isRunning('run'));
       assert.deepEqual(q.runningJobs(), ['run']);

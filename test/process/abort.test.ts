@@ -68,21 +68,33 @@ describe('abort by ID from another process', function () {
     await queue.put(job);
     await eventually(
       'the worker runs the job',
-      async () => worker.eventsOf('claimed', job.id).length === 1 && (await doc(job.id)).state === 'running',
+      async () =>
+        worker.eventsOf('claimed', job.id).length === 1 && (await doc(job.id)).state === 'running',
       15_000,
     );
     assert.equal(queue.started, false, 'the parent never started its pool');
     assert.equal(queue.isRunning(job.id), false, 'the job does not run in the parent');
 
     const t0 = Date.now();
-    assert.equal(await group.abort(job.id), 'requested', 'a running job elsewhere: abort is requested');
-    await eventually('the job is aborted', async () => (await doc(job.id)).state === 'aborted', 15_000);
+    assert.equal(
+      await group.abort(job.id),
+      'requested',
+      'a running job elsewhere: abort is requested',
+    );
+    await eventually(
+      'the job is aborted',
+      async () => (await doc(job.id)).state === 'aborted',
+      15_000,
+    );
     const elapsedMs = Date.now() - t0;
     // One heartbeat (250 ms) plus generous slack for slow machines, and far below the 20 s lock
     // timeout: the heartbeat delivered the abort, not a lock expiry.
     assert.ok(elapsedMs < LOCK_TIMEOUT_MS / 4, `aborted after ${elapsedMs} ms`);
 
-    await eventually('the worker reports the aborted event', () => worker.eventsOf('aborted', job.id).length === 1);
+    await eventually(
+      'the worker reports the aborted event',
+      () => worker.eventsOf('aborted', job.id).length === 1,
+    );
     const d = await doc(job.id);
     assert.equal(d.status.owner, worker.owner, 'the worker that ran it wrote the outcome');
     assert.equal(d.status.completed, false);
@@ -93,7 +105,10 @@ describe('abort by ID from another process', function () {
     const aborted = d.status.errors.filter((e) => e.code === 'DROVER_ABORTED');
     assert.equal(aborted.length, 1, `abort error recorded: ${JSON.stringify(d.status.errors)}`);
     assert.equal(d.status.errCount, 1);
-    assert.ok(d.status.errors.every((e) => e.code !== 'DROVER_LOCK_LOST'), 'no lock expiry involved');
+    assert.ok(
+      d.status.errors.every((e) => e.code !== 'DROVER_LOCK_LOST'),
+      'no lock expiry involved',
+    );
     assert.equal(worker.eventsOf('lock-lost').length, 0);
     assert.equal(worker.eventsOf('completed', job.id).length, 0);
     assert.equal(await group.abort(job.id), 'finished', 'a second abort finds it finished');
@@ -101,7 +116,11 @@ describe('abort by ID from another process', function () {
     // The worker is unharmed: it runs the next job.
     const next = SleepJob.create({ ms: 1 }, { id: 'abort-after' });
     await queue.put(next);
-    await eventually('the worker runs the next job', async () => (await doc(next.id)).state === 'completed', 15_000);
+    await eventually(
+      'the worker runs the next job',
+      async () => (await doc(next.id)).state === 'completed',
+      15_000,
+    );
   });
 
   it('aborts a pending job (not started) at once', async function () {

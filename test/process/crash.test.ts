@@ -75,7 +75,8 @@ describe('crash: kill -9 a worker process mid-job', function () {
     await queue.put(job);
     await eventually(
       'the victim runs the job',
-      async () => victim.eventsOf('claimed', job.id).length === 1 && (await doc(job.id)).state === 'running',
+      async () =>
+        victim.eventsOf('claimed', job.id).length === 1 && (await doc(job.id)).state === 'running',
       15_000,
     );
 
@@ -87,7 +88,11 @@ describe('crash: kill -9 a worker process mid-job', function () {
     assert.equal(victim.exitSignal, 'SIGKILL');
     const atKill = await doc(job.id);
     assert.equal(atKill.status.owner, victim.owner, 'the lock is still held right after the kill');
-    assert.equal(atKill.status.modCount, before.status.modCount, 'heartbeats do not change modCount');
+    assert.equal(
+      atKill.status.modCount,
+      before.status.modCount,
+      'heartbeats do not change modCount',
+    );
     assert.ok(atKill.status.lockExpiresAt, 'a running job has a lock expiry');
 
     // Another process takes over once the lock has gone stale.
@@ -112,7 +117,11 @@ describe('crash: kill -9 a worker process mid-job', function () {
 
     // The reclaimed attempt records why: its lock expired. It was reclaimed only after expiry.
     const lockErrors = after.status.errors.filter((e) => e.code === 'DROVER_LOCK_LOST');
-    assert.equal(lockErrors.length, 1, `one lock-expiry error recorded: ${JSON.stringify(after.status.errors)}`);
+    assert.equal(
+      lockErrors.length,
+      1,
+      `one lock-expiry error recorded: ${JSON.stringify(after.status.errors)}`,
+    );
     assert.equal(after.status.errCount, 1);
     assert.ok(
       lockErrors[0].at.getTime() >= (atKill.status.lockExpiresAt as Date).getTime(),

@@ -70,8 +70,13 @@ export class WorkerHandle {
   }
 
   /** Events of one kind (optionally for one job). */
-  eventsOf(event: ForwardedEvent, jobId?: string): { jobId: string; info: Record<string, unknown> }[] {
-    return this.events.filter((e) => e.event === event && (jobId === undefined || e.jobId === jobId));
+  eventsOf(
+    event: ForwardedEvent,
+    jobId?: string,
+  ): { jobId: string; info: Record<string, unknown> }[] {
+    return this.events.filter(
+      (e) => e.event === event && (jobId === undefined || e.jobId === jobId),
+    );
   }
 
   async waitReady(timeoutMs = 30_000): Promise<void> {
@@ -79,7 +84,9 @@ export class WorkerHandle {
       `worker ${this.pid} ready`,
       () => {
         if (this.exited) {
-          throw new Error(`worker ${this.pid} exited (${this.exitCode ?? this.exitSignal}) before ready:\n${this.stderr}`);
+          throw new Error(
+            `worker ${this.pid} exited (${this.exitCode ?? this.exitSignal}) before ready:\n${this.stderr}`,
+          );
         }
         return this.ready;
       },
@@ -91,7 +98,9 @@ export class WorkerHandle {
   async waitExit(timeoutMs: number): Promise<boolean> {
     if (this.exited) return true;
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    const timeout = new Promise<false>(
+      (resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)),
+    );
     try {
       return await Promise.race([this.exitPromise.then(() => true as const), timeout]);
     } finally {
@@ -145,7 +154,9 @@ export class WorkerPool {
 
   /** Every event of one kind reported by any worker. */
   eventsOf(event: ForwardedEvent, jobId?: string): { jobId: string; pid: number }[] {
-    return this.workers.flatMap((w) => w.eventsOf(event, jobId).map((e) => ({ jobId: e.jobId, pid: w.pid })));
+    return this.workers.flatMap((w) =>
+      w.eventsOf(event, jobId).map((e) => ({ jobId: e.jobId, pid: w.pid })),
+    );
   }
 
   /** Closes every worker gracefully (SIGKILL for stragglers). */

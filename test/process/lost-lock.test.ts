@@ -16,6 +16,7 @@ import {
   type JobDocument,
   type Queue,
   type QueueEventMap,
+  type QueueOptions,
 } from '../../lib';
 import { eventually, FAST, testLogger } from '../support/backends';
 import { runLog, SleepJob } from '../support/jobs';
@@ -34,6 +35,8 @@ interface ProbeRecord {
 }
 
 const probeRuns: ProbeRecord[] = [];
+/** Owners whose job signal has fired, with the reason (recorded the moment it fires). */
+const signalsFired = new Map<string, unknown>();
 const gates = new Map<string, { open: Promise<void>; release: () => void }>();
 
 /** A gate jobs wait on until the test releases it (deterministic ordering, no sleeps). */
@@ -55,6 +58,10 @@ class LockProbeJob extends BaseJob {
   ignoreSignal = false;
   async run(ctx: JobContext): Promise<void> {
     const start = Date.now();
+    const owner = this.status.owner;
+    ctx.signal.addEventListener('abort', () => signalsFired.set(owner, ctx.signal.reason), {
+      once: true,
+    });
     try {
       const open = gate(this.gate).open;
       if (this.ignoreSignal) {
@@ -64,7 +71,9 @@ class LockProbeJob extends BaseJob {
           open,
           new Promise<never>((_, reject) => {
             if (ctx.signal.aborted) reject(ctx.signal.reason as Error);
-            ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason as Error), { once: true });
+            ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason as Error), {
+              once: true,
+            });
           }),
         ]);
       }
@@ -89,12 +98,11 @@ describe('lost lock: a worker whose lock is taken aborts and records nothing', f
   const dbName = uniqueDbName('lost_lock');
   let client: MongoClient;
   let store: MongoJobStore;
-  let groupA: QueueGroup;
-  let groupB: QueueGroup;
   let qA: Queue;
   let qB: Queue;
   let eventsA: Recorded[];
   let eventsB: Recorded[];
+  let groups: QueueGroup[] = [];
   let n = 0;
 
   before(async function () {
@@ -105,29 +113,46 @@ describe('lost lock: a worker whose lock is taken aborts and records nothing', f
     // A fresh collection, queue and pair of workers per test.
     store = new MongoJobStore(client.db(dbName), `jobs_${++n}`);
     await store.init();
-    const defaults = { ...FAST, lockTimeoutMs: LOCK_TIMEOUT_MS, heartbeatMs: 100, workers: 1 };
-    groupA = new QueueGroup(store, { defaults, logger: testLogger });
-    groupB = new QueueGroup(store, { defaults, logger: testLogger });
-    qA = await groupA.get('lost');
-    qB = await groupB.get('lost');
-    eventsA = [];
-    eventsB = [];
-    const watch = (q: Queue, into: Recorded[]) => {
-      for (const event of ['claimed', 'completed', 'failed', 'aborted', 'lock-lost', 'released', 'retrying'] as const) {
-        q.on(event, (info: { jobId: string }) => into.push({ event, jobId: info.jobId }));
-      }
-    };
-    watch(qA, eventsA);
-    watch(qB, eventsB);
+    groups = [];
+    [qA, eventsA] = await worker();
+    [qB, eventsB] = await worker();
     probeRuns.length = 0;
+    signalsFired.clear();
     runLog.clear();
   });
+
+  /** A worker: its own group (and pool) on the shared store, with its events recorded. */
+  async function worker(options: QueueOptions = {}): Promise<[Queue, Recorded[]]> {
+    const defaults = {
+      ...FAST,
+      lockTimeoutMs: LOCK_TIMEOUT_MS,
+      heartbeatMs: 100,
+      workers: 1,
+      ...options,
+    };
+    const group = new QueueGroup(store, { defaults, logger: testLogger });
+    groups.push(group);
+    const queue = await group.get('lost');
+    const events: Recorded[] = [];
+    for (const event of [
+      'claimed',
+      'completed',
+      'failed',
+      'aborted',
+      'lock-lost',
+      'released',
+      'retrying',
+    ] as const) {
+      queue.on(event, (info: { jobId: string }) => events.push({ event, jobId: info.jobId }));
+    }
+    return [queue, events];
+  }
 
   afterEach(async function () {
     this.timeout(20_000);
     // Let any job still waiting on a gate finish, then close both workers.
     for (const g of gates.values()) g.release();
-    await Promise.all([groupA?.close({ drainTimeoutMs: 2_000 }), groupB?.close({ drainTimeoutMs: 2_000 })]);
+    await Promise.all(groups.map((g) => g.close({ drainTimeoutMs: 2_000 })));
   });
 
   after(async function () {
@@ -146,7 +171,7 @@ describe('lost lock: a worker whose lock is taken aborts and records nothing', f
     events.filter((e) => e.event === event && e.jobId === jobId).length;
 
   /** A claims the job; its lock is forced stale; B starts and claims it. Returns A's doc. */
-  async function stealFromA(jobId: string): Promise<JobDocument> {
+  async function stealFromA(jobId: string, lockTimeoutMs = LOCK_TIMEOUT_MS): Promise<JobDocument> {
     await qA.start();
     await eventually('A runs the job', () => qA.isRunning(jobId));
     const held = await doc(jobId);
@@ -154,17 +179,25 @@ describe('lost lock: a worker whose lock is taken aborts and records nothing', f
     assert.equal(held.state, 'running');
     const reclaimed = await store.jobReclaimStale({
       queue: 'lost',
-      now: new Date(Date.now() + LOCK_TIMEOUT_MS + 1000),
+      now: new Date(Date.now() + lockTimeoutMs + 1000),
     });
     assert.equal(reclaimed, 1, 'the stale lock was reclaimed');
     await qB.start();
-    await eventually('B claims the job', async () => (await doc(jobId)).status.owner === qB.owner, 10_000);
+    await eventually(
+      'B claims the job',
+      async () => (await doc(jobId)).status.owner === qB.owner,
+      10_000,
+    );
     return held;
   }
 
   /** The final document: B completed it, A wrote nothing after its claim. */
   async function assertOnlyBRecorded(jobId: string, held: JobDocument): Promise<void> {
-    await eventually('the job is completed', async () => (await doc(jobId)).state === 'completed', 10_000);
+    await eventually(
+      'the job is completed',
+      async () => (await doc(jobId)).state === 'completed',
+      10_000,
+    );
     await eventually('A has let go of the job', () => !qA.isRunning(jobId), 10_000);
     const d = await doc(jobId);
     assert.equal(d.status.owner, qB.owner, 'B is the owner of record');
@@ -178,7 +211,11 @@ describe('lost lock: a worker whose lock is taken aborts and records nothing', f
     );
     assert.equal(count(eventsB, 'completed', jobId), 1, 'B completed it once');
     assert.equal(count(eventsA, 'completed', jobId), 0, 'A did not complete it');
-    assert.equal(count(eventsA, 'failed', jobId) + count(eventsA, 'aborted', jobId), 0, 'A recorded no failure');
+    assert.equal(
+      count(eventsA, 'failed', jobId) + count(eventsA, 'aborted', jobId),
+      0,
+      'A recorded no failure',
+    );
     assert.equal(count(eventsA, 'lock-lost', jobId), 1, 'A emitted lock-lost once');
     assert.equal(count(eventsB, 'lock-lost', jobId), 0);
     assert.equal((await qA.stats()).completed, 1, 'one completion in the store');
@@ -194,7 +231,10 @@ describe('lost lock: a worker whose lock is taken aborts and records nothing', f
     const runA = probeRuns.find((r) => r.owner === qA.owner);
     assert.ok(runA, 'A run ended');
     assert.equal(runA.aborted, true, "A's signal fired");
-    assert.ok(runA.reason instanceof LockLostError, `reason is a LockLostError (${String(runA.reason)})`);
+    assert.ok(
+      runA.reason instanceof LockLostError,
+      `reason is a LockLostError (${String(runA.reason)})`,
+    );
     assert.equal(runA.reason.code, 'DROVER_LOCK_LOST');
 
     gate('honour').release();
@@ -207,9 +247,12 @@ describe('lost lock: a worker whose lock is taken aborts and records nothing', f
     const job = LockProbeJob.create({ gate: 'ignore', ignoreSignal: true }, { id: 'lost-ignore' });
     await qA.put(job);
     const held = await stealFromA(job.id);
-    // B now holds the lock and waits on the same gate; A is still running (it ignores its signal).
-    assert.equal(qA.isRunning(job.id), true, 'A still runs the job');
+    // B now holds the lock and waits on the same gate. A's heartbeat fires A's signal, which A
+    // ignores: it keeps running.
     await eventually('B runs the job', () => qB.isRunning(job.id));
+    await eventually("A's signal fires", () => signalsFired.has(qA.owner), 10_000);
+    assert.ok(signalsFired.get(qA.owner) instanceof LockLostError);
+    assert.equal(qA.isRunning(job.id), true, 'A still runs the job');
 
     gate('ignore').release();
     await assertOnlyBRecorded(job.id, held);
@@ -219,6 +262,35 @@ describe('lost lock: a worker whose lock is taken aborts and records nothing', f
     assert.equal(runA.aborted, true, "A's signal fired even though A ignored it");
     assert.ok(runA.reason instanceof LockLostError);
     assert.ok(runA.end >= runB.start, 'A finished after B had claimed the job');
+  });
+
+  it("drops A's outcome when A finishes before its heartbeat notices the loss (the finish write is rejected)", async function () {
+    // A heartbeats every 30 s, so it cannot learn of the loss before the job ends: its finish
+    // write, guarded by its old token, is what must fail.
+    [qA, eventsA] = await worker({
+      lockTimeoutMs: 60_000,
+      heartbeatMs: 30_000,
+      reclaimEveryMs: 30_000,
+    });
+    // B's clock runs ahead by more than A's lock timeout, so B may claim the reclaimed job
+    // whether or not the reclaim moved its due time to the (forced) reclaim time.
+    [qB, eventsB] = await worker({ now: () => new Date(Date.now() + 62_000) });
+    const job = LockProbeJob.create({ gate: 'late-finish' }, { id: 'lost-finish' });
+    await qA.put(job);
+    const held = await stealFromA(job.id, 60_000);
+    await eventually('B runs the job', () => qB.isRunning(job.id));
+    assert.equal(signalsFired.has(qA.owner), false, 'A has not noticed the loss');
+    assert.equal(qA.isRunning(job.id), true);
+
+    gate('late-finish').release();
+    await assertOnlyBRecorded(job.id, held);
+    const runA = probeRuns.find((r) => r.owner === qA.owner);
+    assert.ok(runA, 'A ran to the end');
+    assert.equal(
+      runA.aborted,
+      false,
+      "A's run ended normally, so only the guarded write could stop it",
+    );
   });
 
   it('drops the late outcome of a SleepJob that ignores its signal', async function () {

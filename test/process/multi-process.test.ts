@@ -60,11 +60,18 @@ describe('multi-process: 3 processes x 4 workers, 500 jobs', function () {
       }),
     );
     await Promise.all(workers.map((w) => w.waitReady()));
-    assert.equal(new Set(workers.map((w) => w.owner)).size, PROCESSES, 'each process has its own owner');
+    assert.equal(
+      new Set(workers.map((w) => w.owner)).size,
+      PROCESSES,
+      'each process has its own owner',
+    );
 
     const queue = await group.get(queueName);
     const jobs = Array.from({ length: JOBS }, (_, i) =>
-      SleepJob.create({ ms: Math.floor(Math.random() * 6) }, { id: `mp-${String(i).padStart(3, '0')}` }),
+      SleepJob.create(
+        { ms: Math.floor(Math.random() * 6) },
+        { id: `mp-${String(i).padStart(3, '0')}` },
+      ),
     );
     await queue.putMany(jobs);
 
@@ -95,7 +102,11 @@ describe('multi-process: 3 processes x 4 workers, 500 jobs', function () {
       assert.equal(info.status.errCount, 0, `${info._id} has no errors`);
       assert.ok(owners.has(info.status.owner), `${info._id} finished by a worker process`);
       // Claimed once, finished once: two guarded writes in all.
-      assert.equal(info.status.modCount, 2, `${info._id} was written exactly twice (claim + finish)`);
+      assert.equal(
+        info.status.modCount,
+        2,
+        `${info._id} was written exactly twice (claim + finish)`,
+      );
     }
 
     // The runs (IPC records, one per finished run): every job once, by the owner of record.
@@ -120,14 +131,20 @@ describe('multi-process: 3 processes x 4 workers, 500 jobs', function () {
     const byOwner = countBy(runs, (r) => r.owner);
     const docs = await store.jobs.find({}, { projection: { 'status.owner': 1 } }).toArray();
     const ownerOf = new Map(docs.map((d) => [d._id, d.status.owner]));
-    for (const r of runs) assert.equal(r.owner, ownerOf.get(r.jobId), `${r.jobId} ran under its owner of record`);
+    for (const r of runs)
+      assert.equal(r.owner, ownerOf.get(r.jobId), `${r.jobId} ran under its owner of record`);
 
     // Spread: more than one process ran jobs.
     const pids = countBy(runs, (r) => String(r.pid));
-    assert.ok(pids.size > 1, `runs spread over more than one process (got ${JSON.stringify([...pids])})`);
+    assert.ok(
+      pids.size > 1,
+      `runs spread over more than one process (got ${JSON.stringify([...pids])})`,
+    );
     assert.ok(elapsedMs < 60_000, `finished in bounded time (${elapsedMs} ms)`);
     if (process.env.DROVER_TEST_VERBOSE) {
-      console.log(`      ${JOBS} jobs in ${elapsedMs} ms; runs per owner: ${JSON.stringify([...byOwner.values()])}`);
+      console.log(
+        `      ${JOBS} jobs in ${elapsedMs} ms; runs per owner: ${JSON.stringify([...byOwner.values()])}`,
+      );
     }
   });
 });

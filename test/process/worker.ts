@@ -69,10 +69,12 @@ export type ParentMessage = { kind: 'close'; drainTimeoutMs?: number };
 /** Reads the config from DROVER_WORKER_CONFIG (JSON) or, failing that, from argv[2] (JSON). */
 export function configFromEnv(): WorkerConfig {
   const raw = process.env[WORKER_CONFIG_ENV] ?? process.argv[2];
-  if (!raw) throw new Error(`worker: set ${WORKER_CONFIG_ENV} (or pass the JSON config as argv[2])`);
+  if (!raw)
+    throw new Error(`worker: set ${WORKER_CONFIG_ENV} (or pass the JSON config as argv[2])`);
   const config = JSON.parse(raw) as WorkerConfig;
   for (const key of ['db', 'collection', 'queue'] as const) {
-    if (typeof config[key] !== 'string' || !config[key]) throw new Error(`worker: config.${key} missing`);
+    if (typeof config[key] !== 'string' || !config[key])
+      throw new Error(`worker: config.${key} missing`);
   }
   return config;
 }

@@ -4,7 +4,8 @@
  */
 import { MongoClient } from 'mongodb';
 import pino from 'pino';
-import { MemoryJobStore, MongoJobStore, QueueGroup, type JobStore, type QueueOptions } from '../../lib';
+import { QueueGroup, type JobStore, type QueueOptions } from '../../lib';
+import { initStores, memoryStores, mongoStores, type Stores } from '../../lib/stores';
 import { testUri, uniqueDbName } from './server';
 
 /** A silent logger for tests; set LOG_LEVEL to see logs. */
@@ -27,24 +28,27 @@ export interface Backend {
   /** A group on the current store, as if from another process when called twice. */
   group(defaults?: QueueOptions): QueueGroup;
   store(): JobStore;
+  /** Every store of the current deployment. */
+  stores(): Stores;
   close(): Promise<void>;
 }
 
 export function memoryBackend(): Backend {
-  let store = new MemoryJobStore();
+  let stores = memoryStores();
   const groups: QueueGroup[] = [];
   return {
     name: 'memory',
     async reset() {
       await Promise.all(groups.splice(0).map((g) => g.close({ drainTimeoutMs: 500 })));
-      store = new MemoryJobStore();
+      stores = memoryStores();
     },
     group(defaults = {}) {
-      const g = new QueueGroup(store, { defaults: { ...FAST, ...defaults }, logger: testLogger });
+      const g = new QueueGroup(stores, { defaults: { ...FAST, ...defaults }, logger: testLogger });
       groups.push(g);
       return g;
     },
-    store: () => store,
+    store: () => stores.jobs,
+    stores: () => stores,
     async close() {
       await Promise.all(groups.splice(0).map((g) => g.close({ drainTimeoutMs: 500 })));
     },
@@ -55,35 +59,46 @@ export function mongoBackend(): Backend {
   const client = new MongoClient(testUri());
   const dbName = uniqueDbName('behaviour');
   let n = 0;
-  let store: MongoJobStore | undefined;
+  let current: Stores | undefined;
   const groups: QueueGroup[] = [];
+  const stores = (): Stores => {
+    if (!current) throw new Error('reset() first');
+    return current;
+  };
   return {
     name: 'mongodb',
     async reset() {
       await Promise.all(groups.splice(0).map((g) => g.close({ drainTimeoutMs: 500 })));
-      store = new MongoJobStore(client.db(dbName), `jobs_${++n}`);
-      await store.init();
+      current = mongoStores(client.db(dbName), { prefix: `t${++n}` });
+      await initStores(current);
     },
     group(defaults = {}) {
-      if (!store) throw new Error('reset() first');
-      const g = new QueueGroup(store, { defaults: { ...FAST, ...defaults }, logger: testLogger });
+      const g = new QueueGroup(stores(), {
+        defaults: { ...FAST, ...defaults },
+        logger: testLogger,
+      });
       groups.push(g);
       return g;
     },
-    store: () => {
-      if (!store) throw new Error('reset() first');
-      return store;
-    },
+    store: () => stores().jobs,
+    stores,
     async close() {
       await Promise.all(groups.splice(0).map((g) => g.close({ drainTimeoutMs: 500 })));
-      await client.db(dbName).dropDatabase().catch(() => undefined);
+      await client
+        .db(dbName)
+        .dropDatabase()
+        .catch(() => undefined);
       await client.close();
     },
   };
 }
 
 /** Polls `check` until it returns true or `timeoutMs` passes (then throws with `what`). */
-export async function eventually(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+export async function eventually(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  timeoutMs = 10_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);

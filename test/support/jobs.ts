@@ -50,7 +50,14 @@ export class SleepJob extends BaseJob {
     if (this.ignoreSignal) await delay(this.ms);
     else await delay(this.ms, undefined, { signal: ctx.signal });
     this.result = `slept ${this.ms}`;
-    runLog.add({ jobId: this.id, owner: this.status.owner, pid: process.pid, start, end: Date.now(), scopes: this.scopes });
+    runLog.add({
+      jobId: this.id,
+      owner: this.status.owner,
+      pid: process.pid,
+      start,
+      end: Date.now(),
+      scopes: this.scopes,
+    });
   }
 }
 
@@ -78,7 +85,9 @@ export class FlakyJob extends BaseJob {
   retryAfterMs = 0;
   async run(ctx: JobContext): Promise<void> {
     if (ctx.attempt < this.succeedOn) {
-      throw new RetryableError(`attempt ${ctx.attempt} failed`, { retryAfterMs: this.retryAfterMs || undefined });
+      throw new RetryableError(`attempt ${ctx.attempt} failed`, {
+        retryAfterMs: this.retryAfterMs || undefined,
+      });
     }
   }
 }

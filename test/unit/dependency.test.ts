@@ -48,7 +48,10 @@ function fakeContext(
 /** Asserts that `fn` throws an InvalidArgumentError whose message matches `pattern`. */
 function throwsInvalid(fn: () => unknown, pattern?: RegExp): void {
   assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof InvalidArgumentError, `expected InvalidArgumentError, got ${String(err)}`);
+    assert.ok(
+      err instanceof InvalidArgumentError,
+      `expected InvalidArgumentError, got ${String(err)}`,
+    );
     if (pattern) assert.match(err.message, pattern);
     return true;
   });
@@ -81,7 +84,12 @@ describe('dependency', () => {
     });
 
     it('stores as the job default', () => {
-      assert.deepEqual(always().toStored(), { type: 'always', edges: [], options: {}, onEdgeFailure: 'fail' });
+      assert.deepEqual(always().toStored(), {
+        type: 'always',
+        edges: [],
+        options: {},
+        onEdgeFailure: 'fail',
+      });
       assert.ok(roundTrip(always()) instanceof AlwaysDependency);
     });
   });
@@ -166,7 +174,9 @@ describe('dependency', () => {
 
     it('is unresolved when an edge does not exist, under either policy', async () => {
       for (const onEdgeFailure of ['fail', 'run'] as const) {
-        const d = await afterJobs(['a', 'ghost'], { onEdgeFailure }).state(fakeContext({ a: 'completed' }));
+        const d = await afterJobs(['a', 'ghost'], { onEdgeFailure }).state(
+          fakeContext({ a: 'completed' }),
+        );
         assert.equal(d.state, 'unresolved');
         assert.match(d.reason ?? '', /ghost does not exist/);
         assert.deepEqual(d.edge, { id: 'ghost', state: 'missing' });
@@ -248,7 +258,10 @@ describe('dependency', () => {
 
       it('treats a path under a regular file as missing', async () => {
         await touch('plain', 0);
-        assert.equal((await createsFile(join(file('plain'), 'x')).state(fakeContext())).state, 'ready');
+        assert.equal(
+          (await createsFile(join(file('plain'), 'x')).state(fakeContext())).state,
+          'ready',
+        );
       });
 
       it('waits (blocked) on a file-system error other than "missing"', async () => {
@@ -279,7 +292,9 @@ describe('dependency', () => {
     describe('localFile', () => {
       it('is ready when a target is missing', async () => {
         const src = await touch('src.c', 10);
-        const d = await localFile({ targets: [file('out.o')], sources: [src] }).state(fakeContext());
+        const d = await localFile({ targets: [file('out.o')], sources: [src] }).state(
+          fakeContext(),
+        );
         assert.equal(d.state, 'ready');
         assert.match(d.reason ?? '', /out\.o does not exist/);
       });
@@ -314,7 +329,10 @@ describe('dependency', () => {
       it('counts equal modification times as up to date (as make does)', async () => {
         const src = await touch('src.c', 30);
         const out = await touch('out.o', 30);
-        assert.equal((await localFile({ targets: [out], sources: [src] }).state(fakeContext())).state, 'passed');
+        assert.equal(
+          (await localFile({ targets: [out], sources: [src] }).state(fakeContext())).state,
+          'passed',
+        );
       });
 
       it('tells apart times less than a millisecond apart', async function () {
@@ -324,9 +342,15 @@ describe('dependency', () => {
         await utimes(out, t, t);
         await utimes(src, t + 0.0005, t + 0.0005);
         // Some file systems keep whole seconds or milliseconds only; nothing to tell apart there.
-        const [so, ss] = await Promise.all([stat(out, { bigint: true }), stat(src, { bigint: true })]);
+        const [so, ss] = await Promise.all([
+          stat(out, { bigint: true }),
+          stat(src, { bigint: true }),
+        ]);
         if (so.mtimeNs === ss.mtimeNs) this.skip();
-        assert.equal((await localFile({ targets: [out], sources: [src] }).state(fakeContext())).state, 'ready');
+        assert.equal(
+          (await localFile({ targets: [out], sources: [src] }).state(fakeContext())).state,
+          'ready',
+        );
       });
 
       it('is passed when targets exist and there are no sources', async () => {
@@ -349,7 +373,8 @@ describe('dependency', () => {
         await utimes(file('srcdir'), t, t);
         const out = await touch('out.o', 10);
         assert.equal(
-          (await localFile({ targets: [out], sources: [file('srcdir')] }).state(fakeContext())).state,
+          (await localFile({ targets: [out], sources: [file('srcdir')] }).state(fakeContext()))
+            .state,
           'ready',
         );
       });
@@ -368,7 +393,9 @@ describe('dependency', () => {
         throwsInvalid(() => localFile({ targets: ['a', 'a'] }), /duplicate/);
         throwsInvalid(() => localFile({ targets: ['a'], sources: ['b', 'b'] }), /duplicate/);
         throwsInvalid(() => localFile({ targets: ['a'], edges: ['j', 'j'] }), /duplicate/);
-        const rebuilt = roundTrip(localFile({ targets: ['/o'], sources: ['/a', '/b'], edges: ['j'] }));
+        const rebuilt = roundTrip(
+          localFile({ targets: ['/o'], sources: ['/a', '/b'], edges: ['j'] }),
+        );
         assert.deepEqual(rebuilt.toStored().options, { targets: ['/o'], sources: ['/a', '/b'] });
       });
     });
@@ -383,7 +410,10 @@ describe('dependency', () => {
         return (ctx.options.limit as number) > 5 ? 'ready' : 'blocked';
       });
       const ctx = fakeContext({ a: 'completed' }, registry);
-      assert.equal((await check('quota', { options: { limit: 10 }, edges: ['a'] }).state(ctx)).state, 'ready');
+      assert.equal(
+        (await check('quota', { options: { limit: 10 }, edges: ['a'] }).state(ctx)).state,
+        'ready',
+      );
       assert.equal((await check('quota', { options: { limit: 1 } }).state(ctx)).state, 'blocked');
       assert.equal(seen[0]?.name, 'quota');
       assert.deepEqual(seen[0]?.edges, ['a']);
@@ -410,7 +440,10 @@ describe('dependency', () => {
       const ctx = fakeContext({}, registry);
       assert.deepEqual(await check('async-passed').state(ctx), { state: 'passed' });
       assert.deepEqual(await check('unresolved').state(ctx), { state: 'unresolved' });
-      assert.deepEqual(await check('with-reason').state(ctx), { state: 'blocked', reason: 'upstream is down' });
+      assert.deepEqual(await check('with-reason').state(ctx), {
+        state: 'blocked',
+        reason: 'upstream is down',
+      });
     });
 
     it('is unresolved for an unknown name, a throwing function or an invalid answer', async () => {
@@ -449,12 +482,20 @@ describe('dependency', () => {
       throwsInvalid(() => check('c', { options: { f: () => 1 } }), /function/);
       throwsInvalid(() => check('c', { options: { m: new Map() } }), /plain object/);
       throwsInvalid(() => check('c', { options: { n: NaN } }), /non-finite/);
-      throwsInvalid(() => check('c', { options: [] as unknown as Record<string, unknown> }), /plain object/);
+      throwsInvalid(
+        () => check('c', { options: [] as unknown as Record<string, unknown> }),
+        /plain object/,
+      );
       const cyclic: Record<string, unknown> = {};
       cyclic.self = cyclic;
       throwsInvalid(() => check('c', { options: cyclic }), /circular/);
-      const rebuilt = roundTrip(check('c', { options: { a: [1, 'x', { b: null }] }, edges: ['j'] }));
-      assert.deepEqual(rebuilt.toStored().options, { name: 'c', options: { a: [1, 'x', { b: null }] } });
+      const rebuilt = roundTrip(
+        check('c', { options: { a: [1, 'x', { b: null }] }, edges: ['j'] }),
+      );
+      assert.deepEqual(rebuilt.toStored().options, {
+        name: 'c',
+        options: { a: [1, 'x', { b: null }] },
+      });
     });
   });
 
@@ -481,7 +522,10 @@ describe('dependency', () => {
       throwsInvalid(() => registry.register('a', second), /already registered/);
       registry.register('a', second, { replace: true });
       assert.equal(registry.get('a'), second);
-      throwsInvalid(() => registry.register('x', 'nope' as unknown as typeof first), /not a function/);
+      throwsInvalid(
+        () => registry.register('x', 'nope' as unknown as typeof first),
+        /not a function/,
+      );
     });
 
     it('registerCheck uses the default registry unless given one', () => {
@@ -501,8 +545,14 @@ describe('dependency', () => {
   });
 
   describe('dependencyFromStored', () => {
-    const base: StoredDependency = { type: 'job-edges', edges: [], options: {}, onEdgeFailure: 'fail' };
-    const bad = (over: Record<string, unknown>) => ({ ...base, ...over }) as unknown as StoredDependency;
+    const base: StoredDependency = {
+      type: 'job-edges',
+      edges: [],
+      options: {},
+      onEdgeFailure: 'fail',
+    };
+    const bad = (over: Record<string, unknown>) =>
+      ({ ...base, ...over }) as unknown as StoredDependency;
 
     it('rebuilds every manager type', () => {
       for (const dep of [
@@ -518,32 +568,60 @@ describe('dependency', () => {
 
     it('rebuilds the job default and accepts missing optional options', () => {
       assert.ok(
-        dependencyFromStored({ type: 'always', edges: [], options: {}, onEdgeFailure: 'fail' }) instanceof
-          AlwaysDependency,
+        dependencyFromStored({
+          type: 'always',
+          edges: [],
+          options: {},
+          onEdgeFailure: 'fail',
+        }) instanceof AlwaysDependency,
       );
-      const dep = dependencyFromStored({ type: 'local-file', edges: [], options: { targets: ['/t'] }, onEdgeFailure: 'fail' });
+      const dep = dependencyFromStored({
+        type: 'local-file',
+        edges: [],
+        options: { targets: ['/t'] },
+        onEdgeFailure: 'fail',
+      });
       assert.deepEqual(dep.toStored().options, { targets: ['/t'], sources: [] });
       assert.deepEqual(
-        dependencyFromStored({ type: 'check', edges: [], options: { name: 'c' }, onEdgeFailure: 'fail' }).toStored()
-          .options,
+        dependencyFromStored({
+          type: 'check',
+          edges: [],
+          options: { name: 'c' },
+          onEdgeFailure: 'fail',
+        }).toStored().options,
         { name: 'c', options: {} },
       );
     });
 
     it('rejects unknown types and malformed documents with InvalidArgumentError', () => {
-      throwsInvalid(() => dependencyFromStored(bad({ type: 'teleport' })), /unknown dependency type "teleport"/);
+      throwsInvalid(
+        () => dependencyFromStored(bad({ type: 'teleport' })),
+        /unknown dependency type "teleport"/,
+      );
       throwsInvalid(() => dependencyFromStored(null as unknown as StoredDependency));
       throwsInvalid(() => dependencyFromStored(bad({ edges: 'a' })), /array/);
       throwsInvalid(() => dependencyFromStored(bad({ edges: ['a', 'a'] })), /duplicate/);
       throwsInvalid(() => dependencyFromStored(bad({ edges: [{ $ne: null }] })));
       throwsInvalid(() => dependencyFromStored(bad({ onEdgeFailure: 'ignore' })), /onEdgeFailure/);
       throwsInvalid(() => dependencyFromStored(bad({ options: null })), /plain object/);
-      throwsInvalid(() => dependencyFromStored(bad({ options: { extra: 1 } })), /unknown option "extra"/);
+      throwsInvalid(
+        () => dependencyFromStored(bad({ options: { extra: 1 } })),
+        /unknown option "extra"/,
+      );
       throwsInvalid(() => dependencyFromStored(bad({ type: 'always', edges: ['a'] })), /no edges/);
       throwsInvalid(() => dependencyFromStored(bad({ type: 'creates-file', options: {} })), /path/);
-      throwsInvalid(() => dependencyFromStored(bad({ type: 'creates-file', options: { path: 7 } })), /path/);
-      throwsInvalid(() => dependencyFromStored(bad({ type: 'local-file', options: { targets: '/t' } })), /array/);
-      throwsInvalid(() => dependencyFromStored(bad({ type: 'local-file', options: { targets: [] } })), /at least one/);
+      throwsInvalid(
+        () => dependencyFromStored(bad({ type: 'creates-file', options: { path: 7 } })),
+        /path/,
+      );
+      throwsInvalid(
+        () => dependencyFromStored(bad({ type: 'local-file', options: { targets: '/t' } })),
+        /array/,
+      );
+      throwsInvalid(
+        () => dependencyFromStored(bad({ type: 'local-file', options: { targets: [] } })),
+        /at least one/,
+      );
       throwsInvalid(() => dependencyFromStored(bad({ type: 'check', options: {} })), /check name/);
       throwsInvalid(
         () => dependencyFromStored(bad({ type: 'check', options: { name: 'c', options: 'x' } })),
@@ -575,7 +653,11 @@ describe('dependency', () => {
     });
 
     it('finds a two-job cycle through the new job', async () => {
-      assert.deepEqual(await findCycle('a', graph({ a: ['b'], b: ['a'] }).edgesOf), ['a', 'b', 'a']);
+      assert.deepEqual(await findCycle('a', graph({ a: ['b'], b: ['a'] }).edgesOf), [
+        'a',
+        'b',
+        'a',
+      ]);
     });
 
     it('finds a long cycle and reports it from the start', async () => {
@@ -591,7 +673,10 @@ describe('dependency', () => {
     });
 
     it('finds a cycle that does not pass through the start', async () => {
-      const cycle = await findCycle('new', graph({ new: ['x'], x: ['y'], y: ['z'], z: ['x'] }).edgesOf);
+      const cycle = await findCycle(
+        'new',
+        graph({ new: ['x'], x: ['y'], y: ['z'], z: ['x'] }).edgesOf,
+      );
       assert.deepEqual(cycle, ['x', 'y', 'z', 'x']);
     });
 
@@ -640,11 +725,14 @@ describe('dependency', () => {
     it('refuses graphs larger than maxNodes', async () => {
       const chain: Record<string, string[]> = {};
       for (let i = 0; i < 50; i++) chain[`c${i}`] = [`c${i + 1}`];
-      await assert.rejects(findCycle('c0', graph(chain).edgesOf, { maxNodes: 20 }), (err: unknown) => {
-        assert.ok(err instanceof InvalidArgumentError);
-        assert.match(err.message, /more than 20 jobs/);
-        return true;
-      });
+      await assert.rejects(
+        findCycle('c0', graph(chain).edgesOf, { maxNodes: 20 }),
+        (err: unknown) => {
+          assert.ok(err instanceof InvalidArgumentError);
+          assert.match(err.message, /more than 20 jobs/);
+          return true;
+        },
+      );
       assert.equal(await findCycle('c0', graph(chain).edgesOf, { maxNodes: 51 }), null);
     });
 

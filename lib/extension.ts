@@ -1,0 +1,46 @@
+/**
+ * Extensions: the features built around the core claim-run-record cycle (scope locks,
+ * dependencies, retries, fuses, metrics...) plug into a queue through these hooks, so each
+ * feature lives in its own module and the runner stays small.
+ */
+import type { BaseJob } from './job';
+import type { LockToken } from './store';
+import type { JobDocument, JobState } from './types';
+
+/** What an extension decides about a claimed attempt before it runs. */
+export type StartVerdict =
+  /** Run it now. */
+  | { action: 'run' }
+  /** Put it back to pending for any worker, due after `delayMs` (e.g. a scope is busy). */
+  | { action: 'release'; delayMs: number; reason: string }
+  /** Park it as blocked (its dependency is not ready). */
+  | { action: 'block'; reason: string }
+  /** End it without running, in `state` (e.g. 'completed' for a passed dependency, 'failed'). */
+  | { action: 'finish'; state: JobState; error?: Error };
+
+/** Context of the hooks that concern one claimed attempt. */
+export interface AttemptContext {
+  queue: string;
+  job: BaseJob;
+  token: LockToken;
+  now: Date;
+}
+
+/** A feature plugged into queues. Every hook is optional. */
+export interface QueueExtension {
+  readonly name: string;
+  /** Before documents are inserted; throw to reject them all (undo your own work first). */
+  beforeInsert?(queue: string, docs: JobDocument[]): Promise<void>;
+  /** After an insert that failed for some documents: undo for those not inserted. */
+  insertFailed?(queue: string, notInserted: JobDocument[]): Promise<void>;
+  /** After a claim, before running; the first verdict other than 'run' wins. */
+  beforeStart?(ctx: AttemptContext): Promise<StartVerdict>;
+  /** After the attempt left `running` (any outcome, or released), whether or not it ran. */
+  afterFinish?(ctx: AttemptContext, state: JobState): Promise<void>;
+  /** Job types not to claim now (fuses), asked before each claim; keep it cheap (cache). */
+  excludedTypes?(queue: string): string[];
+  /** False while the queue is paused; asked before each claim; keep it cheap (cache). */
+  claimAllowed?(queue: string): boolean;
+  /** Periodic upkeep (runs on the reclaim timer): monitors, cache refreshes. */
+  maintain?(queue: string, now: Date): Promise<void>;
+}
