@@ -161,4 +161,55 @@ describe('abort by ID from another process', function () {
     assert.equal(worker.eventsOf('claimed', job.id).length, 0);
     assert.equal((await doc(job.id)).state, 'aborted');
   });
+  // BUG: runner.ts heartbeat() skips jobs whose signal is aborted, and MongoJobStore.jobHeartbeat
+  // only refreshes attempts with abortRequested: false, so an aborted job that takes longer than
+  // lockTimeoutMs to stop loses its lock while it still runs; jobReclaimStale then clears
+  // abortRequested and puts it back to pending, and the job is claimed and run a second time.
+  it('does not run an aborted job again when it takes longer than the lock timeout to stop', async function () {
+    const slowQueue = 'abort-slow';
+    const slow = pool.spawn({
+      db: dbName,
+      collection,
+      queue: slowQueue,
+      workers: 2,
+      lockTimeoutMs: 1_000,
+      heartbeatMs: 200,
+      pollMinMs: 5,
+      pollMaxMs: 50,
+    });
+    await slow.waitReady();
+    const queue = await group.get(slowQueue);
+    // Ignores its signal: stops 3 s after it starts, well past the 1 s lock timeout.
+    const job = SleepJob.create({ ms: 3_000, ignoreSignal: true }, { id: 'abort-slow-stop' });
+    await queue.put(job);
+    await eventually(
+      'the worker runs the job',
+      async () =>
+        slow.eventsOf('claimed', job.id).length === 1 && (await doc(job.id)).state === 'running',
+      15_000,
+    );
+    assert.equal(await group.abort(job.id), 'requested');
+
+    const finished = ['completed', 'failed', 'aborted'];
+    await eventually(
+      'the job is finished',
+      async () => finished.includes((await doc(job.id)).state),
+      20_000,
+    );
+    // Give a wrongly reclaimed job time to be claimed and run again.
+    await new Promise((r) => setTimeout(r, 2_500));
+    await slow.close();
+
+    const d = await doc(job.id);
+    assert.ok(finished.includes(d.state), `finished, not put back (state ${d.state})`);
+    assert.equal(d.status.owner, slow.owner);
+    assert.equal(slow.eventsOf('claimed', job.id).length, 1, 'claimed once');
+    assert.equal(slow.runs.filter((r) => r.jobId === job.id).length, 1, 'ran once');
+    assert.deepEqual(
+      d.status.errors.filter((e) => e.code === 'DROVER_LOCK_LOST'),
+      [],
+      'its lock did not expire while it was stopping',
+    );
+    assert.equal(slow.eventsOf('lock-lost', job.id).length, 0);
+  });
 });
