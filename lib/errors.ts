@@ -23,6 +23,10 @@ export const ErrorCode = {
   DependencyCycle: 'DROVER_DEPENDENCY_CYCLE',
   Store: 'DROVER_STORE',
   WaitTimeout: 'DROVER_WAIT_TIMEOUT',
+  RetriesExhausted: 'DROVER_RETRIES_EXHAUSTED',
+  JobState: 'DROVER_JOB_STATE',
+  HookWait: 'DROVER_HOOK_WAIT',
+  CommandFailed: 'DROVER_COMMAND_FAILED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -184,10 +188,27 @@ export class QueueClosedError extends DroverError {
   }
 }
 
-/** A job this one depends on failed. */
+/** A job this one depends on ended without completing (or does not exist: `edgeState` 'missing'). */
 export class DependencyFailedError extends DroverError {
+  readonly edge: string;
+  readonly edgeState: string;
   constructor(jobId: string, edge: string, edgeState: string) {
-    super(ErrorCode.DependencyFailed, `dependency ${edge} of job ${jobId} ended ${edgeState}`, {
+    super(
+      ErrorCode.DependencyFailed,
+      edgeState === 'missing'
+        ? `dependency ${edge} of job ${jobId} does not exist`
+        : `dependency ${edge} of job ${jobId} ended ${edgeState}`,
+      { jobId },
+    );
+    this.edge = edge;
+    this.edgeState = edgeState;
+  }
+}
+
+/** A job's dependency can never be satisfied for a reason other than an edge (a check, a file). */
+export class DependencyUnresolvedError extends DroverError {
+  constructor(jobId: string, reason: string) {
+    super(ErrorCode.DependencyFailed, `dependency of job ${jobId} unresolved: ${reason}`, {
       jobId,
     });
   }
@@ -211,6 +232,58 @@ export class WaitTimeoutError extends DroverError {
 export class StoreError extends DroverError {
   constructor(message: string, cause?: unknown) {
     super(ErrorCode.Store, message, { cause });
+  }
+}
+
+/** The retry handler refused another attempt: out of attempts, or past the retry time. */
+export class RetriesExhaustedError extends DroverError {
+  readonly reason: 'attempts' | 'time';
+  constructor(jobId: string, reason: 'attempts' | 'time', limit: number) {
+    super(
+      ErrorCode.RetriesExhausted,
+      reason === 'attempts'
+        ? `job ${jobId}: no retry left (${limit} attempts allowed)`
+        : `job ${jobId}: retry time of ${limit} ms exceeded`,
+      { jobId },
+    );
+    this.reason = reason;
+  }
+}
+
+/** The job is not in a state that allows the operation (e.g. `retryNow` on a running job). */
+export class JobStateError extends DroverError {
+  readonly state: string;
+  constructor(jobId: string, state: string, operation: string, queue?: string) {
+    super(ErrorCode.JobState, `job ${jobId} is ${state}: ${operation} is not possible`, {
+      jobId,
+      queue,
+    });
+    this.state = state;
+  }
+}
+
+/**
+ * Thrown by a `beforeRun` hook (lib/hooks.ts) that cannot let jobs run yet, e.g. expired
+ * credentials: the claimed job is released untouched, claims stop, and the worker waits in the
+ * visible state `state` (e.g. `auth-required`) while the hooks are retried with backoff.
+ */
+export class HookWaitError extends DroverError {
+  readonly state: string;
+  constructor(state: string, message: string = state) {
+    super(ErrorCode.HookWait, message);
+    this.state = state;
+  }
+}
+
+/** A command run by a `ShellJob` exited with a non-zero code or was ended by a signal. */
+export class CommandFailedError extends DroverError {
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  constructor(command: string, exitCode: number | null, signal: string | null, detail = '') {
+    const how = signal ? `was killed by ${signal}` : `exited with code ${exitCode}`;
+    super(ErrorCode.CommandFailed, `command ${command} ${how}${detail ? `: ${detail}` : ''}`);
+    this.exitCode = exitCode;
+    this.signal = signal;
   }
 }
 

@@ -4,23 +4,72 @@
  */
 import { MongoClient, type MongoClientOptions } from 'mongodb';
 import type { Logger } from 'pino';
+import { DependencyExtension } from './dependencies';
+import { InvalidArgumentError, QueueClosedError } from './errors';
 import type { QueueExtension } from './extension';
+import { QueueFuses } from './fuses';
+import { BackgroundPasses, QueueActivity } from './group-upkeep';
 import { defaultLogger, type QueueOptions } from './options';
+import {
+  checkQueueOptionLayers,
+  mergeQueueOptions,
+  recordableOptions,
+  resolveQueueUpkeep,
+  type QueueOptionLayers,
+  type QueuePattern,
+  type QueueUpkeepOptions,
+  type ResolvedQueueUpkeep,
+} from './queue-options';
+import type { QueueRecord } from './queue-store';
 import { Queue } from './queue';
-import type { BackoffPolicy } from './retry';
+import { Scheduler, type SchedulerOptions } from './scheduler';
+import { RunHooks, type RunHooksOptions } from './hooks';
+import { JobFollower, type FollowOptions } from './job-events';
+import { TimeRangeRequests, type TimeRangeRequestsOptions } from '../jobs/time-range-requests';
+import { ScopeLocks } from './scopes';
+import { RetryHandler, type RetryHandlerOptions } from './retry-handler';
 import type { AbortOutcome, JobStore } from './store';
 import { initStores, memoryStores, mongoStores, type Stores } from './stores';
-import { checkAttemptId, checkQueueName } from './validate';
+import type { JobState } from './types';
+import { checkAttemptId, checkNumber, checkQueueName } from './validate';
 
-/** Options of a group. */
-export interface QueueGroupOptions {
-  /** Defaults for every queue of the group; `get(name, opts)` overrides them. */
+/** States of jobs that keep a queue from being pruned: work waiting or under way. */
+const WORK_STATES: JobState[] = ['pending', 'blocked', 'running'];
+/** Page size when listing queue records. */
+const RECORD_PAGE = 500;
+/** Queue events that count as activity (puts are seen by the `activity` extension). */
+const ACTIVITY_EVENTS = [
+  'claimed',
+  'completed',
+  'failed',
+  'retrying',
+  'aborted',
+  'expired',
+  'released',
+] as const;
+/**
+ * Options of a group. A queue's options merge, later over earlier: `defaults`, every matching
+ * entry of `patterns` (in order), `queues[name]`, then the options given to `get` when the queue
+ * is created.
+ */
+export interface QueueGroupOptions extends QueueUpkeepOptions {
+  /** Defaults for every queue of the group. */
   defaults?: QueueOptions;
+  /** Options by name pattern: a glob (`emails.*`, `*` any run of characters) or a RegExp. */
+  patterns?: QueuePattern[];
+  /** Options of individual queues by exact name. */
+  queues?: Record<string, QueueOptions>;
+  /** Clock of queue records and pruning; `defaults.now`, else the system clock. */
+  now?: () => Date;
   logger?: Logger;
   /** Extra extensions given to every queue (after the built-in ones). */
   extensions?: QueueExtension[];
-  /** Backoff between retry attempts. */
-  retryBackoff?: BackoffPolicy;
+  /** Retries of every queue: bounds, backoff and the monitor of half-done hand-overs. */
+  retry?: RetryHandlerOptions;
+  /** Hooks run before and after each job of every queue (see lib/hooks.ts). */
+  hooks?: RunHooksOptions;
+  /** Time-range requests whose chunks run in the group's queues (jobs/time-range-requests.ts). */
+  timeRanges?: TimeRangeRequestsOptions;
 }
 
 /** Options of `QueueGroup.connect`. */
@@ -39,16 +88,62 @@ export interface ConnectOptions extends QueueGroupOptions {
 /** Named queues sharing one set of stores. */
 export class QueueGroup {
   private readonly queuesByName = new Map<string, Queue>();
+  /** Queues whose record is being written, so that concurrent `get`s share one instance. */
+  private readonly opening = new Map<string, Promise<Queue>>();
+  private readonly lastActive: QueueActivity;
+  /** Automatic prune and discovery passes. */
+  private readonly passes: BackgroundPasses;
+  private readonly layers: QueueOptionLayers;
+  private readonly upkeep: ResolvedQueueUpkeep;
+  private readonly now: () => Date;
+  private readonly fuses: QueueFuses;
+  /** Sees puts, so that a queue only written to counts as active. */
+  private readonly activity: QueueExtension;
+  private closed = false;
+  /** Created by the first `scheduler()` call; stopped by `close`. */
+  private schedulerInstance?: Scheduler;
   readonly logger: Logger;
   readonly stores: Stores;
+  /** Decides retries for every queue; its monitor runs on every started queue. */
+  readonly retry: RetryHandler;
+  /** `beforeRun`/`afterRun` hooks of every queue; a waiting hook holds all of them. */
+  readonly hooks: RunHooks;
+  /** Chunked time-range requests (backfills) run in this group's queues. */
+  readonly timeRanges: TimeRangeRequests;
+  /** Followers made by `follow`, closed with the group. */
+  private readonly followers = new Set<JobFollower>();
 
+  /**
+   * A group over `stores`. Given a bare job store, the other stores are in memory (queue records
+   * and fuses then hold in this process only).
+   */
   constructor(
     stores: Stores | JobStore,
     private readonly options: QueueGroupOptions = {},
     private readonly ownedClient?: MongoClient,
   ) {
-    this.stores = 'jobInsert' in stores ? { jobs: stores } : stores;
+    this.stores = 'jobInsert' in stores ? { ...memoryStores(), jobs: stores } : stores;
     this.logger = options.logger ?? defaultLogger();
+    this.retry = new RetryHandler(this.stores.jobs, options.retry, this.logger);
+    this.hooks = new RunHooks({ logger: this.logger, ...options.hooks });
+    this.timeRanges = new TimeRangeRequests(this, { now: () => this.now(), ...options.timeRanges });
+    this.layers = {
+      defaults: { logger: this.logger, ...options.defaults },
+      patterns: options.patterns,
+      queues: options.queues,
+    };
+    checkQueueOptionLayers(this.layers);
+    this.upkeep = resolveQueueUpkeep(options);
+    this.now = options.now ?? options.defaults?.now ?? (() => new Date());
+    this.fuses = new QueueFuses(this.stores.queues, this.now);
+    this.activity = { name: 'activity', beforeInsert: async (queue) => this.markActive(queue) };
+    this.lastActive = new QueueActivity(this.now, this.upkeep.touchEveryMs, (name, now) => {
+      this.stores.queues
+        .queueTouch({ name, now })
+        .catch((err: unknown) => this.logger.warn({ err, queue: name }, 'queue touch failed'));
+    });
+    this.passes = new BackgroundPasses(this.logger);
+    this.startUpkeep();
   }
 
   /** The job store. */
@@ -76,23 +171,103 @@ export class QueueGroup {
 
   /** The extensions every queue of this group runs with. */
   private extensions(): QueueExtension[] {
-    return [...(this.options.extensions ?? [])];
+    return [
+      // First: a put it rejects (cycle, bad dependency) leaves no work for others to undo.
+      new DependencyExtension(this.store, { logger: this.logger }),
+      this.fuses,
+      new ScopeLocks(this.stores),
+      this.activity,
+      this.retry.monitor,
+      // Last: a chunk of a cancelled request ends before hooks refresh anything for it.
+      this.timeRanges,
+      this.hooks,
+      ...(this.options.extensions ?? []),
+    ];
   }
 
-  /** The queue of this name, created on first use with the group defaults merged with `options`. */
+  /**
+   * The queue of this name. On first use (and after it was pruned) it is created with the merged
+   * options (see `QueueGroupOptions`; `options` only count then), its record is written to the
+   * queues collection, and its pool is started if `autoStart` matches the name. Do not keep the
+   * instance across idle periods when pruning is on: a pruned queue is closed.
+   */
   async get(name: string, options: QueueOptions = {}): Promise<Queue> {
     checkQueueName(name);
-    let queue = this.queuesByName.get(name);
-    if (!queue) {
-      queue = new Queue(
-        this.store,
-        name,
-        { logger: this.logger, ...this.options.defaults, ...options },
-        { extensions: this.extensions(), retryBackoff: this.options.retryBackoff },
-      );
-      this.queuesByName.set(name, queue);
+    this.assertOpen(name);
+    const existing = this.queuesByName.get(name);
+    if (existing) {
+      this.markActive(name);
+      return existing;
     }
+    let opening = this.opening.get(name);
+    if (!opening) {
+      opening = this.open(name, options).finally(() => this.opening.delete(name));
+      this.opening.set(name, opening);
+    }
+    return opening;
+  }
+
+  private async open(name: string, options: QueueOptions): Promise<Queue> {
+    const queue = new Queue(this.store, name, mergeQueueOptions(this.layers, name, options), {
+      extensions: this.extensions(),
+      retry: this.retry,
+    });
+    const record = await this.stores.queues.queueOpen({
+      name,
+      options: recordableOptions(queue.options),
+      now: this.now(),
+    });
+    if (this.closed) {
+      await queue.close();
+      throw new QueueClosedError(name);
+    }
+    this.adopt(name, queue, record);
+    if (this.upkeep.autoStart?.(name)) await queue.start();
     return queue;
+  }
+
+  /** Holds a queue under its name, with the fuse state of its record, and follows its activity. */
+  private adopt(name: string, queue: Queue, record: QueueRecord): void {
+    this.fuses.apply(name, record);
+    this.queuesByName.set(name, queue);
+    this.lastActive.opened(name);
+    const active = () => this.markActive(name);
+    for (const event of ACTIVITY_EVENTS) queue.on(event, active);
+  }
+
+  /** Notes activity of a held queue (a late event of a pruned one does not count). */
+  private markActive(name: string): void {
+    if (this.queuesByName.has(name)) this.lastActive.mark(name);
+  }
+
+  /**
+   * Registers an existing queue (built with this group's job store) under its name, as if `get`
+   * had created it: it gets a record, is closed with the group and may be pruned. It runs with
+   * the extensions it was built with, so the group's fuses hold for it only if they are among
+   * them. Throws InvalidArgumentError if another queue holds the name.
+   */
+  async put(name: string, queue: Queue): Promise<void> {
+    checkQueueName(name);
+    this.assertOpen(name);
+    if (!(queue instanceof Queue)) throw new InvalidArgumentError('put expects a Queue');
+    if (queue.name !== name) {
+      throw new InvalidArgumentError(`queue "${queue.name}" cannot be registered as "${name}"`);
+    }
+    if (queue.store !== this.store) {
+      throw new InvalidArgumentError(`queue "${name}" uses another job store than the group`);
+    }
+    const taken = () => {
+      const held = this.queuesByName.get(name);
+      if ((held && held !== queue) || this.opening.has(name)) {
+        throw new InvalidArgumentError(`the group already holds a queue named "${name}"`);
+      }
+      return held === queue;
+    };
+    if (taken()) return;
+    const options = recordableOptions(queue.options);
+    const record = await this.stores.queues.queueOpen({ name, options, now: this.now() });
+    this.assertOpen(name);
+    if (!taken()) this.adopt(name, queue, record);
   }
 
   /** Names of the queues this group holds in this process. */
@@ -100,8 +275,135 @@ export class QueueGroup {
     return [...this.queuesByName.keys()];
   }
 
+  /** How many queues this group holds in this process. */
   len(): number {
     return this.queuesByName.size;
+  }
+
+  /** Names of every queue recorded in the queues collection, by any process, in name order. */
+  async discover(): Promise<string[]> {
+    const names: string[] = [];
+    for await (const record of this.records()) names.push(record.name);
+    return names;
+  }
+
+  private async *records(): AsyncIterable<QueueRecord> {
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.stores.queues.queueList({ after, limit: RECORD_PAGE });
+      yield* page;
+      if (page.length < RECORD_PAGE) return;
+      after = page[page.length - 1].name;
+    }
+  }
+
+  /** The stored record of a queue (creation, activity, fuses, options), or undefined. */
+  async queueInfo(name: string): Promise<QueueRecord | undefined> {
+    checkQueueName(name);
+    return (await this.stores.queues.queueGet(name)) ?? undefined;
+  }
+
+  /**
+   * One pass of `autoStart` (it runs every `discoverEveryMs`): opens and starts the recorded
+   * queues that match it and are not held here, if they have waiting work or were active within
+   * `pruneIdleMs`. Returns the names started.
+   */
+  async startDiscovered(): Promise<string[]> {
+    const match = this.upkeep.autoStart;
+    const started: string[] = [];
+    if (!match) return started;
+    const recentSince = this.now().getTime() - this.upkeep.pruneIdleMs;
+    for await (const record of this.records()) {
+      const { name } = record;
+      if (this.closed) break;
+      if (this.queuesByName.has(name) || this.opening.has(name) || !match(name)) continue;
+      try {
+        if (record.lastActive.getTime() < recentSince && !(await this.hasWork(name))) continue;
+        await this.get(name);
+        started.push(name);
+      } catch (err) {
+        if (this.closed) break;
+        this.logger.warn({ err, queue: name }, 'starting a discovered queue failed');
+      }
+    }
+    if (started.length > 0) this.logger.info({ queues: started }, 'discovered queues started');
+    return started;
+  }
+
+  /** Whether any job of the queue is waiting or running, in any process. */
+  private async hasWork(name: string): Promise<boolean> {
+    const docs = await this.store.jobList({ queue: name, states: WORK_STATES, limit: 1 });
+    return docs.length > 0;
+  }
+
+  /**
+   * Stops and drops the queues held here that have no waiting or running job (in any process)
+   * and no activity here for `idleMs` (default `pruneIdleMs`). Nothing is deleted: jobs and
+   * records stay, and `get` creates the queue again. Returns the names pruned.
+   */
+  async prune(options: { idleMs?: number } = {}): Promise<string[]> {
+    const idleMs =
+      options.idleMs === undefined
+        ? this.upkeep.pruneIdleMs
+        : checkNumber('idleMs', options.idleMs, 0, Number.MAX_SAFE_INTEGER);
+    const idle = (name: string, queue: Queue) =>
+      this.queuesByName.get(name) === queue &&
+      queue.runningJobs().length === 0 &&
+      this.lastActive.idleFor(name, idleMs);
+    const pruned: string[] = [];
+    for (const [name, queue] of [...this.queuesByName]) {
+      if (!idle(name, queue) || (await this.hasWork(name))) continue;
+      // Checked again after the read: a put or claim meanwhile keeps the queue.
+      if (!idle(name, queue)) continue;
+      this.queuesByName.delete(name);
+      this.lastActive.forget(name);
+      this.fuses.forget(name);
+      await queue.close();
+      pruned.push(name);
+    }
+    if (pruned.length > 0) this.logger.info({ queues: pruned }, 'idle queues pruned');
+    return pruned;
+  }
+
+  /**
+   * Pauses a queue in every process: no pool claims from it (here at once, elsewhere within one
+   * `reclaimEveryMs`); its jobs stay pending and counted. Works before the queue is first opened.
+   */
+  async pause(name: string): Promise<QueueRecord> {
+    return this.fuses.pause(name);
+  }
+
+  /** Resumes a paused queue; undefined when it has no record. */
+  async resume(name: string): Promise<QueueRecord | undefined> {
+    return this.fuses.resume(name);
+  }
+
+  /** Stops claims of one job type in a queue, in every process; its jobs stay pending. */
+  async pauseType(name: string, type: string): Promise<QueueRecord> {
+    return this.fuses.pauseType(name, type);
+  }
+
+  /** Resumes claims of a paused job type; undefined when the queue has no record. */
+  async resumeType(name: string, type: string): Promise<QueueRecord | undefined> {
+    return this.fuses.resumeType(name, type);
+  }
+
+  /** Starts the automatic prune and discovery loops the options ask for. */
+  private startUpkeep(): void {
+    const { pruneEveryMs, autoStart, discoverEveryMs } = this.upkeep;
+    if (pruneEveryMs > 0) {
+      this.passes.every('prune', pruneEveryMs, () => this.prune(), { unref: true });
+    }
+    if (autoStart) {
+      // Not unref'd: a worker process waiting for queues to appear must stay alive.
+      this.passes.every('discover', discoverEveryMs, () => this.startDiscovered(), {
+        immediate: true,
+      });
+    }
+  }
+
+  private assertOpen(name: string): void {
+    if (this.closed) throw new QueueClosedError(name);
   }
 
   /**
@@ -116,10 +418,47 @@ export class QueueGroup {
     return this.store.jobRequestAbort(doc._id, new Date());
   }
 
+  /**
+   * The group's scheduler of periodic and cron jobs (one per group), created on the first call
+   * with `options` (later calls return it as is). Call `start()` on it to run its loop; the group
+   * stops it on `close`.
+   */
+  scheduler(options: SchedulerOptions = {}): Scheduler {
+    this.schedulerInstance ??= new Scheduler(this, options);
+    return this.schedulerInstance;
+  }
+
+  /**
+   * Follows the jobs of `options.queue` (default: every queue recorded by any process) through
+   * the database: state changes made by any process become typed events (`claimed`,
+   * `completed`...), as listeners or an async iterable. Closed with the group.
+   */
+  follow(options: FollowOptions = {}): JobFollower {
+    this.assertOpen('follow');
+    const queues = options.queue === undefined ? () => this.discover() : [options.queue].flat();
+    const follower: JobFollower = new JobFollower(
+      this.store,
+      queues,
+      { logger: this.logger, ...options },
+      () => this.followers.delete(follower),
+    );
+    this.followers.add(follower);
+    return follower.start();
+  }
+
   /** Closes every queue (gracefully) and the client the group opened. */
   async close(options: { drainTimeoutMs?: number } = {}): Promise<void> {
+    // First, so that no scheduled job is put into a queue that is closing.
+    await this.schedulerInstance?.stop();
+    this.closed = true;
+    // Passes and opens under way see `closed` and stop; wait so no queue starts after this.
+    await this.passes.stop();
+    await Promise.allSettled([...this.opening.values()]);
     await Promise.all([...this.queuesByName.values()].map((q) => q.close(options)));
+    this.hooks.close();
+    await Promise.all([...this.followers].map((f) => f.close()));
     this.queuesByName.clear();
+    this.lastActive.clear();
     await this.ownedClient?.close();
   }
 }

@@ -16,12 +16,70 @@ export {
 } from './registry';
 export { Queue, type JobInfo } from './queue';
 export { QueueGroup, type ConnectOptions, type QueueGroupOptions } from './group';
+export * from './queue-options';
+export { QueueFuses } from './fuses';
+export type { QueueStore, QueueRecord, RecordedOptions } from './queue-store';
+export { MongoQueueStore } from './mongo/queue-store';
+export { MemoryQueueStore } from './memory/queue-store';
 export { RunnerPool } from './runner';
-export { Backoff, attemptId, type BackoffPolicy } from './retry';
+export * from './scheduler';
+export {
+  scheduleTimes,
+  SCHEDULE_EVERY_MS_MAX,
+  SCHEDULE_EVERY_MS_MIN,
+  type ScheduleTiming,
+} from './schedule-times';
+export type {
+  ScheduleStore,
+  ScheduleDocument,
+  ScheduleDefinition,
+  ScheduledJobOptions,
+} from './schedule-store';
+export { MongoScheduleStore } from './mongo/schedule-store';
+export { MemoryScheduleStore } from './memory/schedule-store';
+export {
+  Backoff,
+  attemptId,
+  BACKOFF_BASE_MS_DEFAULT,
+  BACKOFF_MAX_MS_DEFAULT,
+  BACKOFF_MAX_MS_BOUND,
+  HANDED_OVER_AT,
+  type BackoffPolicy,
+} from './retry';
+export {
+  RetryHandler,
+  RetryMonitor,
+  resolveRetryHandlerOptions,
+  MAX_RETRY_ATTEMPTS_DEFAULT,
+  MAX_RETRY_TIME_MS_DEFAULT,
+  RETRY_BACKOFF_MS_DEFAULT,
+  RETRY_NUM_WORKERS_DEFAULT,
+  RETRY_NUM_WORKERS_MAX,
+  RETRY_MAX_CAPACITY_DEFAULT,
+  RETRY_UNLIMITED,
+  type RetryHandlerOptions,
+  type ResolvedRetryHandlerOptions,
+  type RetryDecision,
+} from './retry-handler';
 export * from './options';
 export * from './errors';
 export * from './types';
 export type { QueueEventMap, JobEventInfo } from './events';
+export type { QueueExtension, StartVerdict, AttemptContext } from './extension';
 export type { JobStore, AbortOutcome } from './store';
 export { MongoJobStore } from './mongo/job-store';
 export { MemoryJobStore } from './memory/job-store';
+export * from './scopes';
+export { scopeLockId } from './scope-store';
+export type { ScopeKind, ScopeLockDocument, ScopeReleaseFilter, ScopeStore } from './scope-store';
+export { MongoScopeStore } from './mongo/scope-store';
+export { MemoryScopeStore } from './memory/scope-store';
+export * from '../dependency';
+export * from './dependencies';
+export * from './hooks';
+export * from './job-events';
+export type { JobChangedSinceParams, JobLatestState } from './store';
+export * from './request-store';
+export { MongoRequestStore } from './mongo/request-store';
+export { MemoryRequestStore } from './memory/request-store';
+export * from '../jobs';

@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { DependencyManager } from '../dependency/manager';
 import { errorCodeOf, RetryableError, toError } from './errors';
 import type {
   JobErrorRecord,
@@ -55,8 +56,11 @@ export interface JobOptions {
   scopes?: string[];
   /** Enqueue scopes: no two jobs sharing one are queued at the same time (singletons). */
   enqueueScopes?: string[];
-  /** Dependency; `always()` by default. */
-  dependency?: StoredDependency;
+  /**
+   * Dependency: a manager (`afterJobs([...])`, `createsFile(path)`...) or its stored form;
+   * `always()` by default.
+   */
+  dependency?: DependencyManager | StoredDependency;
 }
 
 /** Keys of a job class that are payload: own data fields, not methods, not BaseJob's. */
@@ -166,7 +170,11 @@ export abstract class BaseJob {
     if (options.retryable !== undefined) this.retryInfo.retryable = options.retryable;
     if (options.scopes !== undefined) this.scopes = [...options.scopes];
     if (options.enqueueScopes !== undefined) this.enqueueScopes = [...options.enqueueScopes];
-    if (options.dependency !== undefined) this.dependency = options.dependency;
+    if (options.dependency !== undefined) {
+      const dep = options.dependency;
+      // Stored form either way; the queue validates it on put.
+      this.dependency = 'toStored' in dep ? dep.toStored() : dep;
+    }
   }
 
   /** ID shared by all attempts of this job. */

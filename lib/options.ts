@@ -5,7 +5,10 @@
 import pino, { type Logger } from 'pino';
 import { InvalidArgumentError } from './errors';
 import { defaultRegistry, type Registry } from './registry';
+import { MAX_LOCK_LOSSES_DEFAULT } from './store';
 import { checkNumber } from './validate';
+
+export { MAX_LOCK_LOSSES_DEFAULT };
 
 export const WORKERS_DEFAULT = 4;
 export const WORKERS_MAX = 1024;
@@ -13,7 +16,7 @@ export const LOCK_TIMEOUT_MS_DEFAULT = 30_000;
 export const LOCK_TIMEOUT_MS_MIN = 50;
 export const HEARTBEAT_MS_DEFAULT = 1_000;
 export const POLL_MIN_MS_DEFAULT = 5;
-export const POLL_MAX_MS_DEFAULT = 500;
+export const POLL_MAX_MS_DEFAULT = 100;
 export const POLL_MAX_MS_BOUND = 60_000;
 export const DRAIN_TIMEOUT_MS_DEFAULT = 10_000;
 export const RECLAIM_EVERY_MS_DEFAULT = 1_000;
@@ -43,6 +46,8 @@ export interface QueueOptions {
   reclaimEveryMs?: number;
   /** Job types this pool does not claim (a fuse for one process). */
   excludeTypes?: string[];
+  /** An attempt whose lock goes stale this many times (its workers keep dying) fails. */
+  maxLockLosses?: number;
   /** Registry to load jobs with. */
   registry?: Registry;
   /** Logger; a pino logger at LOG_LEVEL (default "info") when omitted. */
@@ -61,6 +66,7 @@ export interface ResolvedQueueOptions {
   drainTimeoutMs: number;
   reclaimEveryMs: number;
   excludeTypes: string[];
+  maxLockLosses: number;
   registry: Registry;
   logger: Logger;
   now: () => Date;
@@ -124,6 +130,12 @@ export function resolveQueueOptions(...layers: (QueueOptions | undefined)[]): Re
       3600_000,
     ),
     excludeTypes: [...(o.excludeTypes ?? [])],
+    maxLockLosses: checkNumber(
+      'maxLockLosses',
+      o.maxLockLosses ?? MAX_LOCK_LOSSES_DEFAULT,
+      1,
+      1000,
+    ),
     registry: o.registry ?? defaultRegistry,
     logger: o.logger ?? defaultLogger(),
     now: o.now ?? (() => new Date()),

@@ -4,6 +4,7 @@
  */
 import {
   DuplicateJobError,
+  DuplicateJobScopeError,
   InvalidArgumentError,
   LockLostError,
   QueueClosedError,
@@ -13,6 +14,7 @@ import { TypedEmitter, type QueueEventMap } from './events';
 import type { QueueExtension } from './extension';
 import type { BaseJob } from './job';
 import { resolveQueueOptions, type QueueOptions, type ResolvedQueueOptions } from './options';
+import { RetryHandler } from './retry-handler';
 import { RunnerPool, type RunnerHooks } from './runner';
 import type { AbortOutcome, JobStore, LockToken } from './store';
 import { FINISHED_STATES, type JobDocument, type JobState, type QueueStats } from './types';
@@ -37,6 +39,8 @@ export class Queue extends TypedEmitter<QueueEventMap> {
   readonly options: ResolvedQueueOptions;
   private readonly pool: RunnerPool;
   private readonly extensions: QueueExtension[];
+  /** Decides retries (bounds, backoff) and finishes half-done hand-overs; see retry-handler.ts. */
+  readonly retry: RetryHandler;
   private closed = false;
 
   constructor(
@@ -48,8 +52,14 @@ export class Queue extends TypedEmitter<QueueEventMap> {
     super();
     this.name = checkQueueName(name);
     this.options = resolveQueueOptions(options);
-    this.extensions = hooks.extensions ?? [];
-    this.pool = new RunnerPool(store, this.name, this.options, this, hooks);
+    // Without a handler from the caller, the queue makes one and runs its monitor itself.
+    this.retry = hooks.retry ?? new RetryHandler(store, {}, this.options.logger);
+    this.extensions = [...(hooks.extensions ?? []), ...(hooks.retry ? [] : [this.retry.monitor])];
+    this.pool = new RunnerPool(store, this.name, this.options, this, {
+      ...hooks,
+      extensions: this.extensions,
+      retry: this.retry,
+    });
   }
 
   /** The owner name this queue's pool claims jobs under. */
@@ -60,6 +70,21 @@ export class Queue extends TypedEmitter<QueueEventMap> {
   /** Puts a job into the queue. Throws DuplicateJobError if its ID exists. */
   async put(job: BaseJob): Promise<void> {
     await this.putMany([job]);
+  }
+
+  /**
+   * Puts a singleton job: when its ID exists already (DuplicateJobError) or one of its
+   * `enqueueScopes` is held by another job (DuplicateJobScopeError), nothing is written and this
+   * resolves false instead of throwing. Resolves true when this call inserted the job.
+   */
+  async putUnique(job: BaseJob): Promise<boolean> {
+    try {
+      await this.putMany([job]);
+      return true;
+    } catch (err) {
+      if (err instanceof DuplicateJobError || err instanceof DuplicateJobScopeError) return false;
+      throw err;
+    }
   }
 
   /**
@@ -151,13 +176,14 @@ export class Queue extends TypedEmitter<QueueEventMap> {
    */
   async next(): Promise<BaseJob | undefined> {
     this.assertOpen();
+    if (!this.pool.claimAllowed()) return undefined;
     const [doc] = await this.store.jobClaim({
       queue: this.name,
       owner: this.pool.owner,
       now: this.options.now(),
       lockTimeoutMs: this.options.lockTimeoutMs,
       limit: 1,
-      excludeTypes: this.options.excludeTypes,
+      excludeTypes: this.pool.excludedTypes(),
     });
     return doc ? this.options.registry.fromDocument(doc) : undefined;
   }
@@ -277,6 +303,39 @@ export class Queue extends TypedEmitter<QueueEventMap> {
     const outcome = await this.store.jobRequestAbort(doc._id, this.options.now());
     if (outcome === 'requested') this.pool.abort(doc._id);
     return outcome;
+  }
+
+  /**
+   * Runs a job again now: a failed, aborted or expired job gets a new attempt due now (history
+   * kept); a pending attempt waiting on its backoff becomes due now. Idempotent under concurrent
+   * calls. Throws JobStateError for a running, blocked, completed or quarantined job. Returns the
+   * ID of the attempt that will run. See `RetryHandler.retryNow`.
+   */
+  async retryNow(id: string): Promise<string> {
+    this.assertOpen();
+    const runs = await this.retry.retryNow({ queue: this.name, id, now: this.options.now() });
+    this.pool.wake();
+    return runs;
+  }
+
+  /**
+   * amboy's `CompleteRetryingAndPut` for a job claimed by `next()`: `old` ends `retrying` (one
+   * guarded write; LockLostError when lost), then its next attempt (payload from `next`, default
+   * `old`) is inserted under the deterministic ID `${baseJobId}#${n+1}`. Both steps are
+   * idempotent and a crash between them is finished by the retry monitor, so no transaction is
+   * needed. Returns the new attempt's ID.
+   */
+  async completeRetryingAndPut(old: BaseJob, next?: BaseJob): Promise<string> {
+    this.assertOpen();
+    const id = await this.retry.completeRetryingAndPut({
+      queue: this.name,
+      registry: this.options.registry,
+      old,
+      next,
+      now: this.options.now(),
+    });
+    this.pool.wake();
+    return id;
   }
 
   /** Aborts every job running in this process's pool. */

@@ -1,19 +1,37 @@
 /**
  * Retries: each attempt is its own document sharing `retryInfo.baseJobId`, so history is kept.
- * Moving to the next attempt takes two idempotent steps, with no transaction:
- *   1. the old attempt's guarded write sets state `retrying` and names `nextAttemptId`;
- *   2. the next attempt is inserted under that deterministic ID (a duplicate means done).
- * A crash between the steps leaves a `retrying` attempt without successor; `RetryMonitor`
- * finds those and performs step 2.
+ * Moving to the next attempt takes idempotent steps, with no transaction:
+ *   1. one write on the old attempt sets state `retrying`, names `nextAttemptId` and records in
+ *      `dueAt` when the next attempt is due (the runner's write is guarded by owner + modCount;
+ *      management's by modCount + state);
+ *   2. the next attempt is inserted under its deterministic ID (a duplicate means done);
+ *   3. the old attempt's `dueAt` is set to `HANDED_OVER_AT`: the hand-over is confirmed.
+ * Step 2 can be redone from the stored old attempt alone (step 1 stored payload, errors and due
+ * time), so a crash after step 1 loses nothing: the retry monitor (retry-handler.ts) lists
+ * `retrying` attempts whose `dueAt` has passed (only unconfirmed ones can match) and redoes
+ * steps 2 and 3. Step 3 only keeps that list short; skipping it costs one duplicate insert.
  */
-import type { BaseJob } from './job';
-import type { Registry } from './registry';
+import { DuplicateJobError } from './errors';
+import type { JobStore, JobUpdate, LockToken } from './store';
 import type { JobDocument } from './types';
 import { ATTEMPT_SEPARATOR } from './validate';
 import { backoffMs } from './sleep';
 
-/** Chooses the delay before attempt `attempt` (1 = first retry). */
+/** Chooses the delay in milliseconds before attempt `attempt` (1 = first retry). */
 export type BackoffPolicy = (attempt: number) => number;
+
+/** Default base of `Backoff.exponential`: the seeds' 15 s x 2^try. */
+export const BACKOFF_BASE_MS_DEFAULT = 15_000;
+/** Default cap of `Backoff.exponential`. */
+export const BACKOFF_MAX_MS_DEFAULT = 3_600_000;
+/** Longest delay any policy may ask for; larger (and non-finite) answers are clamped. */
+export const BACKOFF_MAX_MS_BOUND = 365 * 24 * 3_600_000;
+
+/**
+ * `dueAt` of a `retrying` attempt whose successor is known to exist (step 3). It lies beyond any
+ * time the monitor asks about, so confirmed hand-overs never match its query.
+ */
+export const HANDED_OVER_AT = new Date('9999-12-31T00:00:00.000Z');
 
 /** Backoff policies. */
 export const Backoff = {
@@ -22,43 +40,70 @@ export const Backoff = {
     (ms: number): BackoffPolicy =>
     () =>
       ms,
-  /** `baseMs * 2^(attempt-1)` capped at `maxMs`, jittered to [50%, 100%]. The seeds use 15 s base. */
+  /**
+   * `baseMs * 2^(attempt-1)` capped at `maxMs`, jittered uniformly to [50%, 100%] of that
+   * ("equal jitter"), so retries of many jobs failing together spread out. `random` is
+   * injectable for tests.
+   */
   exponential:
-    (baseMs = 15_000, maxMs = 3_600_000): BackoffPolicy =>
+    (
+      baseMs = BACKOFF_BASE_MS_DEFAULT,
+      maxMs = BACKOFF_MAX_MS_DEFAULT,
+      random: () => number = Math.random,
+    ): BackoffPolicy =>
     (attempt) =>
-      backoffMs(attempt - 1, baseMs, maxMs),
+      backoffMs(attempt - 1, baseMs, maxMs, random),
+  /** Any function of the attempt number (1 = first retry); answers are clamped to [0, 1 year]. */
+  custom: (fn: (attempt: number) => number): BackoffPolicy => fn,
   /** No delay. */
   none: (): BackoffPolicy => () => 0,
 } as const;
+
+/** A policy's answer made safe: a finite number of milliseconds in [0, BACKOFF_MAX_MS_BOUND]. */
+export function clampDelayMs(ms: number): number {
+  if (!Number.isFinite(ms) || ms <= 0) return ms === Infinity ? BACKOFF_MAX_MS_BOUND : 0;
+  return Math.min(Math.round(ms), BACKOFF_MAX_MS_BOUND);
+}
 
 /** ID of attempt `n` of a job. */
 export function attemptId(baseJobId: string, attempt: number): string {
   return attempt === 0 ? baseJobId : `${baseJobId}${ATTEMPT_SEPARATOR}${attempt}`;
 }
 
-/** Whether a finished attempt should be followed by another. */
-export function wantsRetry(job: BaseJob): boolean {
-  return job.retryInfo.needsRetry && job.retryInfo.retryable && !job.isLastAttempt();
+/** Identity and timing of an attempt to create. */
+export interface AttemptPlan {
+  baseJobId: string;
+  /** Its attempt number (the old attempt's + 1). */
+  attempt: number;
+  dueAt: Date;
+  /** Start of the first attempt of the retry window (`maxRetryTimeMs` counts from it); null
+   *  starts a new window at this attempt's own start (manual retries). */
+  retryStart: Date | null;
+}
+
+/** The plan of the attempt after a stored `retrying` attempt, as step 1 recorded it. */
+export function planFromRetrying(old: JobDocument): AttemptPlan {
+  return {
+    baseJobId: old.retryInfo.baseJobId || old._id,
+    attempt: old.retryInfo.currentAttempt + 1,
+    dueAt: old.dueAt,
+    retryStart: old.retryInfo.start ?? old.timeInfo.start,
+  };
 }
 
 /**
- * The document of the attempt after `job`'s: same payload and settings, fresh status and times,
- * due after the job's requested delay (`retryAfterMs`) or else the policy's.
+ * The document of a new attempt: payload and settings of `source` (the old attempt, or a job the
+ * caller built), identity and due time of `plan`, fresh status and times.
  */
-export function nextAttemptDocument(
-  job: BaseJob,
-  registry: Registry,
-  now: Date,
-  policy: BackoffPolicy,
-): JobDocument {
-  const base = job.baseJobId;
-  const n = job.retryInfo.currentAttempt + 1;
-  const delayMs = job.retryInfo.waitUntilMs > 0 ? job.retryInfo.waitUntilMs : policy(n);
-  const doc = registry.toDocument(job, job.queue, now);
-  const dueAt = new Date(now.getTime() + delayMs);
-  doc._id = attemptId(base, n);
-  doc.state = doc.dependency.type === 'always' ? 'pending' : 'blocked';
-  doc.dueAt = dueAt;
+export function nextAttemptFrom(source: JobDocument, plan: AttemptPlan, now: Date): JobDocument {
+  const dueAt = plan.dueAt;
+  const dispatchByMs = source.retryInfo.dispatchByMs;
+  const doc: JobDocument = {
+    ...structuredClone(source),
+    _id: attemptId(plan.baseJobId, plan.attempt),
+    state: source.dependency.type === 'always' ? 'pending' : 'blocked',
+    dueAt,
+  };
   doc.status = {
     owner: '',
     completed: false,
@@ -72,25 +117,57 @@ export function nextAttemptDocument(
     progress: 0,
   };
   doc.timeInfo = {
-    ...job.timeInfo,
+    ...doc.timeInfo,
     created: now,
     start: null,
     end: null,
     waitUntil: dueAt,
-    dispatchBy:
-      job.retryInfo.dispatchByMs > 0
-        ? new Date(dueAt.getTime() + job.retryInfo.dispatchByMs)
-        : null,
+    dispatchBy: dispatchByMs > 0 ? new Date(dueAt.getTime() + dispatchByMs) : null,
   };
   doc.retryInfo = {
-    ...job.retryInfo,
-    baseJobId: base,
-    currentAttempt: n,
+    ...doc.retryInfo,
+    baseJobId: plan.baseJobId,
+    currentAttempt: plan.attempt,
     needsRetry: false,
     waitUntilMs: 0,
-    start: job.retryInfo.start ?? job.timeInfo.start,
+    start: plan.retryStart,
     end: null,
   };
   delete doc.nextAttemptId;
+  delete doc.quarantine;
   return doc;
+}
+
+/** The fields step 1 adds to the old attempt's write. */
+export function retryingFields(next: JobDocument): JobUpdate {
+  return { state: 'retrying', needsRetry: true, nextAttemptId: next._id, dueAt: next.dueAt };
+}
+
+/**
+ * Steps 2 and 3, after step 1 took effect on `old` (its modCount after step 1). Returns true when
+ * this call inserted the next attempt, false when it existed already. Other failures of step 2
+ * are thrown (the monitor will redo it); step 3 failing only means someone else confirmed it or
+ * the attempt changed meanwhile.
+ */
+export async function handOver(
+  store: JobStore,
+  next: JobDocument,
+  old: Pick<LockToken, 'id' | 'modCount'>,
+  now: Date,
+): Promise<boolean> {
+  let inserted = true;
+  try {
+    await store.jobInsert([next]);
+  } catch (err) {
+    if (!(err instanceof DuplicateJobError)) throw err;
+    inserted = false;
+  }
+  await store.jobTransition({
+    id: old.id,
+    modCount: old.modCount,
+    from: ['retrying'],
+    update: { dueAt: HANDED_OVER_AT },
+    now,
+  });
+  return inserted;
 }

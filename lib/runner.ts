@@ -8,7 +8,6 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import {
   DispatchExpiredError,
-  DroverError,
   JobAbortedError,
   LockLostError,
   MaxTimeExceededError,
@@ -20,7 +19,8 @@ import type { QueueEventMap, TypedEmitter } from './events';
 import type { AttemptContext, QueueExtension, StartVerdict } from './extension';
 import type { BaseJob, JobContext } from './job';
 import type { ResolvedQueueOptions } from './options';
-import { Backoff, nextAttemptDocument, wantsRetry, type BackoffPolicy } from './retry';
+import { handOver, nextAttemptFrom, retryingFields } from './retry';
+import { RetryHandler } from './retry-handler';
 import { backoffMs, Wakeable } from './sleep';
 import type { JobStore, JobUpdate, LockToken } from './store';
 import type { JobDocument, JobState } from './types';
@@ -46,8 +46,11 @@ export function newOwnerId(): string {
 export interface RunnerHooks {
   /** Features plugged in around the claim-run-record cycle. */
   extensions?: QueueExtension[];
-  /** Backoff of retries; none by default (a job's own `retryAfterMs` always wins). */
-  retryBackoff?: BackoffPolicy;
+  /**
+   * Decides retries (bounds, backoff). A queue given none makes its own over its store and adds
+   * that handler's monitor to its extensions; a caller giving one (the group) adds the monitor.
+   */
+  retry?: RetryHandler;
 }
 
 /** Runs jobs of one queue. */
@@ -65,17 +68,22 @@ export class RunnerPool {
   private heartbeatTimer?: NodeJS.Timeout;
   private reclaimTimer?: NodeJS.Timeout;
   private idlePolls = 0;
+  private unwatch?: () => void;
+  /** Background work under way, by kind: a slow store never piles up overlapping passes. */
+  private readonly inflight = new Map<'heartbeat' | 'reclaim', Promise<void>>();
   private readonly extensions: QueueExtension[];
+  private readonly retry: RetryHandler;
 
   constructor(
     private readonly store: JobStore,
     private readonly queue: string,
     private readonly opts: ResolvedQueueOptions,
     private readonly events: TypedEmitter<QueueEventMap>,
-    private readonly hooks: RunnerHooks = {},
+    hooks: RunnerHooks = {},
   ) {
     this.writes = new WriteBatcher(store);
     this.extensions = hooks.extensions ?? [];
+    this.retry = hooks.retry ?? new RetryHandler(store, {}, opts.logger);
     this.log = opts.logger.child({ queue, worker: this.owner });
   }
 
@@ -83,8 +91,9 @@ export class RunnerPool {
   start(): void {
     if (this.started) return;
     this.started = true;
-    this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.opts.heartbeatMs);
-    this.reclaimTimer = setInterval(() => void this.reclaim(), this.opts.reclaimEveryMs);
+    this.heartbeatTimer = setInterval(() => this.background('heartbeat'), this.opts.heartbeatMs);
+    this.reclaimTimer = setInterval(() => this.background('reclaim'), this.opts.reclaimEveryMs);
+    this.unwatch = this.store.jobOnInsert(this.queue, () => this.wakeable.wake());
     this.claimLoop = this.loop();
     this.log.debug({ workers: this.opts.workers }, 'runner pool started');
   }
@@ -125,6 +134,7 @@ export class RunnerPool {
   async close(drainTimeoutMs = this.opts.drainTimeoutMs): Promise<void> {
     if (!this.started || this.stopping) return;
     this.stopping = true;
+    this.unwatch?.();
     this.wakeable.wake();
     await this.claimLoop;
     const all = () => Promise.all([...this.running.values(), ...this.zombies].map((r) => r.done));
@@ -140,6 +150,8 @@ export class RunnerPool {
     }
     clearInterval(this.heartbeatTimer);
     clearInterval(this.reclaimTimer);
+    // Work a timer already started finishes before close returns (the client may close next).
+    await Promise.allSettled(this.inflight.values());
   }
 
   private async loop(): Promise<void> {
@@ -149,7 +161,7 @@ export class RunnerPool {
         await this.wakeable.sleep(this.opts.pollMaxMs);
         continue;
       }
-      if (!this.extensions.every((e) => e.claimAllowed?.(this.queue) ?? true)) {
+      if (!this.claimAllowed()) {
         await this.wakeable.sleep(this.opts.pollMaxMs);
         continue;
       }
@@ -180,7 +192,13 @@ export class RunnerPool {
     }
   }
 
-  private excludedTypes(): string[] {
+  /** False while an extension (a fuse, a waiting hook) holds claims back. */
+  claimAllowed(): boolean {
+    return this.extensions.every((e) => e.claimAllowed?.(this.queue) ?? true);
+  }
+
+  /** Job types not to claim now: the queue's own plus the extensions' (fuses). */
+  excludedTypes(): string[] {
     const extra = this.extensions.flatMap((e) => e.excludedTypes?.(this.queue) ?? []);
     return extra.length === 0
       ? this.opts.excludeTypes
@@ -337,22 +355,38 @@ export class RunnerPool {
     } else if (thrown !== undefined) {
       job.recordThrown(thrown);
     }
-    if (wantsRetry(job)) return this.finish(entry, 'retrying');
+    // The retry handler decides in finish() whether the retry asked for is granted.
+    if (job.retryInfo.needsRetry) return this.finish(entry, 'retrying');
     return this.finish(entry, job.status.errCount > errorsBefore ? 'failed' : 'completed');
   }
 
-  /** Records the outcome with one guarded write (two steps for a retry; see retry.ts). */
-  private async finish(entry: RunningJob, state: JobState, delayMs = 0): Promise<void> {
+  /**
+   * Records the outcome with one guarded write. A retry asked for goes to the retry handler: if
+   * granted, that write is step 1 of the hand-over and steps 2 and 3 follow (see retry.ts);
+   * if refused, the attempt ends `failed` with the handler's reason added to its errors.
+   */
+  private async finish(entry: RunningJob, requested: JobState, delayMs = 0): Promise<void> {
     const { job } = entry;
     entry.finishing = true;
     const now = this.opts.now();
+    let state = requested;
+    let next: JobDocument | undefined;
+    if (state === 'retrying') {
+      const decision = this.retry.decide(job, now);
+      if (decision.retry) {
+        const source = this.opts.registry.toDocument(job, this.queue, now);
+        next = nextAttemptFrom(source, decision.plan, now);
+      } else {
+        if (decision.error) job.addError(decision.error);
+        state = 'failed';
+      }
+    }
     const update: JobUpdate = {
       state,
       errors: job.status.errors,
       errCount: job.status.errCount,
       inProgress: false,
     };
-    let next: JobDocument | undefined;
     if (state === 'pending' || state === 'blocked') {
       update.releaseLock = true;
       update.dueAt = new Date(now.getTime() + delayMs);
@@ -361,17 +395,9 @@ export class RunnerPool {
       update.completed = state === 'completed';
       update.payload = this.opts.registry.toDocument(job, this.queue, now).payload;
       if (state === 'completed') update.progress = 100;
+      if (state === 'completed' || state === 'failed') update.retryEnd = now;
     }
-    if (state === 'retrying') {
-      next = nextAttemptDocument(
-        job,
-        this.opts.registry,
-        now,
-        this.hooks.retryBackoff ?? Backoff.none(),
-      );
-      update.needsRetry = true;
-      update.nextAttemptId = next._id;
-    }
+    if (next) Object.assign(update, retryingFields(next));
     const ok = await this.writes.write({ token: entry.token, update, now });
     const info = this.info(job);
     if (!ok) {
@@ -379,7 +405,7 @@ export class RunnerPool {
       this.events.emit('lock-lost', info);
       return;
     }
-    if (next) await this.insertNextAttempt(next);
+    if (next) await this.insertNextAttempt(entry, next, now);
     this.emitOutcome(entry, state, next);
     const ctx = this.attemptContext(entry);
     for (const ext of this.extensions) {
@@ -390,12 +416,17 @@ export class RunnerPool {
     }
   }
 
-  private async insertNextAttempt(next: JobDocument): Promise<void> {
+  /** Steps 2 and 3 of a hand-over; a failure is left to the retry monitor, which redoes them. */
+  private async insertNextAttempt(entry: RunningJob, next: JobDocument, now: Date): Promise<void> {
+    const old = { id: entry.token.id, modCount: entry.token.modCount + 1 };
     try {
-      await this.store.jobInsert([next]);
+      await handOver(this.store, next, old, now);
     } catch (err) {
-      // A duplicate means the step was already done; anything else is finished by the monitor.
-      if (!(err instanceof DroverError && err.code === 'DROVER_DUPLICATE_JOB')) throw err;
+      this.events.emit('error', toError(err));
+      this.log.warn(
+        { err, jobId: old.id, nextAttemptId: next._id },
+        'inserting the next attempt failed; the retry monitor will finish it',
+      );
     }
   }
 
@@ -433,9 +464,20 @@ export class RunnerPool {
     this.log.debug({ jobId: job.id, state, durationMs }, 'job finished');
   }
 
+  /** Starts a heartbeat or reclaim pass unless one of its kind is still under way. */
+  private background(kind: 'heartbeat' | 'reclaim'): void {
+    if (this.inflight.has(kind)) return;
+    const pass = (kind === 'heartbeat' ? this.heartbeat() : this.reclaim()).finally(() =>
+      this.inflight.delete(kind),
+    );
+    this.inflight.set(kind, pass);
+  }
+
   private async heartbeat(): Promise<void> {
+    // Aborted jobs keep their lock while they stop (nobody may run them again meanwhile); only
+    // runs that lost their lock are no longer ours to refresh.
     const held = [...this.running.values()].filter(
-      (r) => !r.finishing && !r.controller.signal.aborted,
+      (r) => !r.finishing && !(r.controller.signal.reason instanceof LockLostError),
     );
     if (held.length === 0) return;
     try {
@@ -448,8 +490,12 @@ export class RunnerPool {
         const r = this.running.get(id);
         if (r && !r.finishing) r.controller.abort(new LockLostError(id, this.owner));
       }
-      for (const id of res.abortRequested)
-        this.abort(id, new JobAbortedError(id, 'abort requested by ID'));
+      for (const id of res.abortRequested) {
+        const r = this.running.get(id);
+        if (r && !r.controller.signal.aborted) {
+          r.controller.abort(new JobAbortedError(id, 'abort requested by ID'));
+        }
+      }
     } catch (err) {
       this.events.emit('error', toError(err));
       this.log.warn({ err }, 'heartbeat failed');
@@ -472,7 +518,11 @@ export class RunnerPool {
           reason,
         });
       }
-      const n = await this.store.jobReclaimStale({ queue: this.queue, now: this.opts.now() });
+      const n = await this.store.jobReclaimStale({
+        queue: this.queue,
+        now: this.opts.now(),
+        maxLockLosses: this.opts.maxLockLosses,
+      });
       if (n > 0) {
         this.log.info({ reclaimed: n }, 'stale locks reclaimed');
         this.wakeable.wake();

@@ -94,6 +94,48 @@ export interface JobListParams {
   limit: number;
 }
 
+/** One row of `jobCounts`: the attempts of one queue, job type and state. */
+export interface JobCountRow {
+  queue: string;
+  type: string;
+  state: JobState;
+  count: number;
+  /** Of these, pending attempts due now (claimable). */
+  due: number;
+}
+
+/** A stored attempt without its payload, as listed by `jobPage`. */
+export type JobSummaryDocument = Omit<JobDocument, 'payload'>;
+
+/** Order of `jobPage`: newest first by creation time (then ID), or ascending by ID. */
+export type JobPageOrder = 'newest' | 'id';
+
+/** Parameters of `jobPage`: filters (all ANDed) and a keyset position. */
+export interface JobPageParams {
+  queue?: string;
+  type?: string;
+  states?: JobState[];
+  /** Substring of the ID (matched literally, never as a pattern). */
+  idContains?: string;
+  createdAfter?: Date;
+  createdBefore?: Date;
+  order: JobPageOrder;
+  /** The last row of the previous page; `created` is ignored for order 'id'. */
+  after?: { id: string; created: Date | null };
+  limit: number;
+}
+
+/** Default of `maxLockLosses`: a sixth crash of the same attempt fails it. */
+export const MAX_LOCK_LOSSES_DEFAULT = 5;
+
+/** Parameters of `jobReclaimStale`. */
+export interface ReclaimParams {
+  queue: string;
+  now: Date;
+  /** An attempt whose lock was lost this many times fails instead of going back to pending. */
+  maxLockLosses?: number;
+}
+
 /** Result of an abort request. */
 export type AbortOutcome = 'aborted' | 'requested' | 'finished' | 'not-found';
 
@@ -135,8 +177,11 @@ export interface JobStore {
   }): Promise<boolean>;
   /** Several guarded writes in one round trip; returns the IDs whose write took effect. */
   jobWriteMany(writes: JobWriteParams[]): Promise<Set<string>>;
-  /** Running attempts whose lock expired go back to pending (or to failed past maxAttempts). */
-  jobReclaimStale(params: { queue: string; now: Date }): Promise<number>;
+  /**
+   * Running attempts whose lock expired go back to pending; to aborted if an abort was requested;
+   * to failed once their lock was lost `maxLockLosses` times (a job that kills its workers).
+   */
+  jobReclaimStale(params: ReclaimParams): Promise<number>;
   /**
    * Aborts an attempt: a pending or blocked one ends `aborted` at once; a running one is flagged
    * and its owner's heartbeat aborts it. Returns what happened.
@@ -160,5 +205,55 @@ export interface JobStore {
   jobStats(queue: string, now: Date): Promise<QueueStats>;
   /** Lists documents, ascending by ID, for pagination. */
   jobList(params: JobListParams): Promise<JobDocument[]>;
+  /**
+   * Calls `listener` when pending jobs are inserted into `queue` by any process, where the store
+   * can tell (MongoDB change streams on a replica set; always in memory). Optional wake-up only:
+   * claims never depend on it. Returns a function that stops listening.
+   */
+  jobOnInsert(queue: string, listener: () => void): () => void;
+  // --- management ---
+  /** Counts by queue, job type and state in one aggregation (one queue when given). */
+  jobCounts(params: { queue?: string; now: Date }): Promise<JobCountRow[]>;
+  /** One page of attempts without payloads, in `order`, after the keyset `after`. */
+  jobPage(params: JobPageParams): Promise<JobSummaryDocument[]>;
+  /** Deletes an attempt if its modCount and state still match; false when it changed or is gone. */
+  jobDelete(params: { id: string; modCount: number; from: JobState[] }): Promise<boolean>;
+  /**
+   * Deletes up to `limit` attempts of `queue` in `states` that ended before `endedBefore`
+   * (one batch; attempts with no end time are kept). Returns how many were deleted.
+   */
+  jobPrune(params: {
+    queue: string;
+    endedBefore: Date;
+    states: JobState[];
+    limit: number;
+  }): Promise<number>;
+  /** Names of every queue holding at least one attempt. */
+  jobQueueNames(): Promise<string[]>;
   close(): Promise<void>;
+  // --- events ---
+  /**
+   * Attempts of `queue` changed after the keyset `after`, in `(status.modTime, _id)` order,
+   * without payloads: those with a later `modTime`, or the same one and a greater `_id` (an empty
+   * `id` takes every attempt changed at `modTime`). Read-only; followers poll it.
+   */
+  jobChangedSince(params: JobChangedSinceParams): Promise<JobSummaryDocument[]>;
+  /** The newest attempt of every job of `queue` whose base ID starts with `idPrefix`. */
+  jobLatestStates(params: { queue: string; idPrefix: string }): Promise<JobLatestState[]>;
+}
+
+/** Parameters of `jobChangedSince`. */
+export interface JobChangedSinceParams {
+  queue: string;
+  after: { modTime: Date; id: string };
+  limit: number;
+}
+
+/** A job's newest attempt, as `jobLatestStates` returns it. */
+export interface JobLatestState {
+  /** The attempt's ID. */
+  id: string;
+  baseJobId: string;
+  attempt: number;
+  state: JobState;
 }

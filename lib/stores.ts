@@ -4,12 +4,32 @@
  */
 import type { Db } from 'mongodb';
 import { MemoryJobStore } from './memory/job-store';
+import { MemoryQueueStore } from './memory/queue-store';
+import { MemoryScheduleStore } from './memory/schedule-store';
 import { MongoJobStore } from './mongo/job-store';
+import { MongoQueueStore } from './mongo/queue-store';
+import { MongoScheduleStore } from './mongo/schedule-store';
 import type { JobStore } from './store';
+import type { QueueStore } from './queue-store';
+import type { ScheduleStore } from './schedule-store';
+import { MemoryScopeStore } from './memory/scope-store';
+import { MongoScopeStore } from './mongo/scope-store';
+import type { ScopeStore } from './scope-store';
+import { MemoryRequestStore } from './memory/request-store';
+import { MongoRequestStore } from './mongo/request-store';
+import type { RequestStore } from './request-store';
 
 /** Stores of one deployment. */
 export interface Stores {
   jobs: JobStore;
+  /** Queue records: named queues and their fuses. */
+  queues: QueueStore;
+  /** The schedule table of periodic and cron jobs. */
+  schedules: ScheduleStore;
+  /** Scope locks: one document per held scope (see lib/scopes.ts). */
+  scopes: ScopeStore;
+  /** Time-range requests: one record per request (see jobs/time-range-requests.ts). */
+  requests: RequestStore;
 }
 
 /** Collection names; every one is prefixed with `prefix` (default `drover`). */
@@ -22,6 +42,10 @@ export function mongoStores(db: Db, names: CollectionNames = {}): Stores {
   const prefix = names.prefix ?? 'drover';
   return {
     jobs: new MongoJobStore(db, `${prefix}_jobs`),
+    queues: new MongoQueueStore(db, `${prefix}_queues`),
+    schedules: new MongoScheduleStore(db, `${prefix}_schedules`),
+    scopes: new MongoScopeStore(db, `${prefix}_scopes`),
+    requests: new MongoRequestStore(db, `${prefix}_requests`),
   };
 }
 
@@ -29,6 +53,10 @@ export function mongoStores(db: Db, names: CollectionNames = {}): Stores {
 export function memoryStores(): Stores {
   return {
     jobs: new MemoryJobStore(),
+    queues: new MemoryQueueStore(),
+    schedules: new MemoryScheduleStore(),
+    scopes: new MemoryScopeStore(),
+    requests: new MemoryRequestStore(),
   };
 }
 

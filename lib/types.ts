@@ -57,6 +57,8 @@ export interface JobStatus {
   lockExpiresAt: Date | null;
   /** Set by management (any process); the owner's heartbeat sees it and aborts the job. */
   abortRequested: boolean;
+  /** Times this attempt's lock went stale and it was reclaimed (a crashed or stalled worker). */
+  lockLosses?: number;
   /** Last reported progress, 0..100. */
   progress: number;
   progressMessage?: string;

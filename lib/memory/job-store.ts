@@ -3,19 +3,26 @@
  * MongoDB store: for tests, for single-process use, and as the reference the behaviour suite
  * holds both to. Documents are cloned in and out so callers never share state with the store.
  */
+import { EventEmitter } from 'node:events';
 import { DuplicateJobError } from '../errors';
 import type {
   AbortOutcome,
   JobClaimParams,
   JobHeartbeatParams,
   JobHeartbeatResult,
+  JobCountRow,
   JobListParams,
+  JobPageParams,
   JobStore,
+  JobSummaryDocument,
   JobUpdate,
   JobWriteParams,
   LockToken,
+  ReclaimParams,
 } from '../store';
+import { MAX_LOCK_LOSSES_DEFAULT } from '../store';
 import { JOB_STATES, type JobDocument, type JobState, type QueueStats } from '../types';
+import type { JobChangedSinceParams, JobLatestState } from '../store';
 
 type Doc = JobDocument;
 
@@ -74,12 +81,19 @@ function claimOrder(a: Doc, b: Doc): number {
 /** Job storage in a Map. */
 export class MemoryJobStore implements JobStore {
   private readonly docs = new Map<string, Doc>();
+  private readonly insertEvents = new EventEmitter().setMaxListeners(0);
 
   async init(): Promise<void> {}
 
   async jobInsert(docs: Doc[]): Promise<void> {
     const duplicates = docs.filter((d) => this.docs.has(d._id)).map((d) => d._id);
-    for (const d of docs) if (!this.docs.has(d._id)) this.docs.set(d._id, structuredClone(d));
+    const queues = new Set<string>();
+    for (const d of docs) {
+      if (this.docs.has(d._id)) continue;
+      this.docs.set(d._id, structuredClone(d));
+      queues.add(d.queue);
+    }
+    for (const q of queues) this.insertEvents.emit(q);
     if (duplicates.length > 0)
       throw new DuplicateJobError(duplicates[0], docs[0].queue, duplicates);
   }
@@ -134,9 +148,13 @@ export class MemoryJobStore implements JobStore {
     const result: JobHeartbeatResult = { lost: [], abortRequested: [] };
     for (const t of params.jobs) {
       const d = this.docs.get(t.id);
-      if (!holds(d, t) || d.state !== 'running') result.lost.push(t.id);
-      else if (d.status.abortRequested) result.abortRequested.push(t.id);
-      else d.status.lockExpiresAt = params.lockExpiresAt;
+      if (!holds(d, t) || d.state !== 'running') {
+        result.lost.push(t.id);
+        continue;
+      }
+      // Jobs asked to abort keep their lock while they stop, so nobody runs them again meanwhile.
+      d.status.lockExpiresAt = params.lockExpiresAt;
+      if (d.status.abortRequested) result.abortRequested.push(t.id);
     }
     return result;
   }
@@ -181,12 +199,18 @@ export class MemoryJobStore implements JobStore {
     return true;
   }
 
-  async jobReclaimStale(params: { queue: string; now: Date }): Promise<number> {
+  async jobReclaimStale(params: ReclaimParams): Promise<number> {
+    const maxLockLosses = params.maxLockLosses ?? MAX_LOCK_LOSSES_DEFAULT;
     let n = 0;
     for (const d of this.docs.values()) {
       if (d.queue !== params.queue || d.state !== 'running') continue;
       if (!d.status.lockExpiresAt || d.status.lockExpiresAt >= params.now) continue;
-      d.state = 'pending';
+      const abort = d.status.abortRequested;
+      const losses = (d.status.lockLosses ?? 0) + 1;
+      const poisoned = !abort && losses >= maxLockLosses;
+      d.status.lockLosses = losses;
+      d.state = abort ? 'aborted' : poisoned ? 'failed' : 'pending';
+      if (abort || poisoned) d.timeInfo.end = params.now;
       d.status.owner = '';
       d.status.inProgress = false;
       d.status.lockExpiresAt = null;
@@ -194,12 +218,28 @@ export class MemoryJobStore implements JobStore {
       d.status.modTime = params.now;
       d.status.modCount += 1;
       d.status.errCount += 1;
-      d.status.errors.push({
-        message: 'lock expired: owner stopped heartbeating',
-        code: 'DROVER_LOCK_LOST',
-        at: params.now,
-        retryable: true,
-      });
+      d.status.errors.push(
+        poisoned
+          ? {
+              message: `lock lost ${maxLockLosses} times: its workers keep dying; failed to protect the pool`,
+              code: 'DROVER_LOCK_LOST',
+              at: params.now,
+              retryable: false,
+            }
+          : abort
+            ? {
+                message: 'aborted on request; its owner stopped heartbeating',
+                code: 'DROVER_ABORTED',
+                at: params.now,
+                retryable: false,
+              }
+            : {
+                message: 'lock expired: owner stopped heartbeating',
+                code: 'DROVER_LOCK_LOST',
+                at: params.now,
+                retryable: true,
+              },
+      );
       n++;
     }
     return n;
@@ -307,10 +347,145 @@ export class MemoryJobStore implements JobStore {
     return structuredClone(out);
   }
 
+  jobOnInsert(queue: string, listener: () => void): () => void {
+    this.insertEvents.on(queue, listener);
+    return () => this.insertEvents.off(queue, listener);
+  }
+
   async close(): Promise<void> {}
 
   /** Test helper: replaces a stored document as-is (e.g. to simulate hand edits). */
   rawPut(doc: Doc): void {
     this.docs.set(doc._id, structuredClone(doc));
+  }
+
+  // --- management ---
+
+  async jobCounts(params: { queue?: string; now: Date }): Promise<JobCountRow[]> {
+    const rows = new Map<string, JobCountRow>();
+    for (const d of this.docs.values()) {
+      if (params.queue !== undefined && d.queue !== params.queue) continue;
+      const row = { queue: String(d.queue ?? ''), type: String(d.type?.name ?? '') };
+      const state = String(d.state ?? '') as JobState;
+      const key = JSON.stringify([row.queue, row.type, state]);
+      const r = rows.get(key) ?? { ...row, state, count: 0, due: 0 };
+      r.count++;
+      if (state === 'pending' && d.dueAt instanceof Date && d.dueAt <= params.now) r.due++;
+      rows.set(key, r);
+    }
+    const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+    return [...rows.values()].sort(
+      (a, b) => cmp(a.queue, b.queue) || cmp(a.type, b.type) || cmp(a.state, b.state),
+    );
+  }
+
+  async jobPage(params: JobPageParams): Promise<JobSummaryDocument[]> {
+    // Same semantics as the MongoDB filter: a missing creation time sorts as null (lowest).
+    const created = (d: Doc): number | null =>
+      d.timeInfo?.created instanceof Date ? d.timeInfo.created.getTime() : null;
+    const after = params.after;
+    const afterCreated = after?.created ? after.created.getTime() : null;
+    const newestOrder = (a: Doc, b: Doc): number => {
+      const ca = created(a) ?? -Infinity;
+      const cb = created(b) ?? -Infinity;
+      if (ca !== cb) return cb - ca;
+      return a._id < b._id ? 1 : a._id > b._id ? -1 : 0;
+    };
+    const out = [...this.docs.values()]
+      .filter((d) => {
+        const c = created(d);
+        if (params.queue !== undefined && d.queue !== params.queue) return false;
+        if (params.states !== undefined && !params.states.includes(d.state)) return false;
+        if (params.type !== undefined && d.type?.name !== params.type) return false;
+        if (params.idContains !== undefined && !d._id.includes(params.idContains)) return false;
+        if (params.createdAfter && (c === null || c < params.createdAfter.getTime())) return false;
+        if (params.createdBefore && (c === null || c >= params.createdBefore.getTime()))
+          return false;
+        if (!after) return true;
+        if (params.order === 'id') return d._id > after.id;
+        if (afterCreated === null) return c === null && d._id < after.id;
+        return c === null || c < afterCreated || (c === afterCreated && d._id < after.id);
+      })
+      .sort(
+        params.order === 'id'
+          ? (a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0)
+          : newestOrder,
+      )
+      .slice(0, params.limit)
+      .map((d) => {
+        const { payload: _payload, ...rest } = d;
+        return rest;
+      });
+    return structuredClone(out);
+  }
+
+  async jobDelete(params: { id: string; modCount: number; from: JobState[] }): Promise<boolean> {
+    const d = this.docs.get(params.id);
+    if (!d || d.status?.modCount !== params.modCount || !params.from.includes(d.state)) {
+      return false;
+    }
+    return this.docs.delete(params.id);
+  }
+
+  async jobPrune(params: {
+    queue: string;
+    endedBefore: Date;
+    states: JobState[];
+    limit: number;
+  }): Promise<number> {
+    let n = 0;
+    for (const d of [...this.docs.values()]) {
+      if (n >= params.limit) break;
+      const end = d.timeInfo?.end;
+      if (d.queue !== params.queue || !params.states.includes(d.state)) continue;
+      if (!(end instanceof Date) || end >= params.endedBefore) continue;
+      this.docs.delete(d._id);
+      n++;
+    }
+    return n;
+  }
+
+  async jobQueueNames(): Promise<string[]> {
+    const names = new Set<string>();
+    for (const d of this.docs.values()) if (typeof d.queue === 'string') names.add(d.queue);
+    return [...names].sort();
+  }
+
+  // --- events ---
+
+  async jobChangedSince(params: JobChangedSinceParams): Promise<JobSummaryDocument[]> {
+    const t = params.after.modTime.getTime();
+    const key = (d: Doc) => d.status.modTime.getTime();
+    const out = [...this.docs.values()]
+      .filter(
+        (d) =>
+          d.queue === params.queue &&
+          d.status?.modTime instanceof Date &&
+          (key(d) > t || (key(d) === t && d._id > params.after.id)),
+      )
+      .sort((a, b) => key(a) - key(b) || (a._id < b._id ? -1 : a._id > b._id ? 1 : 0))
+      .slice(0, params.limit)
+      .map((d) => {
+        const { payload: _payload, ...rest } = d;
+        return rest;
+      });
+    return structuredClone(out);
+  }
+
+  async jobLatestStates(params: { queue: string; idPrefix: string }): Promise<JobLatestState[]> {
+    const newest = new Map<string, JobLatestState>();
+    for (const d of this.docs.values()) {
+      const base = d.retryInfo.baseJobId;
+      if (d.queue !== params.queue || !base.startsWith(params.idPrefix)) continue;
+      const seen = newest.get(base);
+      if (seen && seen.attempt >= d.retryInfo.currentAttempt) continue;
+      newest.set(base, {
+        id: d._id,
+        baseJobId: base,
+        attempt: d.retryInfo.currentAttempt,
+        state: d.state,
+      });
+    }
+    return [...newest.values()];
   }
 }

@@ -40,7 +40,21 @@ export const EDGES_INDEX: IndexDescription = {
   key: { queue: 1, state: 1, 'dependency.edges': 1 },
 };
 
+/** Pages through one state of a queue in ID order (blocked-job scans, management lists). */
+export const STATE_ID_INDEX: IndexDescription = {
+  name: 'state_id',
+  key: { queue: 1, state: 1, _id: 1 },
+};
+
+/** Serves followers (lib/job-events.ts): attempts of a queue changed since a time. */
+export const CHANGED_INDEX: IndexDescription = {
+  name: 'changed',
+  key: { queue: 1, 'status.modTime': 1, _id: 1 },
+};
+
 export const JOB_INDEXES: IndexDescription[] = [
+  CHANGED_INDEX,
+  STATE_ID_INDEX,
   EDGES_INDEX,
   CLAIM_INDEX,
   STALE_INDEX,

@@ -3,7 +3,17 @@
  * reads or writes job documents in MongoDB. Writes after a claim match on `_id`, owner and
  * `modCount` (the fencing token) and increment `modCount`.
  */
-import type { AnyBulkWriteOperation, Collection, Db, Filter, UpdateFilter } from 'mongodb';
+import { EventEmitter } from 'node:events';
+import type {
+  AnyBulkWriteOperation,
+  ChangeStream,
+  ChangeStreamInsertDocument,
+  Collection,
+  Db,
+  Filter,
+  Sort,
+  UpdateFilter,
+} from 'mongodb';
 import { MongoBulkWriteError } from 'mongodb';
 import { DuplicateJobError } from '../errors';
 import type {
@@ -11,12 +21,17 @@ import type {
   JobClaimParams,
   JobHeartbeatParams,
   JobHeartbeatResult,
+  JobCountRow,
   JobListParams,
+  JobPageParams,
   JobStore,
+  JobSummaryDocument,
   JobUpdate,
   JobWriteParams,
   LockToken,
+  ReclaimParams,
 } from '../store';
+import { MAX_LOCK_LOSSES_DEFAULT } from '../store';
 import {
   JOB_STATES,
   type JobDocument,
@@ -26,6 +41,7 @@ import {
 } from '../types';
 import { isDuplicateKey, storeError } from './errors';
 import { JOB_INDEXES } from './indexes';
+import type { JobChangedSinceParams, JobLatestState } from '../store';
 
 type Doc = JobDocument;
 
@@ -38,6 +54,24 @@ function lockExpiredError(now: Date): JobErrorRecord {
     code: 'DROVER_LOCK_LOST',
     at: now,
     retryable: true,
+  };
+}
+
+function poisonError(now: Date, maxLockLosses: number): JobErrorRecord {
+  return {
+    message: `lock lost ${maxLockLosses} times: its workers keep dying; failed to protect the pool`,
+    code: 'DROVER_LOCK_LOST',
+    at: now,
+    retryable: false,
+  };
+}
+
+function abortedStaleError(now: Date): JobErrorRecord {
+  return {
+    message: 'aborted on request; its owner stopped heartbeating',
+    code: 'DROVER_ABORTED',
+    at: now,
+    retryable: false,
   };
 }
 
@@ -70,9 +104,13 @@ function updateFields(update: JobUpdate, now: Date): Record<string, unknown> {
 /** MongoDB implementation of the job storage protocol. */
 export class MongoJobStore implements JobStore {
   readonly jobs: Collection<Doc>;
+  private readonly insertEvents = new EventEmitter();
+  private insertStream?: ChangeStream<Doc, ChangeStreamInsertDocument<Doc>>;
+  private insertStreamUnsupported = false;
 
   constructor(db: Db, collectionName = 'drover_jobs') {
     this.jobs = db.collection<Doc>(collectionName);
+    this.insertEvents.setMaxListeners(0);
   }
 
   async init(): Promise<void> {
@@ -191,17 +229,24 @@ export class MongoJobStore implements JobStore {
 
   async jobHeartbeat(params: JobHeartbeatParams): Promise<JobHeartbeatResult> {
     if (params.jobs.length === 0) return { lost: [], abortRequested: [] };
-    const held = params.jobs.map((t) => ({
-      _id: t.id,
-      'status.owner': t.owner,
-      'status.modCount': t.modCount,
-    }));
+    const held = {
+      $or: params.jobs.map((t) => ({
+        _id: t.id,
+        'status.owner': t.owner,
+        'status.modCount': t.modCount,
+      })),
+    };
+    const refresh = { $set: { 'status.lockExpiresAt': params.lockExpiresAt } };
     const res = await this.jobs.updateMany(
-      { $or: held, state: 'running', 'status.abortRequested': false },
-      { $set: { 'status.lockExpiresAt': params.lockExpiresAt } },
+      { ...held, state: 'running', 'status.abortRequested': false },
+      refresh,
     );
     if (res.matchedCount === params.jobs.length) return { lost: [], abortRequested: [] };
-    // Some did not match: find out which were taken from us and which were asked to abort.
+    // Jobs asked to abort keep their lock while they stop, so nobody runs them again meanwhile.
+    await this.jobs.updateMany(
+      { ...held, state: 'running', 'status.abortRequested': true },
+      refresh,
+    );
     const docs = await this.jobs
       .find(
         { _id: { $in: params.jobs.map((t) => t.id) } },
@@ -280,24 +325,55 @@ export class MongoJobStore implements JobStore {
     return res.matchedCount === 1;
   }
 
-  async jobReclaimStale(params: { queue: string; now: Date }): Promise<number> {
-    const res = await this.jobs.updateMany(
-      { queue: params.queue, state: 'running', 'status.lockExpiresAt': { $lt: params.now } },
+  async jobReclaimStale(params: ReclaimParams): Promise<number> {
+    const maxLockLosses = params.maxLockLosses ?? MAX_LOCK_LOSSES_DEFAULT;
+    const stale = {
+      queue: params.queue,
+      state: 'running' as const,
+      'status.lockExpiresAt': { $lt: params.now },
+    };
+    // The common case is nothing stale: one indexed probe, no writes.
+    if ((await this.jobs.countDocuments(stale, { limit: 1 })) === 0) return 0;
+    const unlock = {
+      'status.owner': '',
+      'status.inProgress': false,
+      'status.lockExpiresAt': null,
+      'status.abortRequested': false,
+      'status.modTime': params.now,
+    };
+    const count = { 'status.modCount': 1, 'status.errCount': 1, 'status.lockLosses': 1 };
+    // A job whose abort was requested is not run again: it ends aborted.
+    const aborted = await this.jobs.updateMany(
+      { ...stale, 'status.abortRequested': true },
       {
-        $set: {
-          // dueAt stays: it is past, so the job keeps its place in the claim order.
-          state: 'pending',
-          'status.owner': '',
-          'status.inProgress': false,
-          'status.lockExpiresAt': null,
-          'status.abortRequested': false,
-          'status.modTime': params.now,
-        },
-        $inc: { 'status.modCount': 1, 'status.errCount': 1 },
+        $set: { ...unlock, state: 'aborted', 'timeInfo.end': params.now },
+        $inc: count,
+        $push: { 'status.errors': abortedStaleError(params.now) },
+      },
+    );
+    // A job that keeps killing its workers (a poison pill) fails instead of looping forever.
+    const poisoned = await this.jobs.updateMany(
+      {
+        ...stale,
+        'status.abortRequested': false,
+        'status.lockLosses': { $gte: maxLockLosses - 1 },
+      },
+      {
+        $set: { ...unlock, state: 'failed', 'timeInfo.end': params.now },
+        $inc: count,
+        $push: { 'status.errors': poisonError(params.now, maxLockLosses) },
+      },
+    );
+    const res = await this.jobs.updateMany(
+      { ...stale, 'status.abortRequested': false },
+      {
+        // dueAt stays: it is past, so the job keeps its place in the claim order.
+        $set: { ...unlock, state: 'pending' },
+        $inc: count,
         $push: { 'status.errors': lockExpiredError(params.now) },
       },
     );
-    return res.modifiedCount;
+    return res.modifiedCount + aborted.modifiedCount + poisoned.modifiedCount;
   }
 
   async jobRequestAbort(id: string, now: Date): Promise<AbortOutcome> {
@@ -465,9 +541,195 @@ export class MongoJobStore implements JobStore {
     );
   }
 
-  async close(): Promise<void> {
-    // The client belongs to whoever connected it.
+  jobOnInsert(queue: string, listener: () => void): () => void {
+    this.insertEvents.on(queue, listener);
+    this.openInsertStream();
+    return () => {
+      this.insertEvents.off(queue, listener);
+      if (this.insertEvents.eventNames().length === 0) void this.closeInsertStream();
+    };
   }
+
+  /** One change stream per store, fanned out by queue; disabled for good where unsupported. */
+  private openInsertStream(): void {
+    if (this.insertStream || this.insertStreamUnsupported) return;
+    try {
+      const stream = this.jobs.watch<Doc, ChangeStreamInsertDocument<Doc>>(
+        [{ $match: { operationType: 'insert' } }],
+        { fullDocument: 'default' },
+      );
+      stream.on('change', (change) => this.insertEvents.emit(change.fullDocument.queue));
+      stream.on('error', () => {
+        // Standalone servers and stand-ins have no change streams: polling alone serves.
+        this.insertStreamUnsupported = true;
+        void this.closeInsertStream();
+      });
+      this.insertStream = stream;
+    } catch {
+      this.insertStreamUnsupported = true;
+    }
+  }
+
+  private async closeInsertStream(): Promise<void> {
+    const stream = this.insertStream;
+    this.insertStream = undefined;
+    await stream?.close().catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    // The client belongs to whoever connected it; only our change stream is ours to close.
+    await this.closeInsertStream();
+  }
+
+  // --- management ---
+
+  async jobCounts(params: { queue?: string; now: Date }): Promise<JobCountRow[]> {
+    type Group = { _id: { queue: string; type: string; state: JobState }; n: number; due: number };
+    const isDue = { $and: [{ $eq: ['$state', 'pending'] }, { $lte: ['$dueAt', params.now] }] };
+    const rows = await this.jobs
+      .aggregate<Group>([
+        ...(params.queue === undefined ? [] : [{ $match: { queue: params.queue } }]),
+        {
+          $group: {
+            _id: { queue: '$queue', type: '$type.name', state: '$state' },
+            n: { $sum: 1 },
+            due: { $sum: { $cond: [isDue, 1, 0] } },
+          },
+        },
+        { $sort: { '_id.queue': 1, '_id.type': 1, '_id.state': 1 } },
+      ])
+      .toArray();
+    return rows.map((r) => ({
+      queue: String(r._id.queue ?? ''),
+      type: String(r._id.type ?? ''),
+      // A malformed document may hold no state or an unknown one; callers count it in totals.
+      state: String(r._id.state ?? '') as JobState,
+      count: r.n,
+      due: r.due,
+    }));
+  }
+
+  async jobPage(params: JobPageParams): Promise<JobSummaryDocument[]> {
+    const filter: Filter<Doc> = {};
+    if (params.queue !== undefined) filter.queue = params.queue;
+    if (params.states !== undefined) filter.state = { $in: params.states };
+    if (params.type !== undefined) filter['type.name'] = params.type;
+    const id: Record<string, unknown> = {};
+    if (params.idContains !== undefined) id.$regex = escapeRegex(params.idContains);
+    if (params.createdAfter || params.createdBefore) {
+      filter['timeInfo.created'] = {
+        ...(params.createdAfter ? { $gte: params.createdAfter } : {}),
+        ...(params.createdBefore ? { $lt: params.createdBefore } : {}),
+      };
+    }
+    const after = params.after;
+    if (after && params.order === 'id') id.$gt = after.id;
+    if (after && params.order === 'newest') {
+      // Keyset on (created desc, _id desc); a missing creation time sorts last, as null.
+      filter.$or =
+        after.created === null
+          ? [{ 'timeInfo.created': null, _id: { $lt: after.id } }]
+          : [
+              { 'timeInfo.created': { $lt: after.created } },
+              { 'timeInfo.created': null },
+              { 'timeInfo.created': after.created, _id: { $lt: after.id } },
+            ];
+    }
+    if (Object.keys(id).length > 0) filter._id = id;
+    const sort: Sort = params.order === 'id' ? { _id: 1 } : { 'timeInfo.created': -1, _id: -1 };
+    return this.jobs
+      .find(filter, { projection: { payload: 0 } })
+      .sort(sort)
+      .limit(params.limit)
+      .toArray();
+  }
+
+  async jobDelete(params: { id: string; modCount: number; from: JobState[] }): Promise<boolean> {
+    const res = await this.jobs.deleteOne({
+      _id: params.id,
+      'status.modCount': params.modCount,
+      state: { $in: params.from },
+    });
+    return res.deletedCount === 1;
+  }
+
+  async jobPrune(params: {
+    queue: string;
+    endedBefore: Date;
+    states: JobState[];
+    limit: number;
+  }): Promise<number> {
+    // Served by the `ended` index. Reading IDs first bounds the batch (deleteMany has no limit);
+    // the delete re-checks the filter, so an attempt that changed meanwhile is kept.
+    const filter: Filter<Doc> = {
+      queue: params.queue,
+      state: { $in: params.states },
+      'timeInfo.end': { $lt: params.endedBefore },
+    };
+    const ids = (
+      await this.jobs.find(filter, { projection: { _id: 1 }, limit: params.limit }).toArray()
+    ).map((d) => d._id);
+    if (ids.length === 0) return 0;
+    const res = await this.jobs.deleteMany({ ...filter, _id: { $in: ids } });
+    return res.deletedCount;
+  }
+
+  async jobQueueNames(): Promise<string[]> {
+    const names = await this.jobs.distinct('queue');
+    return names.filter((n): n is string => typeof n === 'string').sort();
+  }
+
+  // --- events ---
+
+  async jobChangedSince(params: JobChangedSinceParams): Promise<JobSummaryDocument[]> {
+    // Served by the `changed` index (queue, status.modTime, _id).
+    const { modTime, id } = params.after;
+    return this.jobs
+      .find(
+        {
+          queue: params.queue,
+          $or: [
+            { 'status.modTime': { $gt: modTime } },
+            { 'status.modTime': modTime, _id: { $gt: id } },
+          ],
+        },
+        { projection: { payload: 0 } },
+      )
+      .sort({ 'status.modTime': 1, _id: 1 })
+      .limit(params.limit)
+      .toArray();
+  }
+
+  async jobLatestStates(params: { queue: string; idPrefix: string }): Promise<JobLatestState[]> {
+    // An anchored pattern is a range scan of the `attempts` index.
+    const docs = await this.jobs
+      .find(
+        {
+          'retryInfo.baseJobId': { $regex: `^${escapeRegex(params.idPrefix)}` },
+          queue: params.queue,
+        },
+        { projection: { state: 1, 'retryInfo.baseJobId': 1, 'retryInfo.currentAttempt': 1 } },
+      )
+      .toArray();
+    return newestAttempts(
+      docs.map((d) => ({
+        id: d._id,
+        baseJobId: d.retryInfo.baseJobId,
+        attempt: d.retryInfo.currentAttempt,
+        state: d.state,
+      })),
+    );
+  }
+}
+
+/** Keeps the newest attempt of each base job. */
+function newestAttempts(rows: JobLatestState[]): JobLatestState[] {
+  const newest = new Map<string, JobLatestState>();
+  for (const r of rows) {
+    const seen = newest.get(r.baseJobId);
+    if (!seen || seen.attempt < r.attempt) newest.set(r.baseJobId, r);
+  }
+  return [...newest.values()];
 }
 
 /** Escapes a literal for use in `$regex`, so user text never becomes a pattern. */

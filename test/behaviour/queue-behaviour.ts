@@ -331,6 +331,36 @@ export function queueBehaviour(makeBackend: () => Backend): void {
       assert.ok(doc.status.errors.some((e) => e.code === 'DROVER_LOCK_LOST'));
     });
 
+    it('fails an attempt whose workers keep dying instead of looping forever', async () => {
+      const store = backend.store();
+      const q = await group.get('poison', { maxLockLosses: 2 });
+      await q.put(NoopJob.create({}, { id: 'poison' }));
+      const later = (s: number) => new Date(Date.now() + s * 60_000);
+      for (let i = 1; i <= 2; i++) {
+        // A worker claims it and dies (no heartbeat): its lock goes stale.
+        assert.equal(
+          (
+            await store.jobClaim({
+              queue: 'poison',
+              owner: `w${i}`,
+              now: later(i),
+              lockTimeoutMs: 1,
+              limit: 1,
+            })
+          ).length,
+          1,
+        );
+        assert.equal(
+          await store.jobReclaimStale({ queue: 'poison', now: later(i + 0.5), maxLockLosses: 2 }),
+          1,
+        );
+      }
+      const doc = await store.jobGet('poison');
+      assert.equal(doc?.state, 'failed');
+      assert.equal(doc?.status.lockLosses, 2);
+      assert.equal(doc?.status.errors.at(-1)?.retryable, false);
+    });
+
     it('aborts a running job by ID from another group (another process) within a heartbeat', async () => {
       const worker = await group.get('abortable');
       await worker.put(WaitForAbortJob.create({}, { id: 'victim' }));

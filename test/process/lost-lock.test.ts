@@ -304,4 +304,33 @@ describe('lost lock: a worker whose lock is taken aborts and records nothing', f
     const d = await doc(job.id);
     assert.equal(d.payload.result, 'slept 2500');
   });
+  it('keeps the lock of a job past its maxTime that ignores its signal, so nobody runs it again', async function () {
+    // Both workers run; whichever claims first must keep the lock while the job stops late.
+    await Promise.all([qA.start(), qB.start()]);
+    const job = SleepJob.create(
+      { ms: 2_000, ignoreSignal: true },
+      { id: 'lost-maxtime', maxTimeMs: 200 },
+    );
+    await qA.put(job);
+    await eventually('the first run ends', () => runLog.records.length >= 1, 15_000);
+    await eventually(
+      'the job is finished',
+      async () => !['pending', 'running'].includes((await doc(job.id)).state),
+      10_000,
+    );
+    // Time for a wrongly reclaimed job to be claimed again.
+    await new Promise((r) => setTimeout(r, 3 * LOCK_TIMEOUT_MS));
+    const d = await doc(job.id);
+    const seen = `state ${d.state}, errors ${JSON.stringify(d.status.errors)}`;
+    const claims = count(eventsA, 'claimed', job.id) + count(eventsB, 'claimed', job.id);
+    assert.equal(claims, 1, `claimed once (${seen})`);
+    assert.equal(runLog.records.length, 1, `ran once (${seen})`);
+    assert.equal(d.state, 'failed', seen);
+    assert.deepEqual(
+      d.status.errors.map((e) => e.code),
+      ['DROVER_MAX_TIME_EXCEEDED'],
+      'the max-time error, and no lock expiry',
+    );
+    assert.equal(count(eventsA, 'lock-lost', job.id) + count(eventsB, 'lock-lost', job.id), 0);
+  });
 });

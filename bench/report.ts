@@ -1,0 +1,260 @@
+/** Writes latest.json, latest.md and throughput.svg, and renders the Markdown tables. */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { BenchResults, ThroughputResult } from './results';
+import { SYSTEM_NAMES, type SystemName } from './systems/types';
+
+function num(v: number | undefined, digits = 0): string {
+  if (v === undefined || !Number.isFinite(v)) return '–';
+  return v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function table(head: string[], rows: string[][]): string {
+  const line = (cells: string[]): string => `| ${cells.join(' | ')} |`;
+  return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+function present(results: BenchResults): SystemName[] {
+  const seen = new Set<SystemName>();
+  for (const r of [...results.burn, ...results.enqueue, ...results.latency, ...results.mixed]) {
+    seen.add(r.system);
+  }
+  return SYSTEM_NAMES.filter((s) => seen.has(s));
+}
+
+function note(r: ThroughputResult): string {
+  const parts: string[] = [];
+  if (r.timedOut) parts.push(`timed out at ${r.completed + r.failed}/${r.n}`);
+  const expectedRuns = r.n + Math.round(r.n * r.failShare) * 2;
+  if (!r.timedOut && r.runs !== expectedRuns) parts.push(`${r.runs} runs, expected ${expectedRuns}`);
+  if (r.errors.length) parts.push(r.errors[0].slice(0, 80));
+  return parts.join('; ');
+}
+
+function throughputRows(rows: ThroughputResult[]): string[][] {
+  return rows.map((r) => [
+    r.system,
+    String(r.procs),
+    String(r.conc),
+    num(r.jobsPerSec),
+    num(r.roundTripsPerJob, 2),
+    num(r.serverCommandsPerJob, 1),
+    num(r.cpuUsPerJob),
+    num(r.peakRssMiB),
+    note(r),
+  ]);
+}
+
+const THROUGHPUT_HEAD = [
+  'system',
+  'P',
+  'C',
+  'jobs/s',
+  'round trips/job',
+  'Redis cmds/job',
+  'worker CPU µs/job',
+  'peak RSS MiB',
+  'note',
+];
+
+/** The whole report as Markdown. */
+export function renderMarkdown(results: BenchResults): string {
+  const { meta, options: o } = results;
+  const systems = present(results);
+  const out: string[] = [];
+  out.push(`# drover benchmark (${meta.startedAt.slice(0, 19)}Z)`);
+  out.push('');
+  out.push(
+    `Machine: ${meta.machine.cpus} cores (${meta.machine.model}), ${meta.machine.memGiB} GiB, ` +
+      `${meta.machine.os}, Node ${meta.machine.node}. ` +
+      `MongoDB: ${meta.mongo.kind} (version ${meta.mongo.version}). ` +
+      `Redis: ${meta.redis ? meta.redis.version : 'none'}. ` +
+      `Versions: ${Object.entries(meta.versions)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}. Took ${num(meta.durationS)} s` +
+      (meta.complete ? '.' : ' (INCOMPLETE: the run was cut short).'),
+  );
+  if (results.burn.length) {
+    out.push('', `## Burn-down: jobs/s draining ${num(o.n)} no-op jobs (P processes × C concurrency)`, '');
+    const cells = [...new Set(results.burn.map((r) => `${r.procs}x${r.conc}`))];
+    const rate = (s: SystemName, cell: string): number | undefined =>
+      results.burn.find((r) => r.system === s && `${r.procs}x${r.conc}` === cell)?.jobsPerSec;
+    const ratio = systems.includes('drover') && systems.includes('agenda');
+    out.push(
+      table(
+        ['P×C', ...systems, ...(ratio ? ['drover / agenda'] : [])],
+        cells.map((cell) => {
+          const d = rate('drover', cell);
+          const a = rate('agenda', cell);
+          return [
+            cell.replace('x', '×'),
+            ...systems.map((s) => num(rate(s, cell))),
+            ...(ratio ? [d && a ? `${num(d / a, 1)}×` : '–'] : []),
+          ];
+        }),
+      ),
+    );
+    out.push('', '### Burn-down details', '');
+    out.push(table(THROUGHPUT_HEAD, throughputRows(results.burn)));
+  }
+  if (results.enqueue.length) {
+    out.push('', '## Enqueue rate (no consumer running)', '');
+    out.push(
+      table(
+        ['system', 'mode', 'jobs', 'jobs/call', 'jobs/s', 'round trips/job', 'CPU µs/job', 'p50 ms/call', 'p99 ms/call'],
+        results.enqueue.map((r) => [
+          r.system,
+          r.mode === 'single' ? 'put' : 'putMany',
+          num(r.jobs),
+          num(r.batch),
+          num(r.jobsPerSec),
+          num(r.roundTripsPerJob, 3),
+          num(r.cpuUsPerJob),
+          num(r.p50Ms, 2),
+          num(r.p99Ms, 2),
+        ]),
+      ),
+    );
+  }
+  if (results.latency.length) {
+    out.push(
+      '',
+      `## Put-to-start latency, idle workers (C=${o.latencyConc}, gaps ${o.latencyGapMs[0]}–${o.latencyGapMs[1]} ms)`,
+      '',
+    );
+    out.push(
+      table(
+        ['system', 'where', 'p50 ms', 'p99 ms', 'max ms', 'mean ms', 'samples', 'missed'],
+        results.latency.map((r) => [
+          r.system,
+          r.where,
+          num(r.p50Ms, 1),
+          num(r.p99Ms, 1),
+          num(r.maxMs, 1),
+          num(r.meanMs, 1),
+          String(r.samples),
+          String(r.missed),
+        ]),
+      ),
+    );
+  }
+  if (results.mixed.length) {
+    out.push(
+      '',
+      `## Mixed: ${num(o.failShare * 100)}% of jobs fail every attempt (3 attempts), ${num(o.n)} jobs`,
+      '',
+    );
+    out.push(table(THROUGHPUT_HEAD, throughputRows(results.mixed)));
+  }
+  if (results.skipped.length || results.notes.length) {
+    out.push('', '## Notes', '');
+    for (const s of results.skipped) out.push(`- ${s.system} skipped: ${s.reason}`);
+    for (const n of results.notes) out.push(`- ${n}`);
+  }
+  out.push('');
+  return out.join('\n');
+}
+
+const COLORS: Record<SystemName, string> = {
+  drover: '#1f77b4',
+  agenda: '#d62728',
+  bullmq: '#2ca02c',
+};
+const DASHES = ['', '6 4', '2 3', '10 3 2 3'];
+
+function esc(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** Throughput against concurrency (log2 x axis), one line per system and process count. */
+export function renderSvg(results: BenchResults): string {
+  const W = 720;
+  const H = 420;
+  const m = { left: 70, right: 170, top: 40, bottom: 50 };
+  const pw = W - m.left - m.right;
+  const ph = H - m.top - m.bottom;
+  const concs = [...new Set(results.burn.map((r) => r.conc))].sort((a, b) => a - b);
+  const procs = [...new Set(results.burn.map((r) => r.procs))].sort((a, b) => a - b);
+  const maxRate = Math.max(1, ...results.burn.map((r) => r.jobsPerSec).filter(Number.isFinite));
+  const yTop = niceCeil(maxRate);
+  const lx = (c: number): number => Math.log2(c);
+  const [x0, x1] = [lx(concs[0] ?? 1), lx(concs[concs.length - 1] ?? 2)];
+  const sx = (c: number): number =>
+    m.left + (x1 === x0 ? pw / 2 : ((lx(c) - x0) / (x1 - x0)) * pw);
+  const sy = (v: number): number => m.top + ph - (v / yTop) * ph;
+  const parts: string[] = [];
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${m.left}" y="22" font-size="14" font-weight="bold">Burn-down throughput, ${esc(num(results.options.n))} no-op jobs (${esc(results.meta.mongo.kind)} MongoDB, ${results.meta.machine.cpus} cores)</text>`,
+  );
+  for (let i = 0; i <= 5; i++) {
+    const v = (yTop / 5) * i;
+    const y = sy(v);
+    parts.push(
+      `<line x1="${m.left}" y1="${y}" x2="${m.left + pw}" y2="${y}" stroke="#ddd"/>`,
+      `<text x="${m.left - 8}" y="${y + 4}" text-anchor="end">${esc(num(v))}</text>`,
+    );
+  }
+  for (const c of concs) {
+    const x = sx(c);
+    parts.push(
+      `<line x1="${x}" y1="${m.top}" x2="${x}" y2="${m.top + ph}" stroke="#eee"/>`,
+      `<text x="${x}" y="${m.top + ph + 18}" text-anchor="middle">${c}</text>`,
+    );
+  }
+  parts.push(
+    `<line x1="${m.left}" y1="${m.top + ph}" x2="${m.left + pw}" y2="${m.top + ph}" stroke="#333"/>`,
+    `<line x1="${m.left}" y1="${m.top}" x2="${m.left}" y2="${m.top + ph}" stroke="#333"/>`,
+    `<text x="${m.left + pw / 2}" y="${H - 12}" text-anchor="middle">concurrency per process (C, log scale)</text>`,
+    `<text x="18" y="${m.top + ph / 2}" text-anchor="middle" transform="rotate(-90 18 ${m.top + ph / 2})">jobs per second</text>`,
+  );
+  let legendY = m.top + 10;
+  for (const system of SYSTEM_NAMES) {
+    procs.forEach((p, i) => {
+      const pts = results.burn
+        .filter((r) => r.system === system && r.procs === p && Number.isFinite(r.jobsPerSec))
+        .sort((a, b) => a.conc - b.conc);
+      if (pts.length === 0) return;
+      const dash = DASHES[i % DASHES.length];
+      const style = `stroke="${COLORS[system]}" stroke-width="2" fill="none"${dash ? ` stroke-dasharray="${dash}"` : ''}`;
+      const coords = pts.map((r) => `${sx(r.conc).toFixed(1)},${sy(r.jobsPerSec).toFixed(1)}`);
+      parts.push(`<polyline points="${coords.join(' ')}" ${style}/>`);
+      for (const r of pts) {
+        parts.push(
+          `<circle cx="${sx(r.conc).toFixed(1)}" cy="${sy(r.jobsPerSec).toFixed(1)}" r="3" fill="${COLORS[system]}"/>`,
+        );
+      }
+      const lx0 = m.left + pw + 15;
+      parts.push(
+        `<line x1="${lx0}" y1="${legendY}" x2="${lx0 + 30}" y2="${legendY}" ${style}/>`,
+        `<text x="${lx0 + 36}" y="${legendY + 4}">${system}, P=${p}</text>`,
+      );
+      legendY += 18;
+    });
+  }
+  parts.push('</svg>', '');
+  return parts.join('\n');
+}
+
+/** 1, 2 or 5 times a power of ten, at least `v`. */
+function niceCeil(v: number): number {
+  const p = 10 ** Math.floor(Math.log10(v));
+  for (const k of [1, 2, 5, 10]) if (k * p >= v) return k * p;
+  return 10 * p;
+}
+
+/** Writes the three files; returns their paths. */
+export function writeReports(results: BenchResults, dir: string): string[] {
+  mkdirSync(dir, { recursive: true });
+  const files: [string, string][] = [
+    ['latest.json', `${JSON.stringify(results, null, 2)}\n`],
+    ['latest.md', renderMarkdown(results)],
+    ['throughput.svg', renderSvg(results)],
+  ];
+  return files.map(([name, text]) => {
+    const file = path.join(dir, name);
+    writeFileSync(file, text);
+    return file;
+  });
+}

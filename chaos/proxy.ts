@@ -1,0 +1,138 @@
+/**
+ * A TCP proxy on loopback between worker processes and MongoDB that the chaos controller can
+ * sever: every open connection is destroyed and new ones are reset until it is restored. The
+ * server behind it keeps running (and keeps its data); only the workers' network breaks.
+ */
+import net from 'node:net';
+
+/** Where the proxy forwards to. */
+export interface ProxyTarget {
+  host: string;
+  port: number;
+}
+
+/** One proxied connection: the worker's socket and ours to the server. */
+interface Pipe {
+  client: net.Socket;
+  upstream: net.Socket;
+}
+
+/** A severable loopback TCP proxy. */
+export class ChaosProxy {
+  private readonly pipes = new Set<Pipe>();
+  private refusing = false;
+  private restoreTimer?: NodeJS.Timeout;
+  /** Connections accepted and forwarded since the start. */
+  connections = 0;
+  /** Connections reset because the proxy was severed. */
+  refused = 0;
+  /** How many times `sever` cut the link. */
+  cuts = 0;
+
+  private constructor(
+    private readonly server: net.Server,
+    readonly target: ProxyTarget,
+  ) {}
+
+  /** Starts a proxy on 127.0.0.1 (a free port unless `port` is given) forwarding to `target`. */
+  static async start(target: ProxyTarget, port = 0): Promise<ChaosProxy> {
+    const server = net.createServer();
+    const proxy = new ChaosProxy(server, target);
+    server.on('connection', (socket) => proxy.accept(socket));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    return proxy;
+  }
+
+  /** The port the proxy listens on. */
+  get port(): number {
+    const address = this.server.address();
+    if (address === null || typeof address === 'string') throw new Error('proxy not listening');
+    return address.port;
+  }
+
+  /** A `mongodb://` URI reaching the target through the proxy (direct connection). */
+  uri(): string {
+    return `mongodb://127.0.0.1:${this.port}/?directConnection=true`;
+  }
+
+  /** True while the link is cut. */
+  get severed(): boolean {
+    return this.refusing;
+  }
+
+  /** Open proxied connections. */
+  get open(): number {
+    return this.pipes.size;
+  }
+
+  /**
+   * Cuts the link: destroys every open connection (both ends) and resets new ones until
+   * `restore()`, or for `refuseMs` when given.
+   */
+  sever(refuseMs?: number): void {
+    clearTimeout(this.restoreTimer);
+    if (!this.refusing) this.cuts += 1;
+    this.refusing = true;
+    for (const pipe of this.pipes) destroyPipe(pipe);
+    this.pipes.clear();
+    if (refuseMs !== undefined) this.restoreTimer = setTimeout(() => this.restore(), refuseMs);
+  }
+
+  /** Accepts connections again. */
+  restore(): void {
+    clearTimeout(this.restoreTimer);
+    this.restoreTimer = undefined;
+    this.refusing = false;
+  }
+
+  /** Stops listening and destroys every connection. */
+  async close(): Promise<void> {
+    clearTimeout(this.restoreTimer);
+    for (const pipe of this.pipes) destroyPipe(pipe);
+    this.pipes.clear();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private accept(client: net.Socket): void {
+    if (this.refusing) {
+      this.refused += 1;
+      client.on('error', () => undefined);
+      client.resetAndDestroy();
+      return;
+    }
+    this.connections += 1;
+    const upstream = net.connect(this.target.port, this.target.host);
+    const pipe: Pipe = { client, upstream };
+    this.pipes.add(pipe);
+    const end = () => {
+      this.pipes.delete(pipe);
+      destroyPipe(pipe);
+    };
+    for (const socket of [client, upstream]) {
+      socket.setNoDelay(true);
+      socket.on('error', end);
+      socket.on('close', end);
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  }
+}
+
+function destroyPipe(pipe: Pipe): void {
+  // A reset, not a polite FIN: the driver sees what a dropped network looks like.
+  if (!pipe.client.destroyed) pipe.client.resetAndDestroy();
+  if (!pipe.upstream.destroyed) pipe.upstream.destroy();
+}
+
+/** Host and port of a single-host `mongodb://` URI (the proxy forwards to one server). */
+export function targetOf(uri: string): ProxyTarget {
+  const match = /^mongodb:\/\/(?:[^@/]*@)?([^:/,?]+)(?::(\d+))?(?:[/?]|$)/.exec(uri);
+  if (!match) throw new Error(`chaos: cannot proxy ${uri}: use a single-host mongodb:// URI`);
+  return { host: match[1], port: Number(match[2] ?? 27017) };
+}

@@ -1,0 +1,6 @@
+/** Built-in jobs: shell commands, groups of jobs, chunked time ranges. */
+export * from './shell';
+export * from './group';
+export * from './time-range';
+export * from './time-range-requests';
+export { formatMinutes, formatTime, requestMessage } from './time-range-messages';

@@ -1,0 +1,156 @@
+/**
+ * Commands about queues: `stats`, `prune`, `pause`, `resume` and `wait`.
+ */
+import type { Command } from 'commander';
+import type { JobState, QueueStats } from '../../types';
+import type { Counts, FuseResult } from '../../management';
+import { formatTime, parseDuration, table } from '../format';
+import { EXIT_OK } from '../output';
+import type { Actions } from '../program';
+import { waitForQueue } from '../wait';
+
+const STATE_COLUMNS = [
+  'total',
+  'pending',
+  'due',
+  'blocked',
+  'running',
+  'retrying',
+  'completed',
+  'failed',
+  'aborted',
+  'expired',
+  'quarantined',
+] as const;
+
+/** Text of a fuse: `paused`, `types: a,b`, or empty. */
+function fuseText(fuse: { paused: boolean; pausedTypes: string[] } | undefined): string {
+  if (!fuse) return '';
+  const parts: string[] = [];
+  if (fuse.paused) parts.push('paused');
+  if (fuse.pausedTypes.length > 0) parts.push(`types paused: ${fuse.pausedTypes.join(',')}`);
+  return parts.join('; ');
+}
+
+function statsTable(
+  counts: Counts,
+  byType: boolean,
+  fuses: Map<string, { paused: boolean; pausedTypes: string[] }>,
+): string {
+  const numbers = (s: Omit<QueueStats, 'queue'>) => STATE_COLUMNS.map((c) => String(s[c]));
+  const lead = byType ? ['QUEUE', 'TYPE'] : ['QUEUE'];
+  const header = [...lead, ...STATE_COLUMNS.map((c) => c.toUpperCase()), 'FUSES'];
+  const rows = byType
+    ? counts.types.map((t) => [t.queue, t.type, ...numbers(t), fuseText(fuses.get(t.queue))])
+    : counts.queues.map((q) => [q.queue, ...numbers(q), fuseText(fuses.get(q.queue))]);
+  rows.push([...lead.map((_, i) => (i === 0 ? 'all' : '')), ...numbers(counts.totals), '']);
+  const align = header.map((_, i) =>
+    i < lead.length || i === header.length - 1 ? 'left' : 'right',
+  );
+  return table(header, rows, align as ('left' | 'right')[]);
+}
+
+function fuseReport(r: FuseResult): string {
+  const what = r.type === undefined ? `queue ${r.queue}` : `job type ${r.type} in queue ${r.queue}`;
+  const done = r.action === 'pause' ? 'paused' : 'resumed';
+  return r.changed > 0 ? `${done} ${what}` : `${what} was already ${done}`;
+}
+
+/** Registers the queue commands. */
+export function registerQueueCommands(program: Command, actions: Actions): void {
+  program
+    .command('stats')
+    .description('counts by queue (and job type) and state, from one aggregation')
+    .option('-q, --queue <queue>', 'only this queue')
+    .option('-t, --by-type', 'one row per queue and job type')
+    .action(
+      actions.db(async ({ ctx, opts, printer }) => {
+        const queue = opts.queue as string | undefined;
+        const [counts, records] = await Promise.all([
+          ctx.management.counts({ queue }),
+          ctx.management.queueRecords(),
+        ]);
+        const fuses = new Map(records.map((r) => [r.name, r]));
+        const json = {
+          queues: counts.queues.map((q) => ({
+            ...q,
+            paused: fuses.get(q.queue)?.paused ?? false,
+            pausedTypes: fuses.get(q.queue)?.pausedTypes ?? [],
+          })),
+          types: counts.types,
+          totals: counts.totals,
+        };
+        printer.result(json, () =>
+          counts.queues.length === 0 ? 'no jobs' : statsTable(counts, opts.byType === true, fuses),
+        );
+      }),
+    );
+
+  program
+    .command('prune')
+    .description('delete finished attempts that ended long ago (retention)')
+    .option('--older-than <duration>', 'age of the attempts to delete, e.g. 14d (default 14d)')
+    .option('-q, --queue <queue>', 'only this queue')
+    .option('-s, --state <states>', 'only these finished states, comma-separated')
+    .action(
+      actions.db(async ({ ctx, opts, printer }) => {
+        const olderThan = opts.olderThan as string | undefined;
+        const state = opts.state as string | undefined;
+        const res = await ctx.management.prune({
+          olderThanMs: olderThan === undefined ? undefined : parseDuration(olderThan, 'age'),
+          queue: opts.queue as string | undefined,
+          states: state === undefined ? undefined : (state.split(',') as JobState[]),
+        });
+        printer.result(res, () => {
+          const lines = [
+            `deleted ${res.changed} finished attempt(s) that ended before ${formatTime(res.cutoff)}`,
+          ];
+          for (const [q, n] of Object.entries(res.byQueue)) lines.push(`  ${q}: ${n}`);
+          return lines.join('\n');
+        });
+      }),
+    );
+
+  for (const action of ['pause', 'resume'] as const) {
+    program
+      .command(`${action} <queue>`)
+      .description(
+        action === 'pause'
+          ? 'stop claims from a queue (or of one job type) in every process'
+          : 'let a paused queue (or job type) be claimed again',
+      )
+      .option('-t, --type <type>', 'only this job type')
+      .action(
+        actions.db(async ({ ctx, args, opts, printer }) => {
+          const type = opts.type as string | undefined;
+          const res = await ctx.management[action](args[0], { type });
+          printer.result(res, () => fuseReport(res));
+        }),
+      );
+  }
+
+  program
+    .command('wait <queue>')
+    .description('show progress until the queue has no pending, blocked or running jobs')
+    .option('--timeout <duration>', 'give up (exit 1) after this long, e.g. 10m')
+    .option('--interval <duration>', 'how often to look', '500ms')
+    .action(
+      actions.db(async ({ ctx, args, opts, printer }) => {
+        const timeout = opts.timeout as string | undefined;
+        const final = await waitForQueue({
+          management: ctx.management,
+          queue: args[0],
+          intervalMs: parseDuration(opts.interval as string, 'interval'),
+          timeoutMs: timeout === undefined ? undefined : parseDuration(timeout, 'timeout'),
+          printer,
+        });
+        printer.result(
+          final,
+          () =>
+            `queue ${final.queue} drained: ${final.completed} completed, ${final.failed} failed, ` +
+            `${final.aborted} aborted, ${final.expired} expired`,
+        );
+        return EXIT_OK;
+      }),
+    );
+}

@@ -1,0 +1,102 @@
+/**
+ * Every filter, update and index of the schedules collection (`${prefix}_schedules`). Nothing
+ * else in drover reads or writes schedule entries in MongoDB. See lib/schedule-store.ts for the
+ * rules: definition changes match on `revision`, `lastTick` only moves forward.
+ */
+import type { Collection, Db, IndexDescription } from 'mongodb';
+import type { ScheduleDocument, ScheduleStore } from '../schedule-store';
+import { isDuplicateKey, storeError } from './errors';
+
+type Doc = ScheduleDocument;
+
+/** Serves `scheduleDue`: enabled entries by next tick. */
+export const SCHEDULE_DUE_INDEX: IndexDescription = {
+  name: 'due',
+  key: { enabled: 1, nextTickAt: 1 },
+};
+
+/** MongoDB implementation of the schedule table. */
+export class MongoScheduleStore implements ScheduleStore {
+  readonly schedules: Collection<Doc>;
+
+  constructor(db: Db, collectionName = 'drover_schedules') {
+    this.schedules = db.collection<Doc>(collectionName);
+  }
+
+  async init(): Promise<void> {
+    try {
+      await this.schedules.createIndexes([SCHEDULE_DUE_INDEX]);
+    } catch (err) {
+      throw storeError('creating schedule indexes', err);
+    }
+  }
+
+  async scheduleGet(key: string): Promise<Doc | null> {
+    return this.schedules.findOne({ _id: key });
+  }
+
+  async scheduleList(params: { afterKey?: string; limit: number }): Promise<Doc[]> {
+    const filter = params.afterKey === undefined ? {} : { _id: { $gt: params.afterKey } };
+    return this.schedules.find(filter).sort({ _id: 1 }).limit(params.limit).toArray();
+  }
+
+  async scheduleDue(params: { now: Date; limit: number }): Promise<Doc[]> {
+    return this.schedules
+      .find({ enabled: true, nextTickAt: { $lte: params.now } })
+      .sort({ nextTickAt: 1, _id: 1 })
+      .limit(params.limit)
+      .toArray();
+  }
+
+  async scheduleInsert(doc: Doc): Promise<boolean> {
+    try {
+      await this.schedules.insertOne(doc);
+      return true;
+    } catch (err) {
+      if (isDuplicateKey(err)) return false;
+      throw storeError('inserting a schedule', err);
+    }
+  }
+
+  async scheduleRedefine(
+    params: Parameters<ScheduleStore['scheduleRedefine']>[0],
+  ): Promise<boolean> {
+    const { queue, type, payload, options, everyMs, cron, timezone, enabled } = params.definition;
+    const res = await this.schedules.updateOne(
+      { _id: params.key, revision: params.revision },
+      {
+        $set: {
+          queue,
+          type,
+          payload,
+          options,
+          everyMs,
+          cron,
+          timezone,
+          enabled,
+          updatedAt: params.now,
+          nextTickAt: params.nextTickAt,
+        },
+        $inc: { revision: 1 },
+      },
+    );
+    return res.matchedCount === 1;
+  }
+
+  async scheduleAdvance(params: Parameters<ScheduleStore['scheduleAdvance']>[0]): Promise<boolean> {
+    const res = await this.schedules.updateOne(
+      {
+        _id: params.key,
+        revision: params.revision,
+        $or: [{ lastTick: null }, { lastTick: { $lt: params.tick } }],
+      },
+      { $set: { lastTick: params.tick, nextTickAt: params.nextTickAt } },
+    );
+    return res.matchedCount === 1;
+  }
+
+  async scheduleRemove(key: string): Promise<boolean> {
+    const res = await this.schedules.deleteOne({ _id: key });
+    return res.deletedCount === 1;
+  }
+}

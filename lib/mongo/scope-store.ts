@@ -1,0 +1,96 @@
+/**
+ * Every filter and update of the scope-locks collection. The unique `_id` (`${queue}/${scope}`)
+ * is the lock: an insert that hits a duplicate key means the scope is held.
+ */
+import type { Collection, Db, Filter } from 'mongodb';
+import { MongoBulkWriteError } from 'mongodb';
+import type { ScopeLockDocument, ScopeReleaseFilter, ScopeStore } from '../scope-store';
+import { DUPLICATE_KEY, isDuplicateKey, storeError } from './errors';
+
+type Doc = ScopeLockDocument;
+
+/** Lists the locks of a queue and finds those of one job. */
+const SCOPE_INDEXES = [{ name: 'holder', key: { queue: 1, holder: 1 } }];
+
+function releaseFilter(f: ScopeReleaseFilter): Filter<Doc> {
+  const filter: Filter<Doc> = { _id: { $in: f.ids } };
+  if (f.tokens !== undefined) filter.token = { $in: f.tokens };
+  if (f.kind !== undefined) filter.kind = f.kind;
+  if (f.holder !== undefined) filter.holder = f.holder;
+  if (f.attemptId !== undefined) filter.attemptId = f.attemptId;
+  if (f.owner !== undefined) filter.owner = f.owner;
+  return filter;
+}
+
+/** MongoDB implementation of the scope-lock storage protocol. */
+export class MongoScopeStore implements ScopeStore {
+  readonly scopes: Collection<Doc>;
+
+  constructor(db: Db, collectionName = 'drover_scopes') {
+    this.scopes = db.collection<Doc>(collectionName);
+  }
+
+  async init(): Promise<void> {
+    try {
+      await this.scopes.createIndexes(SCOPE_INDEXES);
+    } catch (err) {
+      throw storeError('creating scope indexes', err);
+    }
+  }
+
+  async scopeInsert(locks: Doc[]): Promise<string[]> {
+    if (locks.length === 0) return [];
+    try {
+      if (locks.length === 1) await this.scopes.insertOne(locks[0]);
+      else await this.scopes.insertMany(locks, { ordered: false });
+      return [];
+    } catch (err) {
+      if (err instanceof MongoBulkWriteError && isDuplicateKey(err)) {
+        const errs = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+        // Only duplicates are a held scope; any other failure is the database's.
+        if (errs.some((e) => e.code !== DUPLICATE_KEY && e.code !== 11001))
+          throw storeError('inserting scope locks', err);
+        return errs.map((e) => locks[e.index]._id);
+      }
+      if (isDuplicateKey(err)) return [locks[0]._id];
+      throw storeError('inserting scope locks', err);
+    }
+  }
+
+  async scopeGet(id: string): Promise<Doc | null> {
+    return this.scopes.findOne({ _id: id });
+  }
+
+  async scopeTakeOver(params: { lock: Doc; expectedToken: string }): Promise<boolean> {
+    const { _id, ...rest } = params.lock;
+    const res = await this.scopes.replaceOne({ _id, token: params.expectedToken }, rest);
+    return res.matchedCount === 1;
+  }
+
+  async scopeRefresh(params: { id: string; token: string; expiresAt: Date }): Promise<boolean> {
+    const res = await this.scopes.updateOne(
+      { _id: params.id, token: params.token },
+      { $set: { expiresAt: params.expiresAt } },
+    );
+    return res.matchedCount === 1;
+  }
+
+  async scopeRelease(filters: ScopeReleaseFilter[]): Promise<number> {
+    const nonEmpty = filters.filter((f) => f.ids.length > 0);
+    if (nonEmpty.length === 0) return 0;
+    const filter =
+      nonEmpty.length === 1 ? releaseFilter(nonEmpty[0]) : { $or: nonEmpty.map(releaseFilter) };
+    const res = await this.scopes.deleteMany(filter);
+    return res.deletedCount;
+  }
+
+  async scopeList(params: { queue: string; holder?: string }): Promise<Doc[]> {
+    const filter: Filter<Doc> = { queue: params.queue };
+    if (params.holder !== undefined) filter.holder = params.holder;
+    return this.scopes.find(filter).sort({ _id: 1 }).toArray();
+  }
+
+  async close(): Promise<void> {
+    // The client belongs to whoever connected it.
+  }
+}

@@ -1,0 +1,176 @@
+/**
+ * Options of a queue group and how they resolve the options of each named queue: group defaults,
+ * then every name pattern that matches (in order), then the queue's own entry, then the options
+ * given to `get`. Pure functions only; the group applies them.
+ */
+import { InvalidArgumentError } from './errors';
+import { resolveQueueOptions, type QueueOptions } from './options';
+import type { RecordedOptions } from './queue-store';
+import { checkNumber, checkQueueName, describe } from './validate';
+
+/** A queue name pattern: a glob (`*` any run of characters, `?` one) or a RegExp. */
+export type QueueNameMatch = string | RegExp;
+
+/** Options for the queues whose names match. */
+export interface QueuePattern {
+  match: QueueNameMatch;
+  options: QueueOptions;
+}
+
+/** The option layers of a group, lowest precedence first. */
+export interface QueueOptionLayers {
+  /** Defaults of every queue. */
+  defaults?: QueueOptions;
+  /** Options by name pattern; every matching pattern applies, later ones over earlier ones. */
+  patterns?: QueuePattern[];
+  /** Options of individual queues, by exact name. */
+  queues?: Record<string, QueueOptions>;
+}
+
+/** A queue idle this long is pruned by `QueueGroup.prune()`. */
+export const PRUNE_IDLE_MS_DEFAULT = 5 * 60_000;
+/** How often a group with `autoStart` looks for queues created by other processes. */
+export const DISCOVER_EVERY_MS_DEFAULT = 5_000;
+export const DISCOVER_EVERY_MS_MIN = 10;
+/** `lastActive` of a queue record is written at most this often per queue and process. */
+export const TOUCH_EVERY_MS_DEFAULT = 10_000;
+
+/** Group settings of pruning and discovery. */
+export interface QueueUpkeepOptions {
+  /** A queue with no waiting or running jobs and no local activity for this long is pruned. */
+  pruneIdleMs?: number;
+  /** Prune automatically this often; 0 (the default) prunes only when `prune()` is called. */
+  pruneEveryMs?: number;
+  /**
+   * Start the runner pools of queues: `true` for every queue, or the names matching any of these
+   * patterns. Matching queues are started when opened here and when discovered in the queues
+   * collection (created by another process) while they have waiting work or were active within
+   * `pruneIdleMs`.
+   */
+  autoStart?: boolean | QueueNameMatch[];
+  /** How often `autoStart` looks for queues of other processes. */
+  discoverEveryMs?: number;
+  /** How often each queue's `lastActive` is written at most. */
+  touchEveryMs?: number;
+}
+
+/** Upkeep settings with every field resolved. */
+export interface ResolvedQueueUpkeep {
+  pruneIdleMs: number;
+  pruneEveryMs: number;
+  /** Null when nothing is started automatically. */
+  autoStart: ((name: string) => boolean) | null;
+  discoverEveryMs: number;
+  touchEveryMs: number;
+}
+
+const DAY_MS = 24 * 3600_000;
+
+/** A predicate for a glob or RegExp. Throws InvalidArgumentError for anything else. */
+export function queueNameMatcher(match: QueueNameMatch): (name: string) => boolean {
+  if (match instanceof RegExp) {
+    // A copy without the stateful flags, so `test` gives the same answer every time.
+    const re = new RegExp(match.source, match.flags.replace(/[gy]/g, ''));
+    return (name) => re.test(name);
+  }
+  if (typeof match !== 'string' || match.length === 0) {
+    throw new InvalidArgumentError(
+      `a queue name pattern must be a glob string or a RegExp, got ${describe(match)}`,
+    );
+  }
+  const source = match
+    .split('')
+    .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[\\^$.|+()[\]{}]/g, '\\$&')))
+    .join('');
+  const re = new RegExp(`^${source}$`);
+  return (name) => re.test(name);
+}
+
+/**
+ * The options of queue `name` before resolution: defaults < matching patterns (in order) < the
+ * queue's entry < `call`. Each layer replaces whole fields (an `excludeTypes` list included).
+ */
+export function mergeQueueOptions(
+  layers: QueueOptionLayers,
+  name: string,
+  call: QueueOptions = {},
+): QueueOptions {
+  const matching = (layers.patterns ?? [])
+    .filter((p) => queueNameMatcher(p.match)(name))
+    .map((p) => p.options);
+  const own = layers.queues && Object.hasOwn(layers.queues, name) ? layers.queues[name] : {};
+  return Object.assign({}, layers.defaults, ...matching, own, call);
+}
+
+/**
+ * Checks the layers once, at group construction: every pattern is a glob or RegExp, every name in
+ * `queues` is valid, and the options each layer yields over the defaults resolve.
+ */
+export function checkQueueOptionLayers(layers: QueueOptionLayers): void {
+  resolveQueueOptions(layers.defaults);
+  for (const p of layers.patterns ?? []) {
+    queueNameMatcher(p.match);
+    resolveQueueOptions(layers.defaults, p.options);
+  }
+  for (const name of Object.keys(layers.queues ?? {})) {
+    checkQueueName(name);
+    resolveQueueOptions(mergeQueueOptions(layers, name));
+  }
+}
+
+/** Copies and validates the upkeep settings. */
+export function resolveQueueUpkeep(o: QueueUpkeepOptions = {}): ResolvedQueueUpkeep {
+  const pruneIdleMs = checkNumber(
+    'pruneIdleMs',
+    o.pruneIdleMs ?? PRUNE_IDLE_MS_DEFAULT,
+    0,
+    365 * DAY_MS,
+  );
+  const pruneEveryMs = checkNumber('pruneEveryMs', o.pruneEveryMs ?? 0, 0, DAY_MS);
+  if (pruneEveryMs > 0 && pruneEveryMs < 10) {
+    throw new InvalidArgumentError(
+      `pruneEveryMs must be 0 (off) or at least 10, got ${pruneEveryMs}`,
+    );
+  }
+  let autoStart: ResolvedQueueUpkeep['autoStart'] = null;
+  if (o.autoStart === true) autoStart = () => true;
+  else if (Array.isArray(o.autoStart)) {
+    const matchers = o.autoStart.map(queueNameMatcher);
+    autoStart = (name) => matchers.some((m) => m(name));
+  } else if (o.autoStart !== undefined && o.autoStart !== false) {
+    throw new InvalidArgumentError(
+      `autoStart must be a boolean or a list of patterns, got ${describe(o.autoStart)}`,
+    );
+  }
+  return {
+    pruneIdleMs,
+    pruneEveryMs,
+    autoStart,
+    discoverEveryMs: checkNumber(
+      'discoverEveryMs',
+      o.discoverEveryMs ?? DISCOVER_EVERY_MS_DEFAULT,
+      DISCOVER_EVERY_MS_MIN,
+      DAY_MS,
+    ),
+    touchEveryMs: checkNumber('touchEveryMs', o.touchEveryMs ?? TOUCH_EVERY_MS_DEFAULT, 0, DAY_MS),
+  };
+}
+
+/**
+ * The part of queue options that can be stored: primitives and arrays of primitives under plain
+ * option names. Functions and instances (registry, logger, clock) are left out.
+ */
+export function recordableOptions(options: object): RecordedOptions {
+  const out: RecordedOptions = {};
+  const primitive = (v: unknown): v is string | number | boolean | null =>
+    v === null ||
+    typeof v === 'string' ||
+    typeof v === 'boolean' ||
+    (typeof v === 'number' && Number.isFinite(v));
+  for (const [key, value] of Object.entries(options)) {
+    if (key.startsWith('$') || key.includes('.') || key.includes('\u0000')) continue;
+    if (primitive(value)) out[key] = value;
+    else if (Array.isArray(value) && value.every(primitive)) out[key] = [...value];
+  }
+  return out;
+}

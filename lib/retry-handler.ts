@@ -1,0 +1,367 @@
+/**
+ * The retry handler maps a retryable failure to a next attempt or a final state, and finishes
+ * hand-overs a crash left half done (its monitor). It also serves the manual operations:
+ * `retryNow` and `completeRetryingAndPut`. The steps themselves are described in retry.ts.
+ */
+import type { Logger } from 'pino';
+import pino from 'pino';
+import {
+  InvalidArgumentError,
+  JobNotFoundError,
+  JobStateError,
+  LockLostError,
+  RetriesExhaustedError,
+  StoreError,
+  toError,
+} from './errors';
+import type { QueueExtension } from './extension';
+import type { BaseJob } from './job';
+import type { Registry } from './registry';
+import {
+  Backoff,
+  clampDelayMs,
+  handOver,
+  nextAttemptFrom,
+  planFromRetrying,
+  retryingFields,
+  type AttemptPlan,
+  type BackoffPolicy,
+} from './retry';
+import type { JobStore } from './store';
+import type { JobDocument, JobState } from './types';
+import { checkAttemptId, checkNumber } from './validate';
+
+/** Default cap on a job's attempts in all (a job's own `maxAttempts` may be lower). */
+export const MAX_RETRY_ATTEMPTS_DEFAULT = 10;
+/** Default retry window: no new attempt once the first attempt started longer ago than this. */
+export const MAX_RETRY_TIME_MS_DEFAULT = 60_000;
+/** Default backoff between attempts: none. */
+export const RETRY_BACKOFF_MS_DEFAULT = 0;
+/** Default number of hand-overs the monitor repairs at the same time. */
+export const RETRY_NUM_WORKERS_DEFAULT = 1;
+export const RETRY_NUM_WORKERS_MAX = 256;
+/** Default number of half-done hand-overs the monitor repairs per queue per pass. */
+export const RETRY_MAX_CAPACITY_DEFAULT = 4096;
+/** Value of `maxRetryAttempts`, `maxRetryTimeMs` and `maxCapacity` meaning "no limit". */
+export const RETRY_UNLIMITED = -1;
+
+/** States from which `retryNow` starts a new attempt. */
+const RETRYABLE_FINAL_STATES: JobState[] = ['failed', 'aborted', 'expired'];
+/** Page size of an unlimited monitor pass. */
+const PAGE = 500;
+/** `retryNow` re-reads this often when other writers keep changing the job under it. */
+const RETRY_NOW_ROUNDS = 8;
+
+/** Options of a retry handler (amboy's names and defaults). All optional. */
+export interface RetryHandlerOptions {
+  /** Caps every job's `maxAttempts` (attempts in all, the first included). -1: no cap. */
+  maxRetryAttempts?: number;
+  /** No new attempt once the first attempt started longer ago than this. -1: no limit. */
+  maxRetryTimeMs?: number;
+  /** Delay before each new attempt: a policy (see `Backoff`) or fixed milliseconds. A job's own
+   *  `retryAfterMs` (throttling) wins over it. */
+  retryBackoff?: BackoffPolicy | number;
+  /** Hand-overs the monitor repairs at the same time (over all queues of the handler). */
+  numWorkers?: number;
+  /** Half-done hand-overs the monitor repairs per queue per pass; -1: all of them. */
+  maxCapacity?: number;
+}
+
+/** Retry handler options with every field resolved. */
+export interface ResolvedRetryHandlerOptions {
+  maxRetryAttempts: number;
+  maxRetryTimeMs: number;
+  retryBackoff: BackoffPolicy;
+  numWorkers: number;
+  maxCapacity: number;
+}
+
+/** A positive integer or -1. */
+function limitOrUnlimited(name: string, value: number, max: number): number {
+  if (value === RETRY_UNLIMITED) return value;
+  checkNumber(name, value, 1, max);
+  if (!Number.isInteger(value)) throw new InvalidArgumentError(`${name} must be an integer or -1`);
+  return value;
+}
+
+/** Copies, defaults and validates retry handler options; throws InvalidArgumentError. */
+export function resolveRetryHandlerOptions(
+  o: RetryHandlerOptions = {},
+): ResolvedRetryHandlerOptions {
+  const backoff = o.retryBackoff ?? RETRY_BACKOFF_MS_DEFAULT;
+  let retryBackoff: BackoffPolicy;
+  if (typeof backoff === 'function') retryBackoff = backoff;
+  else if (typeof backoff === 'number')
+    retryBackoff =
+      checkNumber('retryBackoff', backoff, 0, 365 * 24 * 3_600_000) === 0
+        ? Backoff.none()
+        : Backoff.fixed(backoff);
+  else throw new InvalidArgumentError('retryBackoff must be a BackoffPolicy or milliseconds');
+  const numWorkers = checkNumber(
+    'numWorkers',
+    o.numWorkers ?? RETRY_NUM_WORKERS_DEFAULT,
+    1,
+    RETRY_NUM_WORKERS_MAX,
+  );
+  if (!Number.isInteger(numWorkers))
+    throw new InvalidArgumentError('numWorkers must be an integer');
+  return {
+    maxRetryAttempts: limitOrUnlimited(
+      'maxRetryAttempts',
+      o.maxRetryAttempts ?? MAX_RETRY_ATTEMPTS_DEFAULT,
+      1e6,
+    ),
+    maxRetryTimeMs: limitOrUnlimited(
+      'maxRetryTimeMs',
+      o.maxRetryTimeMs ?? MAX_RETRY_TIME_MS_DEFAULT,
+      10 * 365 * 24 * 3_600_000,
+    ),
+    retryBackoff,
+    numWorkers,
+    maxCapacity: limitOrUnlimited('maxCapacity', o.maxCapacity ?? RETRY_MAX_CAPACITY_DEFAULT, 1e9),
+  };
+}
+
+/** What the handler decides about an attempt that asked for a retry. */
+export type RetryDecision =
+  | { retry: true; plan: AttemptPlan }
+  /** Final state 'failed'; `error` (when set) says why and is recorded with the others. */
+  | { retry: false; error?: RetriesExhaustedError };
+
+/** Maps retryable failures to next attempts or final failures, for the queues of one store. */
+export class RetryHandler {
+  readonly options: ResolvedRetryHandlerOptions;
+  /** Finishes hand-overs left half done; plugged into every queue as an extension. */
+  readonly monitor: RetryMonitor;
+
+  constructor(
+    readonly store: JobStore,
+    options: RetryHandlerOptions = {},
+    readonly logger: Logger = pino({ level: 'silent' }),
+  ) {
+    this.options = resolveRetryHandlerOptions(options);
+    this.monitor = new RetryMonitor(this);
+  }
+
+  /** Attempts in all that `job` may have: its `maxAttempts`, capped by `maxRetryAttempts`. */
+  attemptLimit(job: BaseJob): number {
+    const cap = this.options.maxRetryAttempts;
+    return cap === RETRY_UNLIMITED
+      ? job.retryInfo.maxAttempts
+      : Math.min(job.retryInfo.maxAttempts, cap);
+  }
+
+  /** Delay before attempt `attempt`: the job's `retryAfterMs` when it set one, else the policy's. */
+  delayMs(job: BaseJob, attempt: number): number {
+    if (job.retryInfo.waitUntilMs > 0) return clampDelayMs(job.retryInfo.waitUntilMs);
+    return clampDelayMs(this.options.retryBackoff(attempt));
+  }
+
+  /**
+   * Decides whether `job` (an attempt that asked for a retry, run until `now`) gets another
+   * attempt. No retry when the job is not retryable, has used its attempts, or its first attempt
+   * started more than `maxRetryTimeMs` ago.
+   */
+  decide(job: BaseJob, now: Date): RetryDecision {
+    if (!job.retryInfo.retryable) return { retry: false };
+    const attempt = job.retryInfo.currentAttempt + 1;
+    const limit = this.attemptLimit(job);
+    if (attempt >= limit)
+      return { retry: false, error: new RetriesExhaustedError(job.id, 'attempts', limit) };
+    const retryStart = job.retryInfo.start ?? job.timeInfo.start ?? now;
+    const maxTime = this.options.maxRetryTimeMs;
+    if (maxTime !== RETRY_UNLIMITED && now.getTime() - retryStart.getTime() > maxTime)
+      return { retry: false, error: new RetriesExhaustedError(job.id, 'time', maxTime) };
+    const dueAt = new Date(now.getTime() + this.delayMs(job, attempt));
+    return { retry: true, plan: { baseJobId: job.baseJobId, attempt, dueAt, retryStart } };
+  }
+
+  /**
+   * amboy's `CompleteRetryingAndPut`, as idempotent steps instead of a transaction: `old` (held
+   * by the caller, e.g. from `queue.next()`) becomes `retrying` with its errors and payload
+   * (step 1, guarded by owner + modCount; LockLostError when lost), then the next attempt is
+   * inserted (step 2) and the hand-over confirmed (step 3). A crash after step 1 is finished by
+   * the monitor. `next` (default: `old`) gives the payload and settings of the new attempt; its
+   * ID and attempt number are `old`'s next, and it is due after `delayMs`. The caller decided to
+   * retry: the attempt and time bounds are not applied (see `decide`). Returns the new ID.
+   */
+  async completeRetryingAndPut(params: {
+    queue: string;
+    registry: Registry;
+    old: BaseJob;
+    next?: BaseJob;
+    now: Date;
+  }): Promise<string> {
+    const { old, now, queue, registry } = params;
+    const oldDoc = registry.toDocument(old, queue, now);
+    const source = params.next ? registry.toDocument(params.next, queue, now) : oldDoc;
+    const attempt = old.retryInfo.currentAttempt + 1;
+    const next = nextAttemptFrom(
+      source,
+      {
+        baseJobId: old.baseJobId,
+        attempt,
+        dueAt: new Date(now.getTime() + this.delayMs(old, attempt)),
+        retryStart: old.retryInfo.start ?? old.timeInfo.start,
+      },
+      now,
+    );
+    const token = { id: old.id, owner: old.status.owner, modCount: old.status.modCount };
+    const modCount = await this.store.jobWrite({
+      token,
+      update: {
+        ...retryingFields(next),
+        payload: oldDoc.payload,
+        errors: old.status.errors,
+        errCount: old.status.errCount,
+        end: now,
+        completed: false,
+        inProgress: false,
+      },
+      now,
+    });
+    if (modCount === null) throw new LockLostError(old.id, old.status.owner);
+    old.status.modCount = modCount;
+    await handOver(this.store, next, { id: old.id, modCount }, now);
+    return next._id;
+  }
+
+  /**
+   * Runs a job again now. A job whose newest attempt is failed, aborted or expired gets a new
+   * attempt due now (`#n+1`; history kept, the old attempt becomes `retrying`); the new attempt
+   * starts a fresh retry window but counts toward `maxAttempts`, so a job out of attempts gets
+   * one more run. A pending attempt waiting on its backoff becomes due now. Idempotent: callers
+   * racing get the same new attempt. Throws JobStateError for a running, blocked, completed or
+   * quarantined job and JobNotFoundError for an unknown one. Returns the ID that will run.
+   */
+  async retryNow(params: { queue: string; id: string; now: Date }): Promise<string> {
+    const { queue, now } = params;
+    const id = checkAttemptId(params.id);
+    const named = id.includes('#') ? await this.store.jobGet(id) : null;
+    const baseJobId = named ? named.retryInfo.baseJobId : id;
+    for (let round = 0; round < RETRY_NOW_ROUNDS; round++) {
+      const doc = await this.store.jobGetLatest(baseJobId);
+      if (!doc || doc.queue !== queue) throw new JobNotFoundError(id, queue);
+      if (doc.state === 'pending') {
+        if (doc.dueAt <= now) return doc._id;
+        const moved = await this.store.jobTransition({
+          id: doc._id,
+          modCount: doc.status.modCount,
+          from: ['pending'],
+          update: { dueAt: now },
+          now,
+        });
+        if (moved !== null) return doc._id;
+      } else if (doc.state === 'retrying') {
+        // A hand-over left half done: finish it, due now.
+        const next = nextAttemptFrom(doc, { ...planFromRetrying(doc), dueAt: now }, now);
+        await handOver(this.store, next, { id: doc._id, modCount: doc.status.modCount }, now);
+        return next._id;
+      } else if (RETRYABLE_FINAL_STATES.includes(doc.state)) {
+        const plan = { ...planFromRetrying(doc), dueAt: now, retryStart: null };
+        const next = nextAttemptFrom(doc, plan, now);
+        const modCount = await this.store.jobTransition({
+          id: doc._id,
+          modCount: doc.status.modCount,
+          from: [doc.state],
+          update: retryingFields(next),
+          now,
+        });
+        if (modCount !== null) {
+          await handOver(this.store, next, { id: doc._id, modCount }, now);
+          return next._id;
+        }
+      } else {
+        throw new JobStateError(doc._id, doc.state, 'retryNow', queue);
+      }
+      // Another writer changed the attempt meanwhile (often a racing retryNow): look again.
+    }
+    throw new StoreError(`retryNow(${id}): the job kept changing; try again`);
+  }
+
+  /** Finishes one half-done hand-over; true when this call inserted the next attempt. */
+  async repair(doc: JobDocument, now: Date): Promise<boolean> {
+    const next = nextAttemptFrom(doc, planFromRetrying(doc), now);
+    return handOver(this.store, next, { id: doc._id, modCount: doc.status.modCount }, now);
+  }
+}
+
+/**
+ * Finds `retrying` attempts whose hand-over is unconfirmed and whose next attempt is due (only a
+ * crash between the steps, or a runner still busy with them, leaves such attempts), and redoes
+ * steps 2 and 3. Idempotent, so several processes may run it at once. Runs on each queue's
+ * maintenance timer; `runOnce` runs one pass now.
+ */
+export class RetryMonitor implements QueueExtension {
+  readonly name = 'retry-monitor';
+  /** Queues with a pass under way (passes of one queue never overlap). */
+  private readonly busy = new Set<string>();
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly handler: RetryHandler) {}
+
+  async maintain(queue: string, now: Date): Promise<void> {
+    if (this.busy.has(queue)) return;
+    await this.runOnce(queue, now);
+  }
+
+  /** One pass over `queue`; returns how many next attempts this pass inserted. */
+  async runOnce(queue: string, now = new Date()): Promise<number> {
+    this.busy.add(queue);
+    try {
+      const { maxCapacity } = this.handler.options;
+      let inserted = 0;
+      let seen = 0;
+      let afterId: string | undefined;
+      for (;;) {
+        const limit = maxCapacity === RETRY_UNLIMITED ? PAGE : Math.min(PAGE, maxCapacity - seen);
+        const page = await this.handler.store.jobList({
+          queue,
+          states: ['retrying'],
+          dueBefore: now,
+          afterId,
+          limit,
+        });
+        const results = await Promise.all(
+          page.map((doc) => this.limited(() => this.one(doc, now))),
+        );
+        inserted += results.filter(Boolean).length;
+        seen += page.length;
+        if (page.length < limit || (maxCapacity !== RETRY_UNLIMITED && seen >= maxCapacity)) break;
+        afterId = page[page.length - 1]._id;
+      }
+      return inserted;
+    } finally {
+      this.busy.delete(queue);
+    }
+  }
+
+  private async one(doc: JobDocument, now: Date): Promise<boolean> {
+    try {
+      const inserted = await this.handler.repair(doc, now);
+      if (inserted)
+        this.handler.logger.info(
+          { jobId: doc._id, queue: doc.queue, nextAttemptId: doc.nextAttemptId },
+          'half-done retry completed: next attempt inserted',
+        );
+      return inserted;
+    } catch (err) {
+      this.handler.logger.warn({ err: toError(err), jobId: doc._id }, 'retry repair failed');
+      return false;
+    }
+  }
+
+  /** Runs `fn` when fewer than `numWorkers` repairs are under way. */
+  private async limited<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.active >= this.handler.options.numWorkers)
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.active++;
+    try {
+      return await fn();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * Storage of scope locks: one document per held scope of a queue, `_id` = `${queue}/${scope}`,
+ * so the unique `_id` index is the lock (no partial index, no transaction). `MongoScopeStore`
+ * (lib/mongo/scope-store.ts) keeps every filter of the collection; `MemoryScopeStore`
+ * (lib/memory/scope-store.ts) has the same semantics in memory.
+ *
+ * Rules every implementation keeps:
+ * - an insert of a lock whose `_id` exists fails for that lock only, and says which ones failed;
+ * - a lock changes hands only by a write conditioned on its current `token` (one acquisition).
+ */
+
+/** Dispatch scopes are held while a job runs; enqueue scopes from put until the job finishes. */
+export type ScopeKind = 'dispatch' | 'enqueue';
+
+/** The stored document of one held scope. */
+export interface ScopeLockDocument {
+  /** `${queue}/${scope}`: queue names cannot contain `/`, so this is unambiguous. */
+  _id: string;
+  queue: string;
+  scope: string;
+  kind: ScopeKind;
+  /** `baseJobId` of the holding job (shared by all its attempts). */
+  holder: string;
+  /** Attempt ID that took the lock. */
+  attemptId: string;
+  /** Runner owner running the holder (dispatch scopes); empty for enqueue scopes. */
+  owner: string;
+  /** Random ID of this acquisition: the fencing token of takeovers and releases. */
+  token: string;
+  acquiredAt: Date;
+  /**
+   * Dispatch: the holder's lock expiry as last seen; before it the lock is presumed live without
+   * reading the holder. Enqueue: the end of the grace given to the put to insert its job; after
+   * it, a holder that does not exist means the put died between the two writes.
+   */
+  expiresAt: Date;
+}
+
+/** Which locks a release deletes: those of `ids` matching every field given. */
+export interface ScopeReleaseFilter {
+  ids: string[];
+  /** Only locks of these acquisitions. */
+  tokens?: string[];
+  kind?: ScopeKind;
+  holder?: string;
+  attemptId?: string;
+  owner?: string;
+}
+
+/** Storage of scope locks. */
+export interface ScopeStore {
+  /** Create indexes; idempotent. */
+  init(): Promise<void>;
+  /**
+   * Inserts locks in one round trip (unordered). Returns the IDs that were held already (a
+   * duplicate key); every other lock is now held.
+   */
+  scopeInsert(locks: ScopeLockDocument[]): Promise<string[]>;
+  scopeGet(id: string): Promise<ScopeLockDocument | null>;
+  /**
+   * Replaces the lock `lock._id` with `lock` if it is still the acquisition `expectedToken`.
+   * True when it was replaced.
+   */
+  scopeTakeOver(params: { lock: ScopeLockDocument; expectedToken: string }): Promise<boolean>;
+  /** Moves the expiry of the acquisition `token`; false when the lock changed hands. */
+  scopeRefresh(params: { id: string; token: string; expiresAt: Date }): Promise<boolean>;
+  /** Deletes the locks any filter matches, in one round trip; returns how many. */
+  scopeRelease(filters: ScopeReleaseFilter[]): Promise<number>;
+  /** Locks held in a queue (optionally by one job), ascending by ID. */
+  scopeList(params: { queue: string; holder?: string }): Promise<ScopeLockDocument[]>;
+  close(): Promise<void>;
+}
+
+/** The `_id` of the lock of `scope` in `queue`. */
+export function scopeLockId(queue: string, scope: string): string {
+  return `${queue}/${scope}`;
+}

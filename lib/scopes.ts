@@ -1,0 +1,347 @@
+/**
+ * Scope locks: named locks per queue that keep jobs apart, held in their own collection (one
+ * document per held scope, see scope-store.ts), taken and released by this queue extension.
+ *
+ * - **Dispatch scopes** (`job.scopes`) are taken after a claim, just before the job runs, and
+ *   released when the attempt leaves `running`: two jobs sharing one never run at the same time,
+ *   in any process. A job that finds one busy is released back to pending after a short jittered
+ *   backoff, taking nothing (all or nothing).
+ * - **Enqueue scopes** (`job.enqueueScopes`) are taken at put: a second put holding one fails with
+ *   `DuplicateJobScopeError` (`Queue.putUnique` treats that as success: singleton jobs). They are
+ *   held by the job across its retries (every attempt shares the `baseJobId`) and released when it
+ *   ends completed, failed, aborted, expired or quarantined.
+ *
+ * Both kinds share one namespace per queue: a scope held at put also keeps out jobs that want it
+ * at dispatch, and a job listing a scope in both lists holds it from put to finish (amboy's
+ * "enqueue all scopes"). **Concurrency keys**: a dispatch scope is a concurrency key of limit 1;
+ * limits above 1 are not offered.
+ *
+ * Crashed holders: a lock changes hands only by a write conditioned on its acquisition token.
+ * A contender reads the holder (the job store's `jobGet` / `jobGetLatest`) and takes the lock over
+ * when the holder no longer runs under the lock's owner with a live lock (dispatch) or has ended
+ * or never got inserted (enqueue). Conflicts are found by the duplicate key of the lock's `_id`,
+ * never by message text. Jobs without scopes cost no round trip.
+ */
+import { randomUUID } from 'node:crypto';
+import { DuplicateJobScopeError } from './errors';
+import type { AttemptContext, QueueExtension, StartVerdict } from './extension';
+import {
+  scopeLockId,
+  type ScopeKind,
+  type ScopeLockDocument,
+  type ScopeReleaseFilter,
+  type ScopeStore,
+} from './scope-store';
+import { backoffMs } from './sleep';
+import type { JobStore } from './store';
+import type { JobDocument, JobState } from './types';
+import { checkNumber } from './validate';
+
+/** First delay before a job that found a dispatch scope busy is claimable again. */
+export const SCOPE_BUSY_DELAY_MIN_MS_DEFAULT = 10;
+/** Cap of that delay; it doubles (jittered) each time the same attempt finds a scope busy. */
+export const SCOPE_BUSY_DELAY_MAX_MS_DEFAULT = 1_000;
+export const SCOPE_BUSY_DELAY_MS_MAX = 60_000;
+/** Time a put has to insert its job after taking its enqueue scopes. */
+export const SCOPE_INSERT_GRACE_MS_DEFAULT = 60_000;
+export const SCOPE_INSERT_GRACE_MS_MIN = 1_000;
+
+/** Options of the scope-lock extension. All optional. */
+export interface ScopeLockOptions {
+  busyDelayMinMs?: number;
+  busyDelayMaxMs?: number;
+  /**
+   * After this long, an enqueue scope whose holder job does not exist is taken over (the put
+   * died between taking the scope and inserting the job).
+   */
+  insertGraceMs?: number;
+}
+
+export interface ResolvedScopeLockOptions {
+  busyDelayMinMs: number;
+  busyDelayMaxMs: number;
+  insertGraceMs: number;
+}
+
+/** Copies, defaults and validates scope-lock options. */
+export function resolveScopeLockOptions(o: ScopeLockOptions = {}): ResolvedScopeLockOptions {
+  const busyDelayMinMs = checkNumber(
+    'busyDelayMinMs',
+    o.busyDelayMinMs ?? SCOPE_BUSY_DELAY_MIN_MS_DEFAULT,
+    1,
+    SCOPE_BUSY_DELAY_MS_MAX,
+  );
+  const busyDelayMaxMs = checkNumber(
+    'busyDelayMaxMs',
+    o.busyDelayMaxMs ?? Math.max(busyDelayMinMs, SCOPE_BUSY_DELAY_MAX_MS_DEFAULT),
+    busyDelayMinMs,
+    SCOPE_BUSY_DELAY_MS_MAX,
+  );
+  const insertGraceMs = checkNumber(
+    'insertGraceMs',
+    o.insertGraceMs ?? SCOPE_INSERT_GRACE_MS_DEFAULT,
+    SCOPE_INSERT_GRACE_MS_MIN,
+    24 * 3600_000,
+  );
+  return { busyDelayMinMs, busyDelayMaxMs, insertGraceMs };
+}
+
+/** States in which a job no longer holds its enqueue scopes ('retrying' keeps them). */
+export const ENQUEUE_SCOPE_RELEASE_STATES: readonly JobState[] = [
+  'completed',
+  'failed',
+  'aborted',
+  'expired',
+  'quarantined',
+];
+
+const RUN: StartVerdict = { action: 'run' };
+/** Reads and takeovers tried on one contended scope before calling it busy. */
+const TAKE_TRIES = 3;
+/** Bound of the per-attempt busy counters (they only shape the backoff). */
+const BUSY_COUNTS_MAX = 10_000;
+
+/** The stores the extension works with. */
+export interface ScopeLockStores {
+  jobs: JobStore;
+  scopes: ScopeStore;
+}
+
+/** Result of taking a set of locks: all taken, or the first busy one (nothing kept). */
+interface Acquisition {
+  taken: ScopeLockDocument[];
+  busy?: { lock: ScopeLockDocument; held: ScopeLockDocument };
+}
+
+function unique(scopes: string[]): string[] {
+  return [...new Set(scopes)];
+}
+
+/** The scope-lock feature, plugged into every queue of a group. */
+export class ScopeLocks implements QueueExtension {
+  readonly name = 'scopes';
+  readonly options: ResolvedScopeLockOptions;
+  private readonly jobs: JobStore;
+  private readonly scopes: ScopeStore;
+  /** Enqueue locks each document took at put, for `insertFailed` to give back. */
+  private readonly takenAtPut = new WeakMap<JobDocument, ScopeLockDocument[]>();
+  /** Attempts of this queue's pool that hold dispatch locks now. */
+  private readonly holding = new Set<string>();
+  /** How often each attempt found a scope busy in a row (backoff exponent). */
+  private readonly busyCounts = new Map<string, number>();
+
+  constructor(stores: ScopeLockStores, options: ScopeLockOptions = {}) {
+    this.jobs = stores.jobs;
+    this.scopes = stores.scopes;
+    this.options = resolveScopeLockOptions(options);
+  }
+
+  async beforeInsert(queue: string, docs: JobDocument[]): Promise<void> {
+    const scoped = docs.filter((d) => d.enqueueScopes.length > 0);
+    if (scoped.length === 0) return;
+    const locks: ScopeLockDocument[] = [];
+    const mine = new Map<ScopeLockDocument, JobDocument>();
+    for (const doc of scoped) {
+      const now = doc.status.modTime;
+      const token = randomUUID();
+      for (const scope of unique(doc.enqueueScopes)) {
+        const lock = this.lockDocument(queue, scope, 'enqueue', {
+          holder: doc.retryInfo.baseJobId,
+          attemptId: doc._id,
+          owner: '',
+          token,
+          now,
+          expiresAt: new Date(now.getTime() + this.options.insertGraceMs),
+        });
+        locks.push(lock);
+        mine.set(lock, doc);
+      }
+    }
+    if (locks.length === 0) return;
+    const got = await this.acquire(locks, locks[0].acquiredAt);
+    if (got.busy) {
+      const { lock, held } = got.busy;
+      throw new DuplicateJobScopeError(lock.attemptId, lock.scope, held.holder, queue);
+    }
+    for (const lock of got.taken) {
+      const doc = mine.get(lock);
+      if (doc) this.takenAtPut.set(doc, [...(this.takenAtPut.get(doc) ?? []), lock]);
+    }
+  }
+
+  async insertFailed(_queue: string, notInserted: JobDocument[]): Promise<void> {
+    const locks = notInserted.flatMap((d) => this.takenAtPut.get(d) ?? []);
+    for (const d of notInserted) this.takenAtPut.delete(d);
+    if (locks.length === 0) return;
+    await this.scopes.scopeRelease([tokenFilter(locks)]);
+  }
+
+  async beforeStart(ctx: AttemptContext): Promise<StartVerdict> {
+    const { job } = ctx;
+    if (job.scopes.length === 0) return RUN;
+    const token = randomUUID();
+    const expiresAt = job.status.lockExpiresAt ?? ctx.now;
+    const locks = unique(job.scopes).map((scope) =>
+      this.lockDocument(ctx.queue, scope, 'dispatch', {
+        holder: job.baseJobId,
+        attemptId: job.id,
+        owner: ctx.token.owner,
+        token,
+        now: ctx.now,
+        expiresAt,
+      }),
+    );
+    const got = await this.acquire(locks, ctx.now);
+    if (!got.busy) {
+      this.busyCounts.delete(job.id);
+      this.holding.add(job.id);
+      return RUN;
+    }
+    const n = this.busyCounts.get(job.id) ?? 0;
+    if (this.busyCounts.size >= BUSY_COUNTS_MAX) this.busyCounts.clear();
+    this.busyCounts.set(job.id, n + 1);
+    const { held } = got.busy;
+    return {
+      action: 'release',
+      delayMs: backoffMs(n, this.options.busyDelayMinMs, this.options.busyDelayMaxMs),
+      reason: `scope "${held.scope}" is held by job ${held.holder}`,
+    };
+  }
+
+  async afterFinish(ctx: AttemptContext, state: JobState): Promise<void> {
+    const { job } = ctx;
+    if (state !== 'pending') this.busyCounts.delete(job.id);
+    const filters: ScopeReleaseFilter[] = [];
+    if (this.holding.delete(job.id)) {
+      filters.push({
+        ids: unique(job.scopes).map((s) => scopeLockId(ctx.queue, s)),
+        kind: 'dispatch',
+        attemptId: job.id,
+        owner: ctx.token.owner,
+      });
+    }
+    if (job.enqueueScopes.length > 0 && ENQUEUE_SCOPE_RELEASE_STATES.includes(state)) {
+      filters.push({
+        ids: unique(job.enqueueScopes).map((s) => scopeLockId(ctx.queue, s)),
+        kind: 'enqueue',
+        holder: job.baseJobId,
+      });
+    }
+    if (filters.length === 0) return;
+    await this.scopes.scopeRelease(filters);
+  }
+
+  private lockDocument(
+    queue: string,
+    scope: string,
+    kind: ScopeKind,
+    f: {
+      holder: string;
+      attemptId: string;
+      owner: string;
+      token: string;
+      now: Date;
+      expiresAt: Date;
+    },
+  ): ScopeLockDocument {
+    return {
+      _id: scopeLockId(queue, scope),
+      queue,
+      scope,
+      kind,
+      holder: f.holder,
+      attemptId: f.attemptId,
+      owner: f.owner,
+      token: f.token,
+      acquiredAt: f.now,
+      expiresAt: f.expiresAt,
+    };
+  }
+
+  /**
+   * Takes every lock or none: one insert for all, then each conflict is resolved (held by the
+   * same job, taken over from a dead holder, or busy). On busy or error, gives back what it took.
+   */
+  private async acquire(locks: ScopeLockDocument[], now: Date): Promise<Acquisition> {
+    const store = this.scopes;
+    const taken: ScopeLockDocument[] = [];
+    try {
+      const conflicts = new Set(await store.scopeInsert(locks));
+      for (const lock of locks) if (!conflicts.has(lock._id)) taken.push(lock);
+      for (const lock of locks) {
+        if (!conflicts.has(lock._id)) continue;
+        const outcome = await this.resolve(lock, now);
+        if (outcome === 'taken') taken.push(lock);
+        else if (outcome !== 'held-by-self') {
+          await store.scopeRelease([tokenFilter(locks)]);
+          return { taken: [], busy: { lock, held: outcome } };
+        }
+      }
+      return { taken };
+    } catch (err) {
+      // Our tokens are unique to this acquisition: deleting by them never touches another's lock.
+      await store.scopeRelease([tokenFilter(locks)]).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Settles one contended lock: 'taken', 'held-by-self', or the live holder's lock (busy). */
+  private async resolve(
+    lock: ScopeLockDocument,
+    now: Date,
+  ): Promise<'taken' | 'held-by-self' | ScopeLockDocument> {
+    const store = this.scopes;
+    let held: ScopeLockDocument | null = null;
+    for (let i = 0; i < TAKE_TRIES; i++) {
+      held = await store.scopeGet(lock._id);
+      if (!held) {
+        // Released meanwhile: try again to insert it.
+        if ((await store.scopeInsert([lock])).length === 0) return 'taken';
+        continue;
+      }
+      if (held.holder === lock.holder) {
+        // Held at put by this very job: it covers the dispatch scope too.
+        if (held.kind === 'enqueue') return 'held-by-self';
+        // Left by an earlier run of this attempt, whose lock was lost (we hold the claim now).
+        if (lock.kind === 'dispatch' && held.attemptId === lock.attemptId) {
+          if (await store.scopeTakeOver({ lock, expectedToken: held.token })) return 'taken';
+          continue;
+        }
+      }
+      if (await this.holderLive(held, now)) return held;
+      if (await store.scopeTakeOver({ lock, expectedToken: held.token })) return 'taken';
+    }
+    return held ?? lock;
+  }
+
+  /** Whether the holder of `held` still has a claim to it. */
+  private async holderLive(held: ScopeLockDocument, now: Date): Promise<boolean> {
+    const t = now.getTime();
+    if (held.kind === 'dispatch') {
+      // Before its recorded expiry the holder is presumed live: no read on the busy path.
+      if (held.expiresAt.getTime() > t) return true;
+      const doc = await this.jobs.jobGet(held.attemptId);
+      const lockExpiresAt = doc?.status.lockExpiresAt;
+      if (
+        !doc ||
+        doc.state !== 'running' ||
+        doc.status.owner !== held.owner ||
+        !lockExpiresAt ||
+        lockExpiresAt.getTime() <= t
+      ) {
+        return false;
+      }
+      // Still running with a live lock: remember its new expiry so others skip the read.
+      await this.scopes.scopeRefresh({ id: held._id, token: held.token, expiresAt: lockExpiresAt });
+      return true;
+    }
+    const latest = await this.jobs.jobGetLatest(held.holder);
+    if (!latest) return held.expiresAt.getTime() > t;
+    return !ENQUEUE_SCOPE_RELEASE_STATES.includes(latest.state);
+  }
+}
+
+/** A filter releasing exactly the acquisitions these locks belong to. */
+function tokenFilter(locks: ScopeLockDocument[]): ScopeReleaseFilter {
+  return { ids: unique(locks.map((l) => l._id)), tokens: unique(locks.map((l) => l.token)) };
+}

@@ -1,0 +1,179 @@
+/**
+ * The compiled `drover` CLI as a child process against the test server: JSON output of stats,
+ * ls, show, abort and prune, and the exit codes (0 success, 1 failure, 2 bad input).
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { MongoClient } from 'mongodb';
+import { initStores, mongoStores, type Stores } from '../../lib/stores';
+import { daysAgo, makeDoc } from '../support/management-factory';
+import { testUri, uniqueDbName } from '../support/server';
+
+const MAIN = path.join(__dirname, '..', '..', 'lib', 'cli', 'main.js');
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+describe('drover CLI', function () {
+  // Each run starts a Node process and connects; the machine is slow.
+  this.timeout(60_000);
+  const db = uniqueDbName('cli');
+  let client: MongoClient;
+  let stores: Stores;
+
+  /** Runs the CLI with `args`; `env` replaces MONGODB_URI and friends. */
+  const drover = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> =>
+    new Promise((resolve) => {
+      const clean = { ...process.env };
+      delete clean.MONGODB_URI;
+      delete clean.DROVER_DB;
+      execFile(
+        process.execPath,
+        [MAIN, ...args],
+        { env: { ...clean, LOG_LEVEL: 'silent', ...env }, timeout: 50_000 },
+        (err, stdout, stderr) => {
+          const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+          resolve({ code, stdout, stderr });
+        },
+      );
+    });
+  const withDb = (...args: string[]) => drover(['--uri', testUri(), '--db', db, ...args]);
+  const json = <T>(run: Run): T => JSON.parse(run.stdout) as T;
+
+  before(async () => {
+    client = await MongoClient.connect(testUri());
+    stores = mongoStores(client.db(db));
+    await initStores(stores);
+    const old = daysAgo(30);
+    await stores.jobs.jobInsert([
+      makeDoc({ id: 'img-1', queue: 'images' }),
+      makeDoc({ id: 'img-2', queue: 'images' }),
+      makeDoc({ id: 'img-3', queue: 'images', state: 'completed' }),
+      makeDoc({ id: 'img-old', queue: 'images', state: 'completed', created: old }),
+      makeDoc({ id: 'mail-1', queue: 'mail', kind: 'fail', state: 'failed', created: old }),
+      makeDoc({ id: 'mail-2', queue: 'mail', state: 'running' }),
+    ]);
+  });
+  after(async () => {
+    await client.db(db).dropDatabase();
+    await client.close();
+  });
+
+  it('prints help and exits 0', async () => {
+    const run = await drover(['--help']);
+    assert.equal(run.code, 0);
+    for (const cmd of ['stats', 'ls', 'show', 'abort', 'retry', 'complete', 'prune', 'wait']) {
+      assert.match(run.stdout, new RegExp(`\\n  ${cmd}\\b`), cmd);
+    }
+  });
+
+  it('stats --json gives counts by queue and totals', async () => {
+    const run = await withDb('stats', '--json');
+    assert.equal(run.code, 0, run.stderr);
+    const stats = json<{
+      queues: { queue: string; pending: number; running: number; total: number }[];
+      totals: { total: number; failed: number; completed: number };
+    }>(run);
+    assert.deepEqual(
+      stats.queues.map((q) => [q.queue, q.total, q.pending, q.running]),
+      [
+        ['images', 4, 2, 0],
+        ['mail', 2, 0, 1],
+      ],
+    );
+    assert.deepEqual([stats.totals.total, stats.totals.failed, stats.totals.completed], [6, 1, 2]);
+    const human = await drover(['stats', '--db', db], { MONGODB_URI: testUri() });
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, /^QUEUE\s+TOTAL\s+PENDING/m);
+    assert.match(human.stdout, /^images\s+4\s+2\b/m);
+  });
+
+  it('ls --json filters and pages with a cursor', async () => {
+    const first = await withDb('ls', '--queue', 'images', '--order', 'id', '-n', '3', '--json');
+    assert.equal(first.code, 0, first.stderr);
+    const page1 = json<{ jobs: { _id: string }[]; nextCursor: string | null }>(first);
+    assert.deepEqual(
+      page1.jobs.map((j) => j._id),
+      ['img-1', 'img-2', 'img-3'],
+    );
+    assert.ok(page1.nextCursor);
+    const second = await withDb('ls', '--queue', 'images', '--cursor', page1.nextCursor, '--json');
+    const page2 = json<{ jobs: { _id: string }[]; nextCursor: string | null }>(second);
+    assert.deepEqual(
+      page2.jobs.map((j) => j._id),
+      ['img-old'],
+    );
+    assert.equal(page2.nextCursor, null);
+    const failed = json<{ jobs: { _id: string }[] }>(await withDb('ls', '-s', 'failed', '--json'));
+    assert.deepEqual(
+      failed.jobs.map((j) => j._id),
+      ['mail-1'],
+    );
+    const bad = await withDb('ls', '--state', 'nonsense', '--json');
+    assert.equal(bad.code, 2);
+    assert.equal(bad.stdout, '');
+    assert.equal(JSON.parse(bad.stderr).error.code, 'DROVER_INVALID');
+  });
+
+  it('show --json prints one job in full; unknown and injected IDs fail', async () => {
+    const run = await withDb('show', 'mail-1', '--json');
+    assert.equal(run.code, 0, run.stderr);
+    const detail = json<{
+      id: string;
+      state: string;
+      latest: { payload: { message: string } };
+      attempts: { id: string; errors: { message: string }[] }[];
+    }>(run);
+    assert.equal(detail.id, 'mail-1');
+    assert.equal(detail.state, 'failed');
+    assert.equal(detail.latest.payload.message, 'boom');
+    assert.equal(detail.attempts[0].errors[0].message, 'failed here');
+    const missing = await withDb('show', 'no-such-job', '--json');
+    assert.equal(missing.code, 1);
+    assert.equal(missing.stdout, '');
+    const injected = await withDb('show', '{"$gt":""}');
+    assert.equal(injected.code, 2);
+    assert.match(injected.stderr, /invalid job ID/);
+  });
+
+  it('abort --json aborts a waiting job once, then reports the refusal with exit 1', async () => {
+    const run = await withDb('abort', 'img-1', '--json');
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(
+      (({ outcome, changed, state }) => ({ outcome, changed, state }))(
+        json<{ outcome: string; changed: number; state: string }>(run),
+      ),
+      { outcome: 'done', changed: 1, state: 'aborted' },
+    );
+    assert.equal((await stores.jobs.jobGet('img-1'))?.state, 'aborted');
+    const again = await withDb('abort', 'img-1', '--json');
+    assert.equal(again.code, 1);
+    assert.equal(json<{ outcome: string }>(again).outcome, 'refused');
+    const running = await withDb('abort', 'mail-2', '--json');
+    assert.equal(json<{ outcome: string }>(running).outcome, 'requested');
+    assert.equal((await withDb('abort', 'ghost')).code, 1);
+  });
+
+  it('prune --older-than deletes only old finished attempts', async () => {
+    const run = await withDb('prune', '--older-than', '14d', '--json');
+    assert.equal(run.code, 0, run.stderr);
+    const res = json<{ changed: number; byQueue: Record<string, number> }>(run);
+    assert.deepEqual([res.changed, res.byQueue], [2, { images: 1, mail: 1 }]);
+    assert.equal(await stores.jobs.jobGet('img-old'), null);
+    assert.equal(await stores.jobs.jobGet('mail-1'), null);
+    assert.ok(await stores.jobs.jobGet('img-3'), 'recent completed job kept');
+    const bad = await withDb('prune', '--older-than', 'soon');
+    assert.equal(bad.code, 2);
+  });
+
+  it('exits 2 on bad usage and on a missing URI', async () => {
+    assert.equal((await drover(['stats'])).code, 2);
+    assert.equal((await drover(['stats', '--nope'])).code, 2);
+    assert.equal((await drover(['abort'])).code, 2);
+    assert.equal((await withDb('--log-level', 'loud', 'stats')).code, 2);
+  });
+});
