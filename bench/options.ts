@@ -72,7 +72,7 @@ const SMOKE: Partial<BenchOptions> = {
   mixedProcs: 1,
   mixedConc: 4,
   cellTimeoutS: 30,
-  timeoutS: 110,
+  timeoutS: 55,
   out: path.join(os.tmpdir(), 'drover-bench-smoke'),
 };
 

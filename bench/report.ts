@@ -166,7 +166,7 @@ function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-/** Throughput against concurrency (log2 x axis), one line per system and process count. */
+/** Throughput against concurrency (log2 x, log10 y), one line per system and process count. */
 export function renderSvg(results: BenchResults): string {
   const W = 720;
   const H = 420;
@@ -175,29 +175,34 @@ export function renderSvg(results: BenchResults): string {
   const ph = H - m.top - m.bottom;
   const concs = [...new Set(results.burn.map((r) => r.conc))].sort((a, b) => a - b);
   const procs = [...new Set(results.burn.map((r) => r.procs))].sort((a, b) => a - b);
-  const maxRate = Math.max(1, ...results.burn.map((r) => r.jobsPerSec).filter(Number.isFinite));
-  const yTop = niceCeil(maxRate);
+  const rates = results.burn.map((r) => r.jobsPerSec).filter((v) => Number.isFinite(v) && v > 0);
+  // Log scale: the systems differ by orders of magnitude on some servers.
+  const yLo = 10 ** Math.floor(Math.log10(Math.min(...rates, 10)));
+  const yHi = 10 ** Math.ceil(Math.log10(Math.max(...rates, yLo * 10)));
   const lx = (c: number): number => Math.log2(c);
   const [x0, x1] = [lx(concs[0] ?? 1), lx(concs[concs.length - 1] ?? 2)];
   const sx = (c: number): number =>
     m.left + (x1 === x0 ? pw / 2 : ((lx(c) - x0) / (x1 - x0)) * pw);
-  const sy = (v: number): number => m.top + ph - (v / yTop) * ph;
-  const parts: string[] = [];
-  parts.push(
+  const sy = (v: number): number =>
+    m.top + ph - ((Math.log10(Math.max(v, yLo)) - Math.log10(yLo)) / Math.log10(yHi / yLo)) * ph;
+  const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${m.left}" y="22" font-size="14" font-weight="bold">Burn-down throughput, ${esc(num(results.options.n))} no-op jobs (${esc(results.meta.mongo.kind)} MongoDB, ${results.meta.machine.cpus} cores)</text>`,
-  );
-  for (let i = 0; i <= 5; i++) {
-    const v = (yTop / 5) * i;
-    const y = sy(v);
-    parts.push(
-      `<line x1="${m.left}" y1="${y}" x2="${m.left + pw}" y2="${y}" stroke="#ddd"/>`,
-      `<text x="${m.left - 8}" y="${y + 4}" text-anchor="end">${esc(num(v))}</text>`,
-    );
+    `<text x="${m.left}" y="22" font-size="14" font-weight="bold">Burn-down throughput, ${esc(num(results.options.n))} no-op jobs (${esc(results.meta.mongo.kind)}, ${results.meta.machine.cpus} cores)</text>`,
+  ];
+  for (let decade = yLo; decade <= yHi; decade *= 10) {
+    for (const k of [1, 2, 5]) {
+      const v = decade * k;
+      if (v > yHi) break;
+      const y = sy(v).toFixed(1);
+      parts.push(
+        `<line x1="${m.left}" y1="${y}" x2="${m.left + pw}" y2="${y}" stroke="${k === 1 ? '#ccc' : '#eee'}"/>`,
+        `<text x="${m.left - 8}" y="${Number(y) + 4}" text-anchor="end">${esc(num(v))}</text>`,
+      );
+    }
   }
   for (const c of concs) {
-    const x = sx(c);
+    const x = sx(c).toFixed(1);
     parts.push(
       `<line x1="${x}" y1="${m.top}" x2="${x}" y2="${m.top + ph}" stroke="#eee"/>`,
       `<text x="${x}" y="${m.top + ph + 18}" text-anchor="middle">${c}</text>`,
@@ -207,7 +212,7 @@ export function renderSvg(results: BenchResults): string {
     `<line x1="${m.left}" y1="${m.top + ph}" x2="${m.left + pw}" y2="${m.top + ph}" stroke="#333"/>`,
     `<line x1="${m.left}" y1="${m.top}" x2="${m.left}" y2="${m.top + ph}" stroke="#333"/>`,
     `<text x="${m.left + pw / 2}" y="${H - 12}" text-anchor="middle">concurrency per process (C, log scale)</text>`,
-    `<text x="18" y="${m.top + ph / 2}" text-anchor="middle" transform="rotate(-90 18 ${m.top + ph / 2})">jobs per second</text>`,
+    `<text x="18" y="${m.top + ph / 2}" text-anchor="middle" transform="rotate(-90 18 ${m.top + ph / 2})">jobs per second (log scale)</text>`,
   );
   let legendY = m.top + 10;
   for (const system of SYSTEM_NAMES) {
@@ -218,12 +223,10 @@ export function renderSvg(results: BenchResults): string {
       if (pts.length === 0) return;
       const dash = DASHES[i % DASHES.length];
       const style = `stroke="${COLORS[system]}" stroke-width="2" fill="none"${dash ? ` stroke-dasharray="${dash}"` : ''}`;
-      const coords = pts.map((r) => `${sx(r.conc).toFixed(1)},${sy(r.jobsPerSec).toFixed(1)}`);
-      parts.push(`<polyline points="${coords.join(' ')}" ${style}/>`);
-      for (const r of pts) {
-        parts.push(
-          `<circle cx="${sx(r.conc).toFixed(1)}" cy="${sy(r.jobsPerSec).toFixed(1)}" r="3" fill="${COLORS[system]}"/>`,
-        );
+      const xy = pts.map((r) => [sx(r.conc).toFixed(1), sy(r.jobsPerSec).toFixed(1)]);
+      parts.push(`<polyline points="${xy.map((c) => c.join(',')).join(' ')}" ${style}/>`);
+      for (const [x, y] of xy) {
+        parts.push(`<circle cx="${x}" cy="${y}" r="3" fill="${COLORS[system]}"/>`);
       }
       const lx0 = m.left + pw + 15;
       parts.push(
@@ -235,13 +238,6 @@ export function renderSvg(results: BenchResults): string {
   }
   parts.push('</svg>', '');
   return parts.join('\n');
-}
-
-/** 1, 2 or 5 times a power of ten, at least `v`. */
-function niceCeil(v: number): number {
-  const p = 10 ** Math.floor(Math.log10(v));
-  for (const k of [1, 2, 5, 10]) if (k * p >= v) return k * p;
-  return 10 * p;
 }
 
 /** Writes the three files; returns their paths. */

@@ -34,6 +34,8 @@ export interface Overlap {
   what: string;
   a: string;
   b: string;
+  /** How the two runs lay in time (ms since the epoch; "k" marks a run cut short). */
+  times: string;
 }
 
 /** What the checks found. */
@@ -96,6 +98,10 @@ export function auditedRuns(
   });
 }
 
+function span(r: AuditedRun): string {
+  return `${r.start}-${r.end}${r.ended ? '' : 'k'}`;
+}
+
 /** Pairs of runs (of different claims) that overlap in time, within each group. */
 function overlapsWithin(groups: Map<string, AuditedRun[]>, what: string): Overlap[] {
   const found: Overlap[] = [];
@@ -105,7 +111,12 @@ function overlapsWithin(groups: Map<string, AuditedRun[]>, what: string): Overla
     for (const run of sorted) {
       for (const other of open) {
         if (other.end > run.start && other.key !== run.key) {
-          found.push({ what: `${what} ${name}`, a: other.key, b: run.key });
+          found.push({
+            what: `${what} ${name}`,
+            a: other.key,
+            b: run.key,
+            times: `${span(other)} / ${span(run)}`,
+          });
         }
       }
       open.push(run);

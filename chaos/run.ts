@@ -9,7 +9,7 @@ import pino from 'pino';
 import { QueueGroup, type JobDocument, type Queue } from '../lib';
 import { AUDIT_COLLECTION, type AuditRecord } from '../test/support/chaos-jobs';
 import { checkChaos, violationCount, type ChaosFindings } from './audit';
-import { WorkerFleet, type ChaosWorker } from './controller';
+import { WorkerFleet } from './controller';
 import { between, buildJob, planJobs, prng, type PlannedJob } from './plan';
 import { ChaosProxy, targetOf } from './proxy';
 import type { ChaosWorkerConfig } from './worker';
@@ -178,16 +178,21 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         if (victims.length > 0) {
           events.shift();
           lastEventAt = Date.now();
-          await kill(victims[Math.floor(rng() * victims.length)]);
+          const victim = victims[Math.floor(rng() * victims.length)];
+          await victim.kill9();
           kills += 1;
           fleet.spawn();
-          o.log(`chaos: kill ${kills}/${o.kills} at ${done}/${plan.length}`);
+          o.log(
+            `chaos: kill ${kills}/${o.kills} (pid ${victim.pid}) at ${done}/${plan.length} (t=${victim.exitedAt})`,
+          );
         }
       } else if (due && next.kind === 'cut' && !proxy.severed) {
         events.shift();
         lastEventAt = Date.now();
         proxy.sever(next.cutMs);
-        o.log(`chaos: cut ${proxy.cuts}/${o.cuts} for ${next.cutMs} ms at ${done}/${plan.length}`);
+        o.log(
+          `chaos: cut ${proxy.cuts}/${o.cuts} for ${next.cutMs} ms at ${done}/${plan.length} (t=${lastEventAt})`,
+        );
       }
       await new Promise((r) => setTimeout(r, TICK_MS));
     }
@@ -217,10 +222,6 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     if (!o.keepDb) await client.db(db).dropDatabase().catch(() => undefined);
     await client.close();
   }
-}
-
-async function kill(worker: ChaosWorker): Promise<void> {
-  await worker.kill9();
 }
 
 function report(

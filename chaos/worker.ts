@@ -109,7 +109,7 @@ async function main(): Promise<void> {
         await auditClient.close();
       } finally {
         await send({ kind: 'closed', pid: process.pid });
-        if (process.connected) process.disconnect();
+        if (process.connected) process.disconnect?.();
         process.exit(0);
       }
     })();

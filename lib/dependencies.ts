@@ -113,6 +113,8 @@ export class DependencyExtension implements QueueExtension {
   readonly options: ResolvedDependencyExtensionOptions;
   /** Per queue, the last blocked job ID evaluated by the periodic scan (round robin). */
   private readonly cursors = new Map<string, string>();
+  /** Per queue: whether the last full scan saw blocked jobs (unknown until the first scan). */
+  private readonly hasBlocked = new Map<string, boolean>();
 
   constructor(
     private readonly store: JobStore,
@@ -123,6 +125,7 @@ export class DependencyExtension implements QueueExtension {
 
   /** Validates every stored dependency and rejects a put that would close a cycle. */
   async beforeInsert(queue: string, docs: JobDocument[]): Promise<void> {
+    if (docs.some((d) => d.state === 'blocked')) this.hasBlocked.set(queue, true);
     const batch = new Map<string, string[]>();
     for (const doc of docs) {
       try {
@@ -206,6 +209,9 @@ export class DependencyExtension implements QueueExtension {
       return;
     }
     if (!EDGE_FINAL.includes(state)) return;
+    // A queue known to hold no blocked job has no dependents to look for: no query per job on
+    // the hot path. Dependents put meanwhile by another process are found by the next scan.
+    if (this.hasBlocked.get(ctx.queue) === false) return;
     await this.releaseDependents(ctx.queue, [job.baseJobId], ctx.now, new Map());
   }
 
@@ -227,8 +233,11 @@ export class DependencyExtension implements QueueExtension {
       limit,
     });
     const last = page[page.length - 1];
+    const fromStart = !this.cursors.has(queue);
     if (page.length < limit || !last) this.cursors.delete(queue);
     else this.cursors.set(queue, last._id);
+    if (page.length > 0) this.hasBlocked.set(queue, true);
+    else if (fromStart) this.hasBlocked.set(queue, false);
     await this.evaluateAndRelease(queue, page, now);
     return page.length;
   }

@@ -112,6 +112,22 @@ export class QueueGroup {
   readonly timeRanges: TimeRangeRequests;
   /** Followers made by `follow`, closed with the group. */
   private readonly followers = new Set<JobFollower>();
+  /**
+   * Extensions attached after construction (metrics, lib/metrics.ts): every queue, held or
+   * opened later, calls their `beforeStart` (verdict ignored: they only observe) and `afterFinish`.
+   */
+  readonly observers = new Set<QueueExtension>();
+  /** Relays to `observers`; last in every queue's list, so `beforeStart` sees only runs. */
+  private readonly observerRelay: QueueExtension = {
+    name: 'observers',
+    beforeStart: async (ctx) => {
+      for (const o of this.observers) await o.beforeStart?.(ctx);
+      return { action: 'run' };
+    },
+    afterFinish: async (ctx, state) => {
+      for (const o of this.observers) await o.afterFinish?.(ctx, state);
+    },
+  };
 
   /**
    * A group over `stores`. Given a bare job store, the other stores are in memory (queue records
@@ -182,6 +198,7 @@ export class QueueGroup {
       this.timeRanges,
       this.hooks,
       ...(this.options.extensions ?? []),
+      this.observerRelay,
     ];
   }
 

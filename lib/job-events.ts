@@ -84,6 +84,8 @@ interface Cursor {
   resume?: { modTime: Date; id: string };
   seen: Map<string, Seen>;
   claims: Map<string, Claim>;
+  /** Errors stamped after this (ms) are new unless the document was seen since. */
+  horizon: number;
 }
 
 /** Follows job state changes of queues through the database. Start it with `start()`. */
@@ -194,7 +196,7 @@ export class JobFollower extends TypedEmitter<FollowEventMap> implements AsyncIt
   private async pollQueue(queue: string): Promise<number> {
     let cursor = this.cursors.get(queue);
     if (!cursor) {
-      cursor = { high: this.since, seen: new Map(), claims: new Map() };
+      cursor = { high: this.since, seen: new Map(), claims: new Map(), horizon: this.since - 1 };
       this.cursors.set(queue, cursor);
     }
     const from = Math.max(this.since, cursor.high - this.lagMs);
@@ -215,6 +217,8 @@ export class JobFollower extends TypedEmitter<FollowEventMap> implements AsyncIt
     // What lies before the window will not be read again unless it changes (and gets newer).
     const horizon = cursor.high - this.lagMs;
     for (const [id, s] of cursor.seen) if (s.modTime < horizon) cursor.seen.delete(id);
+    // An evicted version's errors are older than `horizon`: newer ones were never reported.
+    cursor.horizon = Math.max(cursor.horizon, horizon - 1);
     return n;
   }
 
@@ -231,7 +235,24 @@ export class JobFollower extends TypedEmitter<FollowEventMap> implements AsyncIt
       type: doc.type?.name ?? '',
       attempt: doc.retryInfo?.currentAttempt ?? 0,
     };
-    if (doc.state === 'running') return this.observeRunning(cursor, doc, info);
+    // Locks lost since the last look, even when the job moved on since (reclaimed, run again).
+    let n = 0;
+    const after = prev?.modTime ?? cursor.horizon;
+    for (const e of doc.status.errors ?? []) {
+      if (e.code === 'DROVER_LOCK_LOST' && e.at.getTime() > after) n += this.send('lock-lost', info);
+    }
+    if (doc.state === 'running') return n + this.observeRunning(cursor, doc, info);
+    return n + (await this.observeState(queue, doc, info, prev, cursor));
+  }
+
+  private async observeState(
+    queue: string,
+    doc: JobSummaryDocument,
+    info: JobEventInfo,
+    prev: Seen | undefined,
+    cursor: Cursor,
+  ): Promise<number> {
+    const { modCount } = doc.status;
     const claim = cursor.claims.get(doc._id);
     cursor.claims.delete(doc._id);
     // A finished state is reported once, whatever writes follow it (e.g. a hand-over's step 3).
@@ -269,10 +290,8 @@ export class JobFollower extends TypedEmitter<FollowEventMap> implements AsyncIt
         });
       case 'pending':
       case 'blocked':
-        // A stale lock reclaimed by any process: the reclaim stamps its error at `modTime`.
-        if (lastError?.code === 'DROVER_LOCK_LOST' && lastError.at.getTime() === modTime) {
-          return this.send('lock-lost', info);
-        }
+        // Back from running without a lost lock: released (a busy scope, a waiting hook...).
+        if (lastError?.code === 'DROVER_LOCK_LOST') return 0;
         return claim ? this.send('released', info) : 0;
     }
     return 0;

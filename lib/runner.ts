@@ -157,7 +157,10 @@ export class RunnerPool {
   private async loop(): Promise<void> {
     while (!this.stopping) {
       const free = this.opts.workers - this.running.size - this.zombies.size;
-      if (free <= 0) {
+      // While jobs run, wait for a quarter of the slots to free up: one claim round trip then
+      // fills several slots instead of one.
+      const minClaim = this.running.size === 0 ? 1 : Math.ceil(this.opts.workers / 4);
+      if (free < minClaim) {
         await this.wakeable.sleep(this.opts.pollMaxMs);
         continue;
       }

@@ -21,6 +21,9 @@
  * when the holder no longer runs under the lock's owner with a live lock (dispatch) or has ended
  * or never got inserted (enqueue). Conflicts are found by the duplicate key of the lock's `_id`,
  * never by message text. Jobs without scopes cost no round trip.
+ *
+ * Jobs claimed with `Queue.next()` (run by the caller, not a pool) bypass extensions and take no
+ * dispatch scopes.
  */
 import { randomUUID } from 'node:crypto';
 import { DuplicateJobScopeError } from './errors';
@@ -157,7 +160,6 @@ export class ScopeLocks implements QueueExtension {
         mine.set(lock, doc);
       }
     }
-    if (locks.length === 0) return;
     const got = await this.acquire(locks, locks[0].acquiredAt);
     if (got.busy) {
       const { lock, held } = got.busy;

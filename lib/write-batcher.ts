@@ -1,6 +1,7 @@
 /**
- * Coalesces guarded writes issued in the same turn of the event loop into one round trip.
- * When many jobs finish together, their completions cost one `bulkWrite` instead of one each.
+ * Coalesces guarded writes into few round trips ("group commit"): writes issued while a batch is
+ * in flight wait and go out together as soon as it returns. When many jobs finish together their
+ * completions cost one `bulkWrite`, and under load the batches grow by themselves.
  */
 import type { JobStore, JobWriteParams } from './store';
 
@@ -10,10 +11,11 @@ interface Pending {
   reject: (err: unknown) => void;
 }
 
-/** Batches `jobWrite` calls per event-loop turn. */
+/** Batches `jobWrite` calls. */
 export class WriteBatcher {
   private pending: Pending[] = [];
   private scheduled = false;
+  private inFlight = false;
 
   constructor(private readonly store: JobStore) {}
 
@@ -21,26 +23,35 @@ export class WriteBatcher {
   write(write: JobWriteParams): Promise<boolean> {
     return new Promise((resolve, reject) => {
       this.pending.push({ write, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => void this.flush());
-      }
+      this.kick();
+    });
+  }
+
+  private kick(): void {
+    if (this.inFlight || this.scheduled || this.pending.length === 0) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.flush();
     });
   }
 
   private async flush(): Promise<void> {
     const batch = this.pending;
     this.pending = [];
-    this.scheduled = false;
+    this.inFlight = true;
     try {
       if (batch.length === 1) {
         batch[0].resolve((await this.store.jobWrite(batch[0].write)) !== null);
-        return;
+      } else {
+        const ok = await this.store.jobWriteMany(batch.map((p) => p.write));
+        for (const p of batch) p.resolve(ok.has(p.write.token.id));
       }
-      const ok = await this.store.jobWriteMany(batch.map((p) => p.write));
-      for (const p of batch) p.resolve(ok.has(p.write.token.id));
     } catch (err) {
       for (const p of batch) p.reject(err);
+    } finally {
+      this.inFlight = false;
+      this.kick();
     }
   }
 }

@@ -75,6 +75,19 @@ function abortedStaleError(now: Date): JobErrorRecord {
   };
 }
 
+/** A candidate as the claim's update left it in the database (kept in step with claimUpdate). */
+function applyClaim(doc: Doc, params: JobClaimParams): Doc {
+  doc.state = 'running';
+  doc.status.owner = params.owner;
+  doc.status.inProgress = true;
+  doc.status.lockExpiresAt = new Date(params.now.getTime() + params.lockTimeoutMs);
+  doc.status.modTime = params.now;
+  doc.status.abortRequested = false;
+  doc.status.modCount += 1;
+  doc.timeInfo.start = params.now;
+  return doc;
+}
+
 /** The `$set` part of a guarded write. */
 function updateFields(update: JobUpdate, now: Date): Record<string, unknown> {
   const set: Record<string, unknown> = { 'status.modTime': now };
@@ -203,18 +216,27 @@ export class MongoJobStore implements JobStore {
       }
       return claimed;
     }
-    // Batched claim: read candidate IDs through the index, flip the ones still pending in one
-    // updateMany (each document's update is atomic and re-checks the filter), read back ours.
+    // Batched claim: read candidates through the index, flip those still pending and unchanged
+    // (same modCount) in one updateMany, whose per-document update re-checks the filter. When
+    // every candidate was won (no contention), the documents we read are ours with the claim
+    // applied: two round trips. Otherwise read back exactly the ones we won.
     const candidates = await this.jobs
-      .find(filter, { projection: { _id: 1 }, sort: MongoJobStore.claimSort, limit: params.limit })
+      .find(filter, { sort: MongoJobStore.claimSort, limit: params.limit })
       .toArray();
     if (candidates.length === 0) return [];
-    const ids = candidates.map((c) => c._id);
+    const update = this.claimUpdate(params);
     const res = await this.jobs.updateMany(
-      { ...filter, _id: { $in: ids } },
-      this.claimUpdate(params),
+      {
+        ...filter,
+        $or: candidates.map((c) => ({ _id: c._id, 'status.modCount': c.status.modCount })),
+      },
+      update,
     );
     if (res.modifiedCount === 0) return [];
+    if (res.modifiedCount === candidates.length) {
+      return candidates.map((c) => applyClaim(c, params));
+    }
+    const ids = candidates.map((c) => c._id);
     const won = await this.jobs
       .find({
         _id: { $in: ids },

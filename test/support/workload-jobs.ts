@@ -92,10 +92,13 @@ export const probe = {
   running: 0,
   max: 0,
   aborted: 0,
+  /** Runs by child ID. */
+  runs: {} as Record<string, number>,
   reset(): void {
     this.running = 0;
     this.max = 0;
     this.aborted = 0;
+    this.runs = {};
   },
 };
 
@@ -108,6 +111,7 @@ export class ProbeChild extends BaseJob {
   output = '';
   async run(ctx: JobContext): Promise<void> {
     probe.running++;
+    probe.runs[this.id] = (probe.runs[this.id] ?? 0) + 1;
     probe.max = Math.max(probe.max, probe.running);
     try {
       await delay(this.ms, undefined, { signal: ctx.signal });
@@ -121,5 +125,19 @@ export class ProbeChild extends BaseJob {
       throw this.retryable ? new RetryableError(this.fail) : new Error(this.fail);
     }
     this.output = `ran ${this.ms}`;
+  }
+}
+
+/** Reports progress in steps, `stepMs` apart, so a follower polling meanwhile sees it. */
+@JobType('test-slow-progress')
+export class SlowProgressJob extends BaseJob {
+  steps = 3;
+  stepMs = 80;
+  async run(ctx: JobContext): Promise<void> {
+    for (let i = 1; i <= this.steps; i++) {
+      await delay(this.stepMs, undefined, { signal: ctx.signal });
+      await ctx.progress((i / this.steps) * 100, `step ${i}`);
+    }
+    await delay(this.stepMs, undefined, { signal: ctx.signal });
   }
 }

@@ -1,0 +1,140 @@
+/**
+ * The backfill workload (a KPI backfill queue): a month of history is split into one-day chunks,
+ * run newest first with per-chunk retries; a second request is cancelled midway; the process
+ * "restarts" halfway through the first request and a new one adopts it, running every chunk
+ * exactly once. Runs on MONGODB_URI, or on an embedded server like `npm run demo`.
+ *
+ *   npm run build && node dist/examples/backfill.js
+ */
+import 'reflect-metadata';
+import { setTimeout as delay } from 'node:timers/promises';
+import { MongoClient } from 'mongodb';
+import pino from 'pino';
+import {
+  JobType,
+  QueueGroup,
+  RetryableError,
+  TimeRangeChunkJob,
+  formatTime,
+  type JobContext,
+  type TimeRange,
+  type TimeRangeRequests,
+} from '../lib';
+import { startServer } from '../test/support/server';
+
+const DAY = 24 * 3_600_000;
+
+/** Runs the KPI search of one day (simulated); the search service throttles now and then. */
+@JobType('example.kpi-search-chunk')
+class KpiSearchChunk extends TimeRangeChunkJob {
+  kpi = '';
+  async runChunk(range: TimeRange, ctx: JobContext): Promise<void> {
+    await delay(40 + Math.random() * 40, undefined, { signal: ctx.signal });
+    if (ctx.attempt === 0 && Math.random() < 0.15) {
+      throw new RetryableError('search head busy (503)', { retryAfterMs: 100 });
+    }
+    const day = formatTime(range.earliest).slice(0, 10);
+    ctx.logger.debug({ day, kpi: this.kpi }, 'chunk searched');
+    runs.set(this.baseJobId, (runs.get(this.baseJobId) ?? 0) + 1);
+  }
+}
+
+/** Completed runs per chunk ID, to show that none ran twice. */
+const runs = new Map<string, number>();
+
+function say(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+/** A group as one worker process would open it. */
+async function openGroup(client: MongoClient, db: string, name: string): Promise<QueueGroup> {
+  const group = await QueueGroup.connect({
+    client,
+    db,
+    logger: pino({ level: process.env.LOG_LEVEL ?? 'warn' }),
+    defaults: { workers: 3, heartbeatMs: 200, lockTimeoutMs: 3_000, reclaimEveryMs: 250 },
+    timeRanges: { reconcileEveryMs: 500 },
+  });
+  const requests: TimeRangeRequests = group.timeRanges;
+  requests.on('started', (e) => say(`[${name}] ${e.name}: running`));
+  requests.on('done', (e) => say(`[${name}] ${e.message}`));
+  requests.on('failed', (e) => say(`[${name}] ${e.message}`));
+  requests.on('cancelled', (e) => say(`[${name}] ${e.message}`));
+  return group;
+}
+
+async function main(): Promise<void> {
+  const server = process.env.MONGODB_URI ? undefined : await startServer();
+  const uri = process.env.MONGODB_URI ?? server?.uri ?? '';
+  const client = await MongoClient.connect(uri);
+  const db = `drover_backfill_${Date.now()}`;
+  say(`backfill example on ${uri} (database ${db})`);
+  try {
+    const latest = new Date(Date.UTC(2026, 0, 31));
+    const earliest = new Date(latest.getTime() - 30 * DAY);
+
+    const first = await openGroup(client, db, 'process 1');
+    const cpu = await first.timeRanges.submit({
+      id: 'cpu-load-january',
+      name: 'KPI cpu.load',
+      queue: 'backfill',
+      chunkClass: KpiSearchChunk,
+      earliest,
+      latest,
+      chunkMs: DAY,
+      fields: { kpi: 'cpu.load' },
+      chunkOptions: { maxAttempts: 3 },
+    });
+    say(`submitted ${cpu._id}: ${cpu.total} chunks, ${cpu.state}`);
+    const disk = await first.timeRanges.submit({
+      id: 'disk-io-january',
+      name: 'KPI disk.io',
+      queue: 'backfill',
+      chunkClass: KpiSearchChunk,
+      earliest,
+      latest,
+      fields: { kpi: 'disk.io' },
+    });
+    say(`submitted ${disk._id}: ${disk.total} chunks; it will be cancelled`);
+    await (await first.get('backfill')).start();
+
+    // Chunks run newest first; cancel the second request once it is under way.
+    for (;;) {
+      const info = await first.timeRanges.get(disk._id);
+      if ((info?.counts.done ?? 0) >= 3) break;
+      await delay(20);
+    }
+    say(`cancelling ${disk._id}: ${await first.timeRanges.cancel(disk._id)}`);
+
+    // Process 1 goes away halfway through the first request...
+    for (;;) {
+      const info = await first.timeRanges.get(cpu._id);
+      if (!info || info.counts.done >= cpu.total / 2) break;
+      await delay(20);
+    }
+    const half = await first.timeRanges.get(cpu._id);
+    say(`[process 1] stopping at ${half?.counts.done}/${cpu.total} chunks of ${cpu._id}`);
+    await first.close();
+
+    // ...and process 2 adopts it and finishes it.
+    const second = await openGroup(client, db, 'process 2');
+    say(`[process 2] adopted: ${(await second.timeRanges.adopt()).join(', ')}`);
+    const done = await second.timeRanges.waitFor(cpu._id, { timeoutMs: 60_000 });
+    const counts = done.counts;
+    say(`${cpu._id}: ${done.state}, ${counts.done}/${counts.total} chunks`);
+    const twice = [...runs.entries()].filter(([id, n]) => id.startsWith(cpu._id) && n > 1);
+    say(`chunks run more than once: ${twice.length === 0 ? 'none' : twice.map(([id]) => id).join(', ')}`);
+    const cancelled = await second.timeRanges.get(disk._id);
+    say(`${disk._id}: ${cancelled?.state} after ${cancelled?.counts.done}/${cancelled?.counts.total} chunks`);
+    await second.close();
+  } finally {
+    await client.db(db).dropDatabase().catch(() => undefined);
+    await client.close();
+    await server?.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`backfill example failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});
