@@ -127,7 +127,8 @@ async function crossProcess(ctx: BenchContext, system: SystemName): Promise<Late
         agenda: agendaTuningOf(ctx.opts),
       },
       (msg) => {
-        if (msg.kind === 'started' || msg.kind === 'finished') waits.notify(msg.kind, msg.seq, msg.at);
+        if (msg.kind === 'started' || msg.kind === 'finished')
+          waits.notify(msg.kind, msg.seq, msg.at);
       },
     );
     const producer = await driver.producer(target);

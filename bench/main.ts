@@ -26,6 +26,12 @@ import { agendaTuning } from './systems/agenda';
 import { runThroughput } from './throughput';
 import { killAllWorkers } from './workers';
 
+const SERVER_LABELS: Record<TestServer['kind'], string> = {
+  java: 'mongo-java-server (in-memory)',
+  'memory-server': 'mongod (mongodb-memory-server)',
+  uri: 'MongoDB at MONGODB_URI',
+};
+
 function log(line: string): void {
   process.stderr.write(`[bench] ${line}\n`);
 }
@@ -133,7 +139,10 @@ async function main(): Promise<number> {
     }
     void res.release().finally(() => process.exit(code));
   };
-  const watchdog = setTimeout(() => abort(`--timeout ${opts.timeoutS}s reached`, 2), opts.timeoutS * 1000);
+  const watchdog = setTimeout(
+    () => abort(`--timeout ${opts.timeoutS}s reached`, 2),
+    opts.timeoutS * 1000,
+  );
   process.once('SIGINT', () => abort('SIGINT', 130));
   process.once('SIGTERM', () => abort('SIGTERM', 143));
 
@@ -144,7 +153,7 @@ async function main(): Promise<number> {
     });
     if (opts.systems.includes('bullmq')) meterRedis();
     res.mongo = await startServer();
-    results.meta.mongo.kind = res.mongo.kind === 'java' ? 'mongo-java-server (in-memory)' : res.mongo.kind;
+    results.meta.mongo.kind = SERVER_LABELS[res.mongo.kind];
     res.admin = await MongoClient.connect(res.mongo.uri);
     results.meta.mongo.version = await mongoVersion(res.admin);
     if (opts.systems.includes('bullmq')) {

@@ -39,7 +39,7 @@ export interface BenchOptions {
 const DEFAULTS: BenchOptions = {
   n: 5_000,
   procs: [1, 2],
-  conc: [1, 4, 16, 64],
+  conc: [1, 8, 64],
   systems: [...SYSTEM_NAMES],
   workloads: [...WORKLOADS],
   singlePuts: 1_000,
@@ -51,7 +51,7 @@ const DEFAULTS: BenchOptions = {
   mixedProcs: 2,
   mixedConc: 16,
   failShare: 0.1,
-  cellTimeoutS: 180,
+  cellTimeoutS: 30,
   timeoutS: 1_800,
   out: 'bench/results',
   smoke: false,
@@ -107,7 +107,11 @@ export function parseOptions(argv: string[]): BenchOptions {
     .option('--smoke', 'tiny run for CI: N=200, P=1, C in {1,4}')
     .option('--n <n>', `jobs per burn-down (default ${DEFAULTS.n})`, int(10, 10_000_000))
     .option('--procs <list>', `worker processes, 1..4 (default ${DEFAULTS.procs})`, intList(1, 4))
-    .option('--conc <list>', `concurrency per process, 1..64 (default ${DEFAULTS.conc})`, intList(1, 64))
+    .option(
+      '--conc <list>',
+      `concurrency per process, 1..64 (default ${DEFAULTS.conc})`,
+      intList(1, 64),
+    )
     .option('--systems <list>', `systems (default ${DEFAULTS.systems})`, nameList(SYSTEM_NAMES))
     .option('--workloads <list>', `workloads (default ${DEFAULTS.workloads})`, nameList(WORKLOADS))
     .option('--single-puts <n>', 'single puts in the enqueue workload', int(1, 1_000_000))

@@ -129,7 +129,10 @@ export function commandsBetween(before: Map<string, number>, after: Map<string, 
 /** Resolves once redis-server logs that it accepts connections; rejects if it exits first. */
 function waitReady(child: ChildProcess, output: () => string, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => finish(new Error(`redis-server not ready in ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => finish(new Error(`redis-server not ready in ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     const check = (): void => {
       if (/Ready to accept connections/.test(output())) finish();
     };

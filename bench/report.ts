@@ -6,7 +6,10 @@ import { SYSTEM_NAMES, type SystemName } from './systems/types';
 
 function num(v: number | undefined, digits = 0): string {
   if (v === undefined || !Number.isFinite(v)) return '–';
-  return v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  return v.toLocaleString('en-US', {
+    minimumFractionDigits: digits,
+    maximumFractionDigits: digits,
+  });
 }
 
 function table(head: string[], rows: string[][]): string {
@@ -26,7 +29,8 @@ function note(r: ThroughputResult): string {
   const parts: string[] = [];
   if (r.timedOut) parts.push(`timed out at ${r.completed + r.failed}/${r.n}`);
   const expectedRuns = r.n + Math.round(r.n * r.failShare) * 2;
-  if (!r.timedOut && r.runs !== expectedRuns) parts.push(`${r.runs} runs, expected ${expectedRuns}`);
+  if (!r.timedOut && r.runs !== expectedRuns)
+    parts.push(`${r.runs} runs, expected ${expectedRuns}`);
   if (r.errors.length) parts.push(r.errors[0].slice(0, 80));
   return parts.join('; ');
 }
@@ -75,7 +79,11 @@ export function renderMarkdown(results: BenchResults): string {
       (meta.complete ? '.' : ' (INCOMPLETE: the run was cut short).'),
   );
   if (results.burn.length) {
-    out.push('', `## Burn-down: jobs/s draining ${num(o.n)} no-op jobs (P processes × C concurrency)`, '');
+    out.push(
+      '',
+      `## Burn-down: jobs/s draining ${num(o.n)} no-op jobs (P processes × C concurrency)`,
+      '',
+    );
     const cells = [...new Set(results.burn.map((r) => `${r.procs}x${r.conc}`))];
     const rate = (s: SystemName, cell: string): number | undefined =>
       results.burn.find((r) => r.system === s && `${r.procs}x${r.conc}` === cell)?.jobsPerSec;
@@ -101,7 +109,17 @@ export function renderMarkdown(results: BenchResults): string {
     out.push('', '## Enqueue rate (no consumer running)', '');
     out.push(
       table(
-        ['system', 'mode', 'jobs', 'jobs/call', 'jobs/s', 'round trips/job', 'CPU µs/job', 'p50 ms/call', 'p99 ms/call'],
+        [
+          'system',
+          'mode',
+          'jobs',
+          'jobs/call',
+          'jobs/s',
+          'round trips/job',
+          'CPU µs/job',
+          'p50 ms/call',
+          'p99 ms/call',
+        ],
         results.enqueue.map((r) => [
           r.system,
           r.mode === 'single' ? 'put' : 'putMany',
@@ -181,8 +199,7 @@ export function renderSvg(results: BenchResults): string {
   const yHi = 10 ** Math.ceil(Math.log10(Math.max(...rates, yLo * 10)));
   const lx = (c: number): number => Math.log2(c);
   const [x0, x1] = [lx(concs[0] ?? 1), lx(concs[concs.length - 1] ?? 2)];
-  const sx = (c: number): number =>
-    m.left + (x1 === x0 ? pw / 2 : ((lx(c) - x0) / (x1 - x0)) * pw);
+  const sx = (c: number): number => m.left + (x1 === x0 ? pw / 2 : ((lx(c) - x0) / (x1 - x0)) * pw);
   const sy = (v: number): number =>
     m.top + ph - ((Math.log10(Math.max(v, yLo)) - Math.log10(yLo)) / Math.log10(yHi / yLo)) * ph;
   const parts: string[] = [

@@ -50,7 +50,8 @@ export async function runThroughput(
       reportEach: false,
       agenda: agendaTuningOf(ctx.opts),
     });
-    const redisBefore = system === 'bullmq' && ctx.redis ? await commandStats(ctx.redis.admin) : undefined;
+    const redisBefore =
+      system === 'bullmq' && ctx.redis ? await commandStats(ctx.redis.admin) : undefined;
     const t0 = epochMs();
     for (const w of workers) w.go();
     const deadline = Date.now() + ctx.opts.cellTimeoutS * 1000;
@@ -67,10 +68,13 @@ export async function runThroughput(
       got.reduce((s, m) => s + f(m), 0);
     const completed = sum((m) => m.completed);
     const failed = sum((m) => m.failed);
+    // Per-job figures are per finished job (all N unless the run was cut at the timeout).
+    const perJob = Math.max(1, completed + failed);
     const lastFinal = Math.max(...got.map((m) => m.lastFinalAt), 0);
     const elapsedMs = (timedOut || lastFinal === 0 ? stoppedAt : lastFinal) - t0;
     const errors = workers.flatMap((w) => w.errors);
-    if (got.length < workers.length) errors.push(`${workers.length - got.length} worker(s) sent no metrics`);
+    if (got.length < workers.length)
+      errors.push(`${workers.length - got.length} worker(s) sent no metrics`);
     const result: ThroughputResult = {
       system,
       procs,
@@ -82,10 +86,10 @@ export async function runThroughput(
       completed,
       failed,
       runs: sum((m) => m.runs),
-      roundTripsPerJob: sum((m) => m.roundTrips) / n,
+      roundTripsPerJob: sum((m) => m.roundTrips) / perJob,
       serverCommandsPerJob:
-        redisBefore && redisAfter ? commandsBetween(redisBefore, redisAfter) / n : undefined,
-      cpuUsPerJob: sum((m) => m.cpuUserUs + m.cpuSystemUs) / n,
+        redisBefore && redisAfter ? commandsBetween(redisBefore, redisAfter) / perJob : undefined,
+      cpuUsPerJob: sum((m) => m.cpuUserUs + m.cpuSystemUs) / perJob,
       peakRssMiB: Math.max(...got.map((m) => m.peakRssBytes), 0) / 2 ** 20,
       timedOut,
       errors: [...new Set(errors)].slice(0, 5),

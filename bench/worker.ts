@@ -53,7 +53,8 @@ function sendNow(msg: FromWorker): Promise<void> {
 
 async function main(): Promise<void> {
   const raw = process.env[WORKER_CONFIG_ENV];
-  if (!raw || !process.send) throw new Error('bench worker: fork me with an IPC channel and config');
+  if (!raw || !process.send)
+    throw new Error('bench worker: fork me with an IPC channel and config');
   const config = JSON.parse(raw) as WorkerConfig;
   Object.assign(agendaTuning, config.agenda);
   if (config.system === 'bullmq') meterRedis();

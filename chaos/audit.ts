@@ -27,6 +27,8 @@ export interface AuditedRun {
   ended: boolean;
   ok: boolean;
   scopes: string[];
+  /** The lock expiry the run was claimed with; a start after it means the lock was already stale. */
+  lockExpiresAt: number | null;
 }
 
 /** Two runs that overlapped in time although they must not. */
@@ -34,7 +36,10 @@ export interface Overlap {
   what: string;
   a: string;
   b: string;
-  /** How the two runs lay in time (ms since the epoch; "k" marks a run cut short). */
+  /**
+   * How the two runs lay in time (ms since the epoch); "k" marks a run cut short by a kill, "s"
+   * one that started after the lock it was claimed with had expired.
+   */
   times: string;
 }
 
@@ -45,10 +50,12 @@ export interface ChaosFindings {
   killedRuns: number;
   /** Successful runs whose outcome was not recorded (their job ran again). */
   reExecutions: number;
+  /** Runs that started after the lock they were claimed with had expired. */
+  startedStale: number;
   /** Jobs whose newest attempt is missing or not finished. */
   lost: string[];
   /** Jobs finished in another state than planned, with their last error. */
-  unexpected: { id: string; expected: string; state: string; error: string }[];
+  unexpected: { id: string; kind: string; expected: string; state: string; error: string }[];
   /** Jobs with more than one recorded completion. */
   duplicatedCompletions: { id: string; completions: number }[];
   /** Completed attempts with no successful run under their claim in the audit. */
@@ -94,12 +101,14 @@ export function auditedRuns(
       ended: end !== undefined,
       ok: end?.ok === true,
       scopes: s.scopes,
+      lockExpiresAt: s.lockExpiresAt ?? null,
     };
   });
 }
 
 function span(r: AuditedRun): string {
-  return `${r.start}-${r.end}${r.ended ? '' : 'k'}`;
+  const stale = r.lockExpiresAt !== null && r.start > r.lockExpiresAt ? 's' : '';
+  return `${r.start}-${r.end}${r.ended ? '' : 'k'}${stale}`;
 }
 
 /** Pairs of runs (of different claims) that overlap in time, within each group. */
@@ -156,6 +165,7 @@ export function checkChaos(params: {
     runs: runs.length,
     killedRuns: runs.filter((r) => !r.ended).length,
     reExecutions: 0,
+    startedStale: runs.filter((r) => r.lockExpiresAt !== null && r.start > r.lockExpiresAt).length,
     lost: [],
     unexpected: [],
     duplicatedCompletions: [],
@@ -178,7 +188,13 @@ export function checkChaos(params: {
     } else if (latest.state !== p.expected) {
       const errors = latest.status?.errors ?? [];
       const error = errors.length > 0 ? errors[errors.length - 1].message : '';
-      findings.unexpected.push({ id: p.id, expected: p.expected, state: latest.state, error });
+      findings.unexpected.push({
+        id: p.id,
+        kind: p.kind,
+        expected: p.expected,
+        state: latest.state,
+        error,
+      });
     }
     let completions = 0;
     for (const doc of list.filter((d) => d.state === 'completed')) {

@@ -1,8 +1,8 @@
 /**
  * The backfill workload (a KPI backfill queue): a month of history is split into one-day chunks,
- * run newest first with per-chunk retries; a second request is cancelled midway; the process
- * "restarts" halfway through the first request and a new one adopts it, running every chunk
- * exactly once. Runs on MONGODB_URI, or on an embedded server like `npm run demo`.
+ * run newest first with per-chunk retries; the process "restarts" a third of the way through
+ * and a new one adopts the request, running every chunk exactly once; a second request is
+ * cancelled midway. Runs on MONGODB_URI, or on an embedded server like `npm run demo`.
  *
  *   npm run build && node dist/examples/backfill.js
  */
@@ -29,11 +29,12 @@ const DAY = 24 * 3_600_000;
 class KpiSearchChunk extends TimeRangeChunkJob {
   kpi = '';
   async runChunk(range: TimeRange, ctx: JobContext): Promise<void> {
+    const day = formatTime(range.earliest).slice(0, 10);
+    if (this.kpi === 'cpu.load' && ctx.attempt === 0) order.push(day);
     await delay(40 + Math.random() * 40, undefined, { signal: ctx.signal });
     if (ctx.attempt === 0 && Math.random() < 0.15) {
       throw new RetryableError('search head busy (503)', { retryAfterMs: 100 });
     }
-    const day = formatTime(range.earliest).slice(0, 10);
     ctx.logger.debug({ day, kpi: this.kpi }, 'chunk searched');
     runs.set(this.baseJobId, (runs.get(this.baseJobId) ?? 0) + 1);
   }
@@ -41,6 +42,8 @@ class KpiSearchChunk extends TimeRangeChunkJob {
 
 /** Completed runs per chunk ID, to show that none ran twice. */
 const runs = new Map<string, number>();
+/** Days of the first request, in the order their chunks started. */
+const order: string[] = [];
 
 function say(line: string): void {
   process.stdout.write(`${line}\n`);
@@ -86,7 +89,34 @@ async function main(): Promise<void> {
       chunkOptions: { maxAttempts: 3 },
     });
     say(`submitted ${cpu._id}: ${cpu.total} chunks, ${cpu.state}`);
-    const disk = await first.timeRanges.submit({
+    await (await first.get('backfill')).start();
+
+    // Process 1 goes away a third of the way through the request...
+    for (;;) {
+      const info = await first.timeRanges.get(cpu._id);
+      if (!info || info.counts.done >= cpu.total / 3) break;
+      await delay(20);
+    }
+    await first.close();
+    say(`[process 1] chunks started: ${order.slice(0, 4).join(', ')}, ... (newest first)`);
+    const cut = await first.timeRanges.get(cpu._id);
+    say(
+      `[process 1] stopped at ${cut?.counts.done}/${cpu.total} chunks of ${cpu._id} (${cut?.state})`,
+    );
+
+    // ...and process 2 adopts it and finishes it.
+    const second = await openGroup(client, db, 'process 2');
+    say(`[process 2] adopted: ${(await second.timeRanges.adopt()).join(', ')}`);
+    const done = await second.timeRanges.waitFor(cpu._id, { timeoutMs: 60_000 });
+    say(`${cpu._id}: ${done.state}, ${done.counts.done}/${done.counts.total} chunks`);
+    const days = [...runs.keys()].filter((id) => id.startsWith(cpu._id)).length;
+    const twice = [...runs.entries()].filter(([id, n]) => id.startsWith(cpu._id) && n > 1);
+    say(
+      `chunks run: ${days}; run more than once: ${twice.length === 0 ? 'none' : twice.map(([id]) => id).join(', ')}`,
+    );
+
+    // A second request, cancelled once under way: its running chunks are aborted, the rest skipped.
+    const disk = await second.timeRanges.submit({
       id: 'disk-io-january',
       name: 'KPI disk.io',
       queue: 'backfill',
@@ -96,45 +126,30 @@ async function main(): Promise<void> {
       fields: { kpi: 'disk.io' },
     });
     say(`submitted ${disk._id}: ${disk.total} chunks; it will be cancelled`);
-    await (await first.get('backfill')).start();
-
-    // Chunks run newest first; cancel the second request once it is under way.
     for (;;) {
-      const info = await first.timeRanges.get(disk._id);
+      const info = await second.timeRanges.get(disk._id);
       if ((info?.counts.done ?? 0) >= 3) break;
       await delay(20);
     }
-    say(`cancelling ${disk._id}: ${await first.timeRanges.cancel(disk._id)}`);
-
-    // Process 1 goes away halfway through the first request...
-    for (;;) {
-      const info = await first.timeRanges.get(cpu._id);
-      if (!info || info.counts.done >= cpu.total / 2) break;
-      await delay(20);
-    }
-    const half = await first.timeRanges.get(cpu._id);
-    say(`[process 1] stopping at ${half?.counts.done}/${cpu.total} chunks of ${cpu._id}`);
-    await first.close();
-
-    // ...and process 2 adopts it and finishes it.
-    const second = await openGroup(client, db, 'process 2');
-    say(`[process 2] adopted: ${(await second.timeRanges.adopt()).join(', ')}`);
-    const done = await second.timeRanges.waitFor(cpu._id, { timeoutMs: 60_000 });
-    const counts = done.counts;
-    say(`${cpu._id}: ${done.state}, ${counts.done}/${counts.total} chunks`);
-    const twice = [...runs.entries()].filter(([id, n]) => id.startsWith(cpu._id) && n > 1);
-    say(`chunks run more than once: ${twice.length === 0 ? 'none' : twice.map(([id]) => id).join(', ')}`);
+    say(`cancelling ${disk._id}: ${await second.timeRanges.cancel(disk._id)}`);
     const cancelled = await second.timeRanges.get(disk._id);
-    say(`${disk._id}: ${cancelled?.state} after ${cancelled?.counts.done}/${cancelled?.counts.total} chunks`);
+    say(
+      `${disk._id}: ${cancelled?.state}, ${cancelled?.counts.done}/${cancelled?.counts.total} chunks done`,
+    );
     await second.close();
   } finally {
-    await client.db(db).dropDatabase().catch(() => undefined);
+    await client
+      .db(db)
+      .dropDatabase()
+      .catch(() => undefined);
     await client.close();
     await server?.stop();
   }
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`backfill example failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.stderr.write(
+    `backfill example failed: ${err instanceof Error ? err.stack : String(err)}\n`,
+  );
   process.exit(1);
 });

@@ -72,7 +72,10 @@ export class GroupJob extends BaseJob {
         await this.runChild(i, ctx);
         finished++;
         await ctx
-          .progress((finished / this.children.length) * 100, `${finished}/${this.children.length} children`)
+          .progress(
+            (finished / this.children.length) * 100,
+            `${finished}/${this.children.length} children`,
+          )
           .catch(() => undefined);
       }
     };
@@ -83,7 +86,9 @@ export class GroupJob extends BaseJob {
     }
     const failed = this.results.filter((r) => r.state !== 'completed');
     if (failed.length === 0) return;
-    const retryable = failed.every((r) => r.errors.length > 0 && r.errors.every((e) => e.retryable));
+    const retryable = failed.every(
+      (r) => r.errors.length > 0 && r.errors.every((e) => e.retryable),
+    );
     const summary = `${failed.length} of ${this.children.length} children failed`;
     for (const r of failed) {
       const why = r.errors.map((e) => e.message).join('; ') || r.state;
@@ -116,7 +121,10 @@ export class GroupJob extends BaseJob {
     const maxTimeMs = child.timeInfo.maxTimeMs;
     const timer =
       maxTimeMs > 0
-        ? setTimeout(() => controller.abort(new MaxTimeExceededError(child.id, maxTimeMs)), maxTimeMs)
+        ? setTimeout(
+            () => controller.abort(new MaxTimeExceededError(child.id, maxTimeMs)),
+            maxTimeMs,
+          )
         : undefined;
     try {
       await child.run({
@@ -158,5 +166,10 @@ function pendingResult(id: string, type: string): ChildResult {
 function errorRecord(err: unknown): JobErrorRecord {
   const e = toError(err);
   const code = (e as { code?: unknown }).code;
-  return { message: e.message, code: typeof code === 'string' ? code : e.name, at: new Date(), retryable: false };
+  return {
+    message: e.message,
+    code: typeof code === 'string' ? code : e.name,
+    at: new Date(),
+    retryable: false,
+  };
 }

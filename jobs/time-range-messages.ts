@@ -2,7 +2,11 @@
  * The readable outcome of a time-range request, as the backfill seed shows it to users:
  * "backfill of <name> for <earliest> to <latest> completed in N minutes".
  */
-import type { TimeRangeCounts, TimeRangeRequestDocument, TimeRangeState } from '../lib/request-store';
+import type {
+  TimeRangeCounts,
+  TimeRangeRequestDocument,
+  TimeRangeState,
+} from '../lib/request-store';
 import type { TimeRangeChunkJob } from './time-range';
 
 /** A time as `YYYY-MM-DD HH:MM:SS` (UTC). */

@@ -91,7 +91,10 @@ export interface SubmitTimeRange<T extends TimeRangeChunkJob> {
   /** Payload fields every chunk gets. */
   fields?: Partial<Omit<JobFields<T>, keyof TimeRangeChunkJob>>;
   /** Options of every chunk (each chunk has its own attempts). */
-  chunkOptions?: Pick<JobOptions, 'maxAttempts' | 'priority' | 'maxTimeMs' | 'retryable' | 'scopes'>;
+  chunkOptions?: Pick<
+    JobOptions,
+    'maxAttempts' | 'priority' | 'maxTimeMs' | 'retryable' | 'scopes'
+  >;
   /** When true, a chunk out of retries does not fail the request. Default false. */
   continueOnChunkFailure?: boolean;
 }
@@ -175,7 +178,9 @@ export class TimeRangeRequests extends TypedEmitter<TimeRangeEventMap> implement
    * Records a request and puts its chunk jobs into `queue` (newest first). Resolves once every
    * chunk is stored; start the queue (or `adopt()`) to run them.
    */
-  async submit<T extends TimeRangeChunkJob>(params: SubmitTimeRange<T>): Promise<TimeRangeRequestInfo> {
+  async submit<T extends TimeRangeChunkJob>(
+    params: SubmitTimeRange<T>,
+  ): Promise<TimeRangeRequestInfo> {
     const id = params.id ?? randomUUID();
     checkJobId(id);
     if (id.includes('/')) throw new InvalidArgumentError(`request ID ${id} must not contain "/"`);
@@ -183,11 +188,16 @@ export class TimeRangeRequests extends TypedEmitter<TimeRangeEventMap> implement
       throw new InvalidArgumentError('name must be a string of 1-500 characters');
     }
     checkQueueName(params.queue);
-    const range = { earliest: checkDate('earliest', params.earliest), latest: checkDate('latest', params.latest) };
+    const range = {
+      earliest: checkDate('earliest', params.earliest),
+      latest: checkDate('latest', params.latest),
+    };
     const chunkMs = checkNumber('chunkMs', params.chunkMs ?? CHUNK_MS_DEFAULT, CHUNK_MS_MIN, 1e15);
-    if (!(range.latest > range.earliest)) throw new InvalidArgumentError('latest must be after earliest');
+    if (!(range.latest > range.earliest))
+      throw new InvalidArgumentError('latest must be after earliest');
     const total = chunkCount(range, chunkMs);
-    if (total > MAX_CHUNKS) throw new InvalidArgumentError(`${total} chunks: at most ${MAX_CHUNKS}`);
+    if (total > MAX_CHUNKS)
+      throw new InvalidArgumentError(`${total} chunks: at most ${MAX_CHUNKS}`);
     checkJobId(chunkJobId(id, total, total));
     const queue = await this.host.get(params.queue);
     const now = this.now();
@@ -241,14 +251,19 @@ export class TimeRangeRequests extends TypedEmitter<TimeRangeEventMap> implement
   }
 
   /** Waits until the request is finished (or `timeoutMs` passes: then it throws). */
-  async waitFor(id: string, { timeoutMs = 60_000, pollMs = 50 } = {}): Promise<TimeRangeRequestInfo> {
+  async waitFor(
+    id: string,
+    { timeoutMs = 60_000, pollMs = 50 } = {},
+  ): Promise<TimeRangeRequestInfo> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const info = await this.get(id);
       if (!info) throw new InvalidArgumentError(`time-range request ${id} not found`);
       if (TIME_RANGE_FINISHED.includes(info.state)) return info;
       if (Date.now() > deadline) {
-        throw new InvalidArgumentError(`time-range request ${id} still ${info.state} after ${timeoutMs} ms`);
+        throw new InvalidArgumentError(
+          `time-range request ${id} still ${info.state} after ${timeoutMs} ms`,
+        );
       }
       await new Promise((r) => setTimeout(r, pollMs));
     }
@@ -354,7 +369,12 @@ export class TimeRangeRequests extends TypedEmitter<TimeRangeEventMap> implement
   private async *unsettled(queue?: string): AsyncIterable<TimeRangeRequestDocument> {
     let afterId: string | undefined;
     for (;;) {
-      const page = await this.requests.requestList({ queue, unsettled: true, afterId, limit: PAGE });
+      const page = await this.requests.requestList({
+        queue,
+        unsettled: true,
+        afterId,
+        limit: PAGE,
+      });
       yield* page;
       if (page.length < PAGE) return;
       afterId = page[page.length - 1]._id;
@@ -402,7 +422,11 @@ export class TimeRangeRequests extends TypedEmitter<TimeRangeEventMap> implement
     return ACTIVE.includes(current.state) ? this.settle(current) : current;
   }
 
-  private chunkJob(queue: Queue, doc: TimeRangeRequestDocument, c: TimeRangeChunk): TimeRangeChunkJob {
+  private chunkJob(
+    queue: Queue,
+    doc: TimeRangeRequestDocument,
+    c: TimeRangeChunk,
+  ): TimeRangeChunkJob {
     const job = queue.options.registry.fromDocument<TimeRangeChunkJob>(doc.template);
     const id = chunkJobId(doc._id, c.num, c.total);
     const now = this.now();
@@ -423,7 +447,10 @@ export class TimeRangeRequests extends TypedEmitter<TimeRangeEventMap> implement
   /** Counts the request's chunks by the state of their newest attempt. */
   private async count(doc: TimeRangeRequestDocument): Promise<TimeRangeCounts> {
     const prefix = chunkIdPrefix(doc._id);
-    const rows = await this.host.stores.jobs.jobLatestStates({ queue: doc.queue, idPrefix: prefix });
+    const rows = await this.host.stores.jobs.jobLatestStates({
+      queue: doc.queue,
+      idPrefix: prefix,
+    });
     const counts = { ...emptyCounts(doc.total), waiting: 0 };
     let seen = 0;
     for (const r of rows) {
@@ -468,7 +495,14 @@ export class TimeRangeRequests extends TypedEmitter<TimeRangeEventMap> implement
   ): Promise<TimeRangeRequestDocument | null> {
     const now = this.now();
     const durationMs = now.getTime() - (doc.started ?? doc.created).getTime();
-    const message = requestMessage({ label: this.label, doc, state, counts, durationMs, failedChunk });
+    const message = requestMessage({
+      label: this.label,
+      doc,
+      state,
+      counts,
+      durationMs,
+      failedChunk,
+    });
     const after = await this.requests.requestTransition({
       id: doc._id,
       from,
@@ -502,7 +536,9 @@ export class TimeRangeRequests extends TypedEmitter<TimeRangeEventMap> implement
     return (await this.markSettled(doc)) ?? doc;
   }
 
-  private async markSettled(doc: TimeRangeRequestDocument): Promise<TimeRangeRequestDocument | null> {
+  private async markSettled(
+    doc: TimeRangeRequestDocument,
+  ): Promise<TimeRangeRequestDocument | null> {
     return this.requests.requestTransition({
       id: doc._id,
       from: [doc.state],
@@ -516,7 +552,11 @@ export class TimeRangeRequests extends TypedEmitter<TimeRangeEventMap> implement
     return toInfo(doc, counts);
   }
 
-  private event(doc: TimeRangeRequestDocument, counts: TimeRangeCounts, message: string): TimeRangeEvent {
+  private event(
+    doc: TimeRangeRequestDocument,
+    counts: TimeRangeCounts,
+    message: string,
+  ): TimeRangeEvent {
     const end = doc.finished ?? this.now();
     return {
       id: doc._id,
@@ -541,5 +581,9 @@ function emptyCounts(total: number): TimeRangeCounts {
 
 function toInfo(doc: TimeRangeRequestDocument, counts: TimeRangeCounts): TimeRangeRequestInfo {
   const { template: _template, counts: _counts, ...rest } = doc;
-  return { ...rest, counts, progress: counts.total ? (counts.done + counts.failed) / counts.total : 1 };
+  return {
+    ...rest,
+    counts,
+    progress: counts.total ? (counts.done + counts.failed) / counts.total : 1,
+  };
 }

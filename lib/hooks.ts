@@ -232,7 +232,10 @@ export class RunHooks extends TypedEmitter<RunHooksEventMap> implements QueueExt
     }
     this.wait = { queue, state: err.state, message: err.message, since: Date.now(), retries: 0 };
     this.waits[err.state] = (this.waits[err.state] ?? 0) + 1;
-    this.logger.warn({ state: err.state, queue, reason: err.message }, `workers waiting: ${err.state}`);
+    this.logger.warn(
+      { state: err.state, queue, reason: err.message },
+      `workers waiting: ${err.state}`,
+    );
     this.emit('waiting', { state: err.state, message: err.message, queue });
     this.schedule(this.wait);
   }

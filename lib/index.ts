@@ -83,3 +83,5 @@ export * from './request-store';
 export { MongoRequestStore } from './mongo/request-store';
 export { MemoryRequestStore } from './memory/request-store';
 export * from '../jobs';
+export * from './metrics';
+export * from './dashboard';

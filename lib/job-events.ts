@@ -89,7 +89,10 @@ interface Cursor {
 }
 
 /** Follows job state changes of queues through the database. Start it with `start()`. */
-export class JobFollower extends TypedEmitter<FollowEventMap> implements AsyncIterable<FollowedEvent> {
+export class JobFollower
+  extends TypedEmitter<FollowEventMap>
+  implements AsyncIterable<FollowedEvent>
+{
   private readonly pollMs: number;
   private readonly lagMs: number;
   private readonly pageSize: number;
@@ -239,7 +242,8 @@ export class JobFollower extends TypedEmitter<FollowEventMap> implements AsyncIt
     let n = 0;
     const after = prev?.modTime ?? cursor.horizon;
     for (const e of doc.status.errors ?? []) {
-      if (e.code === 'DROVER_LOCK_LOST' && e.at.getTime() > after) n += this.send('lock-lost', info);
+      if (e.code === 'DROVER_LOCK_LOST' && e.at.getTime() > after)
+        n += this.send('lock-lost', info);
     }
     if (doc.state === 'running') return n + this.observeRunning(cursor, doc, info);
     return n + (await this.observeState(queue, doc, info, prev, cursor));

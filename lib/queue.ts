@@ -103,7 +103,7 @@ export class Queue extends TypedEmitter<QueueEventMap> {
       ids.add(doc._id);
       return doc;
     });
-    for (const ext of this.extensions) await ext.beforeInsert?.(this.name, docs);
+    await this.reserve(docs);
     try {
       await this.store.jobInsert(docs);
     } catch (err) {
@@ -111,11 +111,33 @@ export class Queue extends TypedEmitter<QueueEventMap> {
         err instanceof DuplicateJobError
           ? docs.filter((d) => err.duplicates.includes(d._id))
           : docs;
-      for (const ext of this.extensions) await ext.insertFailed?.(this.name, failed);
+      await this.unreserve(failed);
       throw err;
     }
     for (const job of jobs) job.queue = this.name;
     this.pool.wake();
+  }
+
+  /**
+   * Runs the extensions' `beforeInsert` (enqueue scopes, cycle checks). When one rejects, those
+   * that already ran are undone, so a refused put holds nothing.
+   */
+  private async reserve(docs: JobDocument[]): Promise<void> {
+    const done: QueueExtension[] = [];
+    try {
+      for (const ext of this.extensions) {
+        await ext.beforeInsert?.(this.name, docs);
+        done.push(ext);
+      }
+    } catch (err) {
+      for (const ext of done.reverse()) await ext.insertFailed?.(this.name, docs);
+      throw err;
+    }
+  }
+
+  /** Undoes `reserve` for documents that were not inserted. */
+  private async unreserve(docs: JobDocument[]): Promise<void> {
+    for (const ext of this.extensions) await ext.insertFailed?.(this.name, docs);
   }
 
   /** Validates a job and builds its document. Writes nothing. */
@@ -313,7 +335,14 @@ export class Queue extends TypedEmitter<QueueEventMap> {
    */
   async retryNow(id: string): Promise<string> {
     this.assertOpen();
-    const runs = await this.retry.retryNow({ queue: this.name, id, now: this.options.now() });
+    const runs = await this.retry.retryNow({
+      queue: this.name,
+      id,
+      now: this.options.now(),
+      // A new attempt after a final state takes the job's enqueue scopes again (singletons).
+      reserve: (doc) => this.reserve([doc]),
+      unreserve: (doc) => this.unreserve([doc]),
+    });
     this.pool.wake();
     return runs;
   }

@@ -234,7 +234,15 @@ export class RetryHandler {
    * racing get the same new attempt. Throws JobStateError for a running, blocked, completed or
    * quarantined job and JobNotFoundError for an unknown one. Returns the ID that will run.
    */
-  async retryNow(params: { queue: string; id: string; now: Date }): Promise<string> {
+  async retryNow(params: {
+    queue: string;
+    id: string;
+    now: Date;
+    /** Takes what a new attempt holds (the queue's extensions: enqueue scopes); may throw. */
+    reserve?: (next: JobDocument) => Promise<void>;
+    /** Gives back what `reserve` took when the new attempt was not made. */
+    unreserve?: (next: JobDocument) => Promise<void>;
+  }): Promise<string> {
     const { queue, now } = params;
     const id = checkAttemptId(params.id);
     const named = id.includes('#') ? await this.store.jobGet(id) : null;
@@ -260,6 +268,7 @@ export class RetryHandler {
       } else if (RETRYABLE_FINAL_STATES.includes(doc.state)) {
         const plan = { ...planFromRetrying(doc), dueAt: now, retryStart: null };
         const next = nextAttemptFrom(doc, plan, now);
+        await params.reserve?.(next);
         const modCount = await this.store.jobTransition({
           id: doc._id,
           modCount: doc.status.modCount,
@@ -271,6 +280,7 @@ export class RetryHandler {
           await handOver(this.store, next, { id: doc._id, modCount }, now);
           return next._id;
         }
+        await params.unreserve?.(next);
       } else {
         throw new JobStateError(doc._id, doc.state, 'retryNow', queue);
       }

@@ -61,7 +61,6 @@ async function modules(): Promise<[AgendaModule, BackendModule]> {
   ]);
 }
 
-
 interface Opened {
   client: MongoClient;
   agenda: AgendaInstance;

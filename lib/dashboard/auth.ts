@@ -59,7 +59,7 @@ export type AccessVerdict =
   | { kind: 'ok' }
   | { kind: 'denied'; reason: string }
   /** The token came in the query: set the cookie and reload without it. */
-  | { kind: 'redirect'; location: string; cookie: string };
+  | { kind: 'redirect'; search: string; cookie: string };
 
 /** Access and action checks of one handler. */
 export class DashboardAuth {
@@ -97,11 +97,12 @@ export class DashboardAuth {
     const fromQuery = url.searchParams.get('token');
     if (fromQuery !== null && req.method === 'GET') {
       if (!same(fromQuery, this.token)) return { kind: 'denied', reason: 'wrong token' };
-      const clean = new URL(url.href);
-      clean.searchParams.delete('token');
+      const clean = new URLSearchParams(url.searchParams);
+      clean.delete('token');
+      const search = clean.toString();
       return {
         kind: 'redirect',
-        location: clean.pathname + clean.search,
+        search: search ? `?${search}` : '',
         cookie: `${DASHBOARD_COOKIE}=${this.cookieValue}; Path=${this.cookiePath}; HttpOnly; SameSite=Strict`,
       };
     }

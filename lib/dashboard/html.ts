@@ -86,6 +86,7 @@ export function layout(
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <meta name="drover-token" content="${esc(frame.actionToken)}">
 <title>${esc(title)} · drover</title>
 <link rel="stylesheet" href="${b}/assets/dashboard.css">
@@ -119,6 +120,7 @@ export function tokenPage(base: string, action: string, reason: string): string 
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>Token needed · drover</title>
 <link rel="stylesheet" href="${esc(base)}/assets/dashboard.css">
 </head>

@@ -36,7 +36,8 @@ export class MemoryRequestStore implements RequestStore {
     if (!d || !params.from.includes(d.state)) return null;
     if (params.modCount !== undefined && d.modCount !== params.modCount) return null;
     for (const [key, value] of Object.entries(params.update)) {
-      if (value !== undefined) (d as unknown as Record<string, unknown>)[key] = structuredClone(value);
+      if (value !== undefined)
+        (d as unknown as Record<string, unknown>)[key] = structuredClone(value);
     }
     d.modTime = params.now;
     d.modCount += 1;

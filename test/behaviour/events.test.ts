@@ -26,7 +26,9 @@ function collect(follower: JobFollower): FollowedEvent[] {
     'quarantined',
   ] as const;
   for (const event of names) {
-    follower.on(event, (info: FollowedEvent['info']) => seen.push({ event, info } as FollowedEvent));
+    follower.on(event, (info: FollowedEvent['info']) =>
+      seen.push({ event, info } as FollowedEvent),
+    );
   }
   return seen;
 }
@@ -79,7 +81,9 @@ function eventBehaviour(makeBackend: () => Backend): void {
     const progress = events.filter((e) => e.event === 'progress' && e.info.jobId === 'slow');
     assert.ok(progress.length >= 1, 'progress of the slow job');
     const last = progress[progress.length - 1];
-    assert.ok(last.event === 'progress' && last.info.progress > 0 && last.info.message?.startsWith('step'));
+    assert.ok(
+      last.event === 'progress' && last.info.progress > 0 && last.info.message?.startsWith('step'),
+    );
     const retrying = events.find((e) => e.event === 'retrying');
     assert.ok(retrying?.event === 'retrying');
     assert.equal(retrying.info.nextAttemptId, 'flaky#1');
@@ -88,7 +92,9 @@ function eventBehaviour(makeBackend: () => Backend): void {
     assert.ok(failed?.event === 'failed' && failed.info.error === 'boom');
     assert.equal(failed.info.type, 'test-fail');
     // Each outcome is reported once.
-    const outcomes = events.filter((e) => ['completed', 'failed', 'aborted', 'expired'].includes(e.event));
+    const outcomes = events.filter((e) =>
+      ['completed', 'failed', 'aborted', 'expired'].includes(e.event),
+    );
     assert.equal(outcomes.length, new Set(outcomes.map((e) => e.info.jobId)).size);
     await follower.close();
   });

@@ -65,7 +65,8 @@ function hookBehaviour(makeBackend: () => Backend): void {
     await q.putMany([1, 2, 3].map((i) => CredentialJob.create({}, { id: `c${i}` })));
     await q.start();
     await eventually('3 completed', async () => (await q.stats()).completed === 3);
-    for (const i of [1, 2, 3]) assert.equal((await q.get<CredentialJob>(`c${i}`))?.usedToken, 'tok-1');
+    for (const i of [1, 2, 3])
+      assert.equal((await q.get<CredentialJob>(`c${i}`))?.usedToken, 'tok-1');
     assert.equal(g.hooks.state().state, 'ready');
   });
 

@@ -21,7 +21,7 @@ import {
   testLogger,
   type Backend,
 } from '../support/backends';
-import { FailJob, FlakyJob, NoopJob } from '../support/jobs';
+import { FailJob, FlakyJob, NoopJob, WaitForAbortJob } from '../support/jobs';
 import { ScopedJob, maxConcurrentByScope, overlappingRuns, scopeRuns } from '../support/scope-jobs';
 
 /** A lock document as a crashed process would have left it. */
@@ -281,6 +281,28 @@ function scopeBehaviour(makeBackend: () => Backend): void {
       assert.equal((await q.getAllAttempts('flaky2')).length, 3);
       await eventually('released', async () =>
         (await locks('single')).every((l) => l.holder !== 'flaky2'),
+      );
+    });
+  });
+
+  describe('manual retries', () => {
+    it('retryNow of a failed singleton takes its enqueue scope again, or refuses', async () => {
+      const q = await group.get('single');
+      await q.put(FailJob.create({}, { id: 'once', enqueueScopes: ['nightly'], retryable: false }));
+      await q.start();
+      await q.waitFor('once');
+      await eventually('released', async () => (await locks('single')).length === 0);
+      // While a rival holds the scope, the retry is refused and nothing changes.
+      await q.put(WaitForAbortJob.create({}, { id: 'rival', enqueueScopes: ['nightly'] }));
+      await assert.rejects(q.retryNow('once'), DuplicateJobScopeError);
+      assert.equal((await q.getDocument('once'))?.state, 'failed');
+      await q.abort('rival');
+      await eventually('rival gone', async () => (await locks('single')).length === 0);
+      // Once free, the new attempt holds the scope: no second copy can be queued.
+      assert.equal(await q.retryNow('once'), 'once#1');
+      assert.equal(
+        await q.putUnique(NoopJob.create({}, { id: 'copy', enqueueScopes: ['nightly'] })),
+        false,
       );
     });
   });

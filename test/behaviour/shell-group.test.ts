@@ -118,20 +118,32 @@ function shellBehaviour(makeBackend: () => Backend): void {
         ),
       );
       await q.start();
-      await eventually('pids written', () => existsSync(pidFile) && readFileSync(pidFile, 'utf8').length > 0);
-      const pids = JSON.parse(readFileSync(pidFile, 'utf8')) as { child: number; grandchild: number };
+      await eventually(
+        'pids written',
+        () => existsSync(pidFile) && readFileSync(pidFile, 'utf8').length > 0,
+      );
+      const pids = JSON.parse(readFileSync(pidFile, 'utf8')) as {
+        child: number;
+        grandchild: number;
+      };
       assert.ok(alive(pids.child) && alive(pids.grandchild));
       assert.equal(await group.abort('tree'), 'requested');
       const doc = await q.waitFor('tree', { timeoutMs: 15_000 });
       assert.equal(doc.state, 'aborted');
-      await eventually('child and grandchild gone', () => !alive(pids.child) && !alive(pids.grandchild));
+      await eventually(
+        'child and grandchild gone',
+        () => !alive(pids.child) && !alive(pids.grandchild),
+      );
     });
 
     it('is skipped when the file it creates exists (creates-file dependency)', async () => {
       const target = path.join(dir, 'out.txt');
       const make = (id: string) =>
         ShellJob.create(
-          { command: NODE, args: ['-e', `require("fs").appendFileSync(${JSON.stringify(target)}, "made\\n")`] },
+          {
+            command: NODE,
+            args: ['-e', `require("fs").appendFileSync(${JSON.stringify(target)}, "made\\n")`],
+          },
           { id, dependency: createsFile(target) },
         );
       const first = await run(make('make-1'));
@@ -145,7 +157,10 @@ function shellBehaviour(makeBackend: () => Backend): void {
 
     it('fails when the command cannot start, and retries listed exit codes', async () => {
       const missing = await run(
-        ShellJob.create({ command: path.join(dir, 'no-such-tool') }, { id: 'missing', retryable: false }),
+        ShellJob.create(
+          { command: path.join(dir, 'no-such-tool') },
+          { id: 'missing', retryable: false },
+        ),
       );
       assert.equal(missing.doc.state, 'failed');
       assert.match(missing.doc.status.errors[0].message, /ENOENT/);
@@ -165,12 +180,20 @@ function shellBehaviour(makeBackend: () => Backend): void {
       const g = GroupJob.create({ concurrency: 2 }, { id: 'batch', retryable: false });
       for (let i = 0; i < 5; i++) g.add(ProbeChild.create({ ms: 40 }, { id: `c${i}` }));
       g.add(ProbeChild.create({ ms: 5, fail: 'child broke' }, { id: 'bad' }));
-      g.add(ShellJob.create({ command: NODE, args: ['-e', 'process.stdout.write("hi")'] }, { id: 'sh' }));
+      g.add(
+        ShellJob.create(
+          { command: NODE, args: ['-e', 'process.stdout.write("hi")'] },
+          { id: 'sh' },
+        ),
+      );
       const { doc, job } = await run(g, 'groups');
       assert.equal(probe.max, 2, 'two children at a time');
       assert.equal(doc.state, 'failed');
       assert.equal(doc.status.errors.length, 1);
-      assert.match(doc.status.errors[0].message, /^child bad \(test-probe-child\) failed: child broke$/);
+      assert.match(
+        doc.status.errors[0].message,
+        /^child bad \(test-probe-child\) failed: child broke$/,
+      );
       const results = job?.results ?? [];
       assert.deepEqual(
         results.map((r) => [r.id, r.state]),

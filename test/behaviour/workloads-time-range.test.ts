@@ -109,7 +109,10 @@ function timeRangeBehaviour(makeBackend: () => Backend): void {
       'newest chunk first',
     );
     const starts = chunkLog.completed.map((r) => r.earliest);
-    assert.deepEqual(starts, [...starts].sort((a, b) => b - a));
+    assert.deepEqual(
+      starts,
+      [...starts].sort((a, b) => b - a),
+    );
     assert.deepEqual([...chunkLog.completions().values()], [1, 1, 1, 1, 1, 1]);
     await eventually('done event', () => done !== undefined);
     assert.deepEqual(events, ['started']);
@@ -151,7 +154,10 @@ function timeRangeBehaviour(makeBackend: () => Backend): void {
     );
     await eventually('failed event', () => failed !== undefined);
     assert.equal(failed?.message, info.message);
-    await eventually('request settled', async () => (await g.timeRanges.get('req-1'))?.settled === true);
+    await eventually(
+      'request settled',
+      async () => (await g.timeRanges.get('req-1'))?.settled === true,
+    );
     // The retry of chunk 2 goes before older chunks once due; one may have run meanwhile.
     const q = await g.get('backfill');
     const started = new Set(chunkLog.started.map((r) => r.chunk));
@@ -207,7 +213,10 @@ function timeRangeBehaviour(makeBackend: () => Backend): void {
     );
     const info = await runner.timeRanges.get('req-1');
     assert.equal(info?.state, 'cancelled');
-    assert.match(cancelled?.message ?? '', /^backfill of cpu\.load for .* cancelled after 0 of 6 chunks$/);
+    assert.match(
+      cancelled?.message ?? '',
+      /^backfill of cpu\.load for .* cancelled after 0 of 6 chunks$/,
+    );
     assert.equal(chunkLog.started.length, 2);
     assert.equal(chunkLog.completed.length, 0);
     assert.deepEqual((await q.stats()).running, 0);
@@ -230,7 +239,10 @@ function timeRangeBehaviour(makeBackend: () => Backend): void {
     assert.equal(info.state, 'done');
     const completions = chunkLog.completions();
     assert.equal(completions.size, 6, 'every chunk ran');
-    assert.ok([...completions.values()].every((n) => n === 1), 'no chunk ran twice');
+    assert.ok(
+      [...completions.values()].every((n) => n === 1),
+      'no chunk ran twice',
+    );
     assert.deepEqual(await second.timeRanges.adopt(), [], 'nothing left to adopt');
   });
 
@@ -262,7 +274,14 @@ function timeRangeBehaviour(makeBackend: () => Backend): void {
     const store = backend.store();
     for (const n of [5, 6]) {
       const doc = await store.jobGet(`req-1/${n}`);
-      assert.ok(doc && (await store.jobDelete({ id: doc._id, modCount: doc.status.modCount, from: ['pending'] })));
+      assert.ok(
+        doc &&
+          (await store.jobDelete({
+            id: doc._id,
+            modCount: doc.status.modCount,
+            from: ['pending'],
+          })),
+      );
     }
     await backend.stores().requests.requestTransition({
       id: 'req-1',

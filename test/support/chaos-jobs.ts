@@ -23,6 +23,9 @@ export interface AuditRecord {
   pid: number;
   /** Milliseconds since the epoch (one clock: every process runs on this machine). */
   at: number;
+  /** The claim's start time and lock expiry as the runner loaded them (ms since the epoch). */
+  claimedAt: number | null;
+  lockExpiresAt: number | null;
   scopes: string[];
   edges: string[];
   /** `end` only: whether `run` returned without throwing. */
@@ -67,6 +70,8 @@ abstract class AuditedJob extends BaseJob {
       pid: process.pid,
       scopes: [...this.scopes],
       edges: [...this.dependency.edges],
+      claimedAt: this.timeInfo.start?.getTime() ?? null,
+      lockExpiresAt: this.status.lockExpiresAt?.getTime() ?? null,
     };
     await chaosAudit.write({ ...base, kind: 'start', at: Date.now() });
     let ok = false;
