@@ -49,43 +49,47 @@ function waitExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
   });
 }
 
-/** Starts redis-server on a free loopback port and waits until it answers PING. */
+/**
+ * redis-server runs under a small shell that kills it when its stdin closes, which happens when
+ * this process exits for any reason (a SIGKILL included), so no server outlives the benchmark.
+ */
+const GUARD =
+  'bin=$1; shift; "$bin" "$@" & pid=$!; echo "REDIS_PID $pid"; read line; kill $pid; wait $pid';
+
+/** Starts redis-server on a free loopback port and waits until it accepts connections. */
 export async function startRedis(binary: string): Promise<RedisServer> {
   const port = await freePort();
-  const child = spawn(
-    binary,
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--protected-mode',
-      'yes',
-      '--loglevel',
-      'notice',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+  const child = spawn('sh', ['-c', GUARD, 'sh', binary, ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout?.on('data', (b: Buffer) => (output += b.toString()));
   child.stderr?.on('data', (b: Buffer) => (output += b.toString()));
-  // Dies with us even if we are killed: a SIGKILL of the parent leaves it, so also on exit.
-  const killOnExit = (): void => {
+  const serverPid = (): number | undefined => {
+    const m = /REDIS_PID (\d+)/.exec(output);
+    return m ? Number(m[1]) : undefined;
+  };
+  const killHard = (): void => {
+    const pid = serverPid();
+    if (pid) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
     child.kill('SIGKILL');
   };
-  process.on('exit', killOnExit);
+  process.on('exit', killHard);
 
   const stopChild = async (): Promise<void> => {
-    child.kill('SIGTERM');
+    child.stdin?.end();
     if (!(await waitExit(child, STOP_TIMEOUT_MS))) {
-      child.kill('SIGKILL');
+      killHard();
       await waitExit(child, STOP_TIMEOUT_MS);
     }
-    process.off('exit', killOnExit);
+    process.off('exit', killHard);
   };
   try {
     await waitReady(child, () => output, START_TIMEOUT_MS);

@@ -17,12 +17,10 @@
  * chunks of a dead process are reclaimed when their lock expires, and the rest run as usual.
  */
 import { randomUUID } from 'node:crypto';
-import type { Logger } from 'pino';
-import { DuplicateJobError, InvalidArgumentError, JobAbortedError, toError } from '../lib/errors';
+import { InvalidArgumentError, JobAbortedError, toError } from '../lib/errors';
 import { TypedEmitter } from '../lib/events';
 import type { AttemptContext, QueueExtension, StartVerdict } from '../lib/extension';
 import type { JobClass, JobFields, JobOptions } from '../lib/job';
-import type { Queue } from '../lib/queue';
 import {
   TIME_RANGE_FINISHED,
   type RequestStore,
@@ -30,7 +28,6 @@ import {
   type TimeRangeRequestDocument,
   type TimeRangeState,
 } from '../lib/request-store';
-import type { AbortOutcome, JobStore } from '../lib/store';
 import type { JobState } from '../lib/types';
 import { checkDate, checkJobId, checkNumber, checkQueueName } from '../lib/validate';
 import {
@@ -39,12 +36,17 @@ import {
   MAX_CHUNKS,
   TimeRangeChunkJob,
   chunkCount,
-  chunkIdPrefix,
   chunkJobId,
-  splitTimeRange,
-  type TimeRangeChunk,
 } from './time-range';
-import { requestMessage } from './time-range-messages';
+import {
+  ACTIVE,
+  RequestSync,
+  emptyCounts,
+  type TimeRangeEventMap,
+  type TimeRangeHost,
+} from './time-range-sync';
+
+export type { TimeRangeEvent, TimeRangeEventMap, TimeRangeHost } from './time-range-sync';
 
 /** Finished requests are pruned this long after they finished. */
 export const TIME_RANGE_HISTORY_MS_DEFAULT = 14 * 24 * 3_600_000;
@@ -52,18 +54,7 @@ export const TIME_RANGE_HISTORY_MS_DEFAULT = 14 * 24 * 3_600_000;
 export const TIME_RANGE_RECONCILE_EVERY_MS_DEFAULT = 5_000;
 /** How often maintenance prunes finished requests. */
 export const TIME_RANGE_PRUNE_EVERY_MS_DEFAULT = 3_600_000;
-const PUT_BATCH = 500;
 const PAGE = 100;
-const WORK_STATES: JobState[] = ['pending', 'blocked', 'running'];
-const ACTIVE: TimeRangeState[] = ['pending', 'running'];
-
-/** What the requests need of their group. */
-export interface TimeRangeHost {
-  readonly logger: Logger;
-  readonly stores: { jobs: JobStore; requests: RequestStore };
-  get(queue: string): Promise<Queue>;
-  abort(id: string): Promise<AbortOutcome>;
-}
 
 /** Options of `TimeRangeRequests`. All optional. */
 export interface TimeRangeRequestsOptions {
@@ -106,28 +97,6 @@ export type TimeRangeRequestInfo = Omit<TimeRangeRequestDocument, 'template' | '
   progress: number;
 };
 
-/** Payload of request events. */
-export interface TimeRangeEvent {
-  id: string;
-  name: string;
-  queue: string;
-  state: TimeRangeState;
-  counts: TimeRangeCounts;
-  /** Readable outcome, e.g. "backfill of cpu for ... completed in 3 minutes"; empty for progress. */
-  message: string;
-  durationMs: number;
-}
-
-/** Events of requests, emitted by the process whose write made the change. */
-export interface TimeRangeEventMap {
-  started: [TimeRangeEvent];
-  progress: [TimeRangeEvent];
-  done: [TimeRangeEvent];
-  failed: [TimeRangeEvent];
-  cancelled: [TimeRangeEvent];
-  error: [Error];
-}
-
 /** Outcome of `cancel`. */
 export type CancelOutcome = 'cancelled' | 'finished' | 'not-found';
 
@@ -137,7 +106,7 @@ export class TimeRangeRequests extends TypedEmitter<TimeRangeEventMap> implement
   private readonly historyMs: number;
   private readonly reconcileEveryMs: number;
   private readonly pruneEveryMs: number;
-  private readonly label: string;
+  private readonly sync: RequestSync;
   private readonly now: () => Date;
   private readonly reconciledAt = new Map<string, number>();
   private prunedAt = 0;
@@ -166,8 +135,8 @@ export class TimeRangeRequests extends TypedEmitter<TimeRangeEventMap> implement
       0,
       year,
     );
-    this.label = options.label ?? 'backfill';
     this.now = options.now ?? (() => new Date());
+    this.sync = new RequestSync(host, this, options.label ?? 'backfill', this.now);
   }
 
   private get requests(): RequestStore {
@@ -231,7 +200,7 @@ export class TimeRangeRequests extends TypedEmitter<TimeRangeEventMap> implement
       modTime: now,
     };
     await this.requests.requestInsert(doc);
-    await this.materialize(doc);
+    await this.sync.materialize(doc);
     return this.infoOf((await this.requests.requestGet(id)) ?? doc);
   }
 
@@ -278,8 +247,8 @@ export class TimeRangeRequests extends TypedEmitter<TimeRangeEventMap> implement
     const doc = await this.requests.requestGet(id);
     if (!doc) return 'not-found';
     if (TIME_RANGE_FINISHED.includes(doc.state)) return 'finished';
-    const counts = await this.count(doc);
-    const after = await this.finish(doc, 'cancelled', counts, ['new', ...ACTIVE]);
+    const counts = await this.sync.count(doc);
+    const after = await this.sync.finish(doc, 'cancelled', counts, ['new', ...ACTIVE]);
     return after ? 'cancelled' : 'finished';
   }
 
@@ -289,8 +258,8 @@ export class TimeRangeRequests extends TypedEmitter<TimeRangeEventMap> implement
    */
   async adopt(): Promise<string[]> {
     const adopted: string[] = [];
-    for await (const doc of this.unsettled()) {
-      const after = await this.reconcile(doc);
+    for await (const doc of this.sync.unsettled()) {
+      const after = await this.sync.reconcile(doc);
       if (after.settled) continue;
       await (await this.host.get(after.queue)).start();
       adopted.push(after._id);
@@ -312,8 +281,8 @@ export class TimeRangeRequests extends TypedEmitter<TimeRangeEventMap> implement
   /** One reconciliation of every unsettled request (maintenance does it per queue). */
   async reconcileAll(): Promise<number> {
     let n = 0;
-    for await (const doc of this.unsettled()) {
-      await this.reconcile(doc);
+    for await (const doc of this.sync.unsettled()) {
+      await this.sync.reconcile(doc);
       n++;
     }
     return n;
@@ -337,7 +306,7 @@ export class TimeRangeRequests extends TypedEmitter<TimeRangeEventMap> implement
         update: { state: 'running', started: now },
         now,
       });
-      if (after) this.emit('started', this.event(after, emptyCounts(after.total), ''));
+      if (after) this.emit('started', this.sync.event(after, emptyCounts(after.total), ''));
     }
     return { action: 'run' };
   }
@@ -347,15 +316,15 @@ export class TimeRangeRequests extends TypedEmitter<TimeRangeEventMap> implement
     if (!(job instanceof TimeRangeChunkJob)) return;
     if (state === 'pending' || state === 'blocked' || state === 'retrying') return;
     const doc = await this.requests.requestGet(job.requestId);
-    if (doc) await this.settle(doc, state === 'completed' ? undefined : job);
+    if (doc) await this.sync.settle(doc, state === 'completed' ? undefined : job);
   }
 
   async maintain(queue: string, now: Date): Promise<void> {
     const t = now.getTime();
     if (t - (this.reconciledAt.get(queue) ?? 0) >= this.reconcileEveryMs) {
       this.reconciledAt.set(queue, t);
-      for await (const doc of this.unsettled(queue)) {
-        await this.reconcile(doc).catch((err: unknown) => this.fail(err, doc._id));
+      for await (const doc of this.sync.unsettled(queue)) {
+        await this.sync.reconcile(doc).catch((err: unknown) => this.fail(err, doc._id));
       }
     }
     if (t - this.prunedAt >= this.pruneEveryMs) {
@@ -366,217 +335,15 @@ export class TimeRangeRequests extends TypedEmitter<TimeRangeEventMap> implement
 
   // --- internals ---
 
-  private async *unsettled(queue?: string): AsyncIterable<TimeRangeRequestDocument> {
-    let afterId: string | undefined;
-    for (;;) {
-      const page = await this.requests.requestList({
-        queue,
-        unsettled: true,
-        afterId,
-        limit: PAGE,
-      });
-      yield* page;
-      if (page.length < PAGE) return;
-      afterId = page[page.length - 1]._id;
-    }
-  }
-
-  /** Finishes what was left half done on a request; returns it as it is afterwards. */
-  private async reconcile(doc: TimeRangeRequestDocument): Promise<TimeRangeRequestDocument> {
-    switch (doc.state) {
-      case 'new':
-        return this.materialize(doc);
-      case 'pending':
-      case 'running':
-        return this.settle(doc);
-      case 'failed':
-      case 'cancelled':
-        return doc.settled ? doc : this.abortRest(doc);
-      case 'done':
-        return doc.settled ? doc : ((await this.markSettled(doc)) ?? doc);
-    }
-  }
-
-  /** Puts every chunk job (those that exist are skipped), then moves the request to pending. */
-  private async materialize(doc: TimeRangeRequestDocument): Promise<TimeRangeRequestDocument> {
-    const queue = await this.host.get(doc.queue);
-    const chunks = splitTimeRange(doc, doc.chunkMs);
-    for (let i = 0; i < chunks.length; i += PUT_BATCH) {
-      const jobs = chunks.slice(i, i + PUT_BATCH).map((c) => this.chunkJob(queue, doc, c));
-      try {
-        await queue.putMany(jobs);
-      } catch (err) {
-        // Put before (by us before a crash, or by another process finishing the submit).
-        if (!(err instanceof DuplicateJobError)) throw err;
-      }
-    }
-    const now = this.now();
-    const after = await this.requests.requestTransition({
-      id: doc._id,
-      from: ['new'],
-      update: { state: 'pending' },
-      now,
-    });
-    const current = after ?? (await this.requests.requestGet(doc._id)) ?? doc;
-    // Chunks may all have run while the request was still new: settle it now.
-    return ACTIVE.includes(current.state) ? this.settle(current) : current;
-  }
-
-  private chunkJob(
-    queue: Queue,
-    doc: TimeRangeRequestDocument,
-    c: TimeRangeChunk,
-  ): TimeRangeChunkJob {
-    const job = queue.options.registry.fromDocument<TimeRangeChunkJob>(doc.template);
-    const id = chunkJobId(doc._id, c.num, c.total);
-    const now = this.now();
-    job.id = id;
-    job.retryInfo.baseJobId = id;
-    job.timeInfo.created = now;
-    job.status.modTime = now;
-    Object.assign(job, {
-      requestId: doc._id,
-      chunk: c.num,
-      total: c.total,
-      earliestMs: c.earliest.getTime(),
-      latestMs: c.latest.getTime(),
-    });
-    return job;
-  }
-
-  /** Counts the request's chunks by the state of their newest attempt. */
-  private async count(doc: TimeRangeRequestDocument): Promise<TimeRangeCounts> {
-    const prefix = chunkIdPrefix(doc._id);
-    const rows = await this.host.stores.jobs.jobLatestStates({
-      queue: doc.queue,
-      idPrefix: prefix,
-    });
-    const counts = { ...emptyCounts(doc.total), waiting: 0 };
-    let seen = 0;
-    for (const r of rows) {
-      if (!/^\d+$/.test(r.baseJobId.slice(prefix.length))) continue;
-      seen++;
-      if (r.state === 'completed') counts.done++;
-      else if (r.state === 'running') counts.running++;
-      else if (['failed', 'aborted', 'expired', 'quarantined'].includes(r.state)) counts.failed++;
-      else counts.waiting++;
-    }
-    counts.waiting += Math.max(0, doc.total - seen);
-    return counts;
-  }
-
-  /** Settles an active request when its chunks say so; emits progress otherwise. */
-  private async settle(
-    doc: TimeRangeRequestDocument,
-    failedChunk?: TimeRangeChunkJob,
-  ): Promise<TimeRangeRequestDocument> {
-    if (!ACTIVE.includes(doc.state)) return doc;
-    const counts = await this.count(doc);
-    let state: TimeRangeState | undefined;
-    if (counts.failed > 0 && !doc.continueOnChunkFailure) state = 'failed';
-    else if (counts.done + counts.failed === doc.total) state = 'done';
-    if (!state) {
-      this.emit('progress', this.event(doc, counts, ''));
-      return doc;
-    }
-    return (await this.finish(doc, state, counts, ACTIVE, failedChunk)) ?? doc;
-  }
-
-  /**
-   * Moves a request to a finished state with one conditional write; the process whose write wins
-   * reports it and, for a failure or a cancel, aborts the chunks left. Null when another won.
-   */
-  private async finish(
-    doc: TimeRangeRequestDocument,
-    state: TimeRangeState,
-    counts: TimeRangeCounts,
-    from: TimeRangeState[],
-    failedChunk?: TimeRangeChunkJob,
-  ): Promise<TimeRangeRequestDocument | null> {
-    const now = this.now();
-    const durationMs = now.getTime() - (doc.started ?? doc.created).getTime();
-    const message = requestMessage({
-      label: this.label,
-      doc,
-      state,
-      counts,
-      durationMs,
-      failedChunk,
-    });
-    const after = await this.requests.requestTransition({
-      id: doc._id,
-      from,
-      update: { state, finished: now, counts, message, settled: state === 'done' },
-      now,
-    });
-    if (!after) return null;
-    this.host.logger.info({ request: doc._id, queue: doc.queue, state, counts }, message);
-    this.emit(state as 'done' | 'failed' | 'cancelled', this.event(after, counts, message));
-    return state === 'done' ? after : this.abortRest(after);
-  }
-
-  /** Aborts the chunks of a failed or cancelled request that have not finished. */
-  private async abortRest(doc: TimeRangeRequestDocument): Promise<TimeRangeRequestDocument> {
-    const idContains = chunkIdPrefix(doc._id);
-    let afterId: string | undefined;
-    for (;;) {
-      const page = await this.host.stores.jobs.jobList({
-        queue: doc.queue,
-        states: WORK_STATES,
-        idContains,
-        afterId,
-        limit: PAGE,
-      });
-      for (const job of page) {
-        if (job.retryInfo.baseJobId.startsWith(idContains)) await this.host.abort(job._id);
-      }
-      if (page.length < PAGE) break;
-      afterId = page[page.length - 1]._id;
-    }
-    return (await this.markSettled(doc)) ?? doc;
-  }
-
-  private async markSettled(
-    doc: TimeRangeRequestDocument,
-  ): Promise<TimeRangeRequestDocument | null> {
-    return this.requests.requestTransition({
-      id: doc._id,
-      from: [doc.state],
-      update: { settled: true },
-      now: this.now(),
-    });
-  }
-
   private async infoOf(doc: TimeRangeRequestDocument): Promise<TimeRangeRequestInfo> {
-    const counts = doc.counts ?? (await this.count(doc));
+    const counts = doc.counts ?? (await this.sync.count(doc));
     return toInfo(doc, counts);
-  }
-
-  private event(
-    doc: TimeRangeRequestDocument,
-    counts: TimeRangeCounts,
-    message: string,
-  ): TimeRangeEvent {
-    const end = doc.finished ?? this.now();
-    return {
-      id: doc._id,
-      name: doc.name,
-      queue: doc.queue,
-      state: doc.state,
-      counts,
-      message,
-      durationMs: end.getTime() - (doc.started ?? doc.created).getTime(),
-    };
   }
 
   private fail(err: unknown, request: string): void {
     this.emit('error', toError(err));
     this.host.logger.warn({ err, request }, 'time-range request maintenance failed');
   }
-}
-
-function emptyCounts(total: number): TimeRangeCounts {
-  return { total, done: 0, failed: 0, running: 0, waiting: total };
 }
 
 function toInfo(doc: TimeRangeRequestDocument, counts: TimeRangeCounts): TimeRangeRequestInfo {

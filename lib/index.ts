@@ -85,3 +85,4 @@ export { MemoryRequestStore } from './memory/request-store';
 export * from '../jobs';
 export * from './metrics';
 export * from './dashboard';
+export * from './management';
