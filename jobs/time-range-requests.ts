@@ -316,7 +316,7 @@ export class TimeRangeRequests extends TypedEmitter<TimeRangeEventMap> implement
     if (!(job instanceof TimeRangeChunkJob)) return;
     if (state === 'pending' || state === 'blocked' || state === 'retrying') return;
     const doc = await this.requests.requestGet(job.requestId);
-    if (doc) await this.sync.settle(doc, state === 'completed' ? undefined : job);
+    if (doc) await this.sync.chunkFinished(doc, state === 'completed' ? undefined : job);
   }
 
   async maintain(queue: string, now: Date): Promise<void> {

@@ -27,6 +27,11 @@ import { requestMessage } from './time-range-messages';
 
 const PUT_BATCH = 500;
 const PAGE = 100;
+/**
+ * Up to this many chunks, every finished chunk counts them all (and reports progress); above, a
+ * finished chunk first looks for one unfinished chunk, and progress comes with maintenance.
+ */
+export const FULL_COUNT_MAX_CHUNKS = 1_000;
 const WORK_STATES: JobState[] = ['pending', 'blocked', 'running'];
 const FAILED_STATES: JobState[] = ['failed', 'aborted', 'expired', 'quarantined'];
 /** States in which a request's chunks decide its outcome. */
@@ -180,6 +185,27 @@ export class RequestSync {
     // Pending, blocked, between two attempts, or not put yet.
     counts.waiting += Math.max(0, doc.total - seen);
     return counts;
+  }
+
+  /** After a chunk finished: settles the request if that was the last one (or a fatal one). */
+  async chunkFinished(
+    doc: TimeRangeRequestDocument,
+    failedChunk?: TimeRangeChunkJob,
+  ): Promise<TimeRangeRequestDocument> {
+    const fatal = failedChunk !== undefined && !doc.continueOnChunkFailure;
+    if (!fatal && doc.total > FULL_COUNT_MAX_CHUNKS && (await this.hasUnfinished(doc))) return doc;
+    return this.settle(doc, failedChunk);
+  }
+
+  /** Whether a chunk of the request is still waiting or running (one indexed read). */
+  private async hasUnfinished(doc: TimeRangeRequestDocument): Promise<boolean> {
+    const page = await this.host.stores.jobs.jobList({
+      queue: doc.queue,
+      states: WORK_STATES,
+      idContains: chunkIdPrefix(doc._id),
+      limit: 1,
+    });
+    return page.length > 0;
   }
 
   /** Settles an active request when its chunks say so; reports progress otherwise. */

@@ -18,11 +18,6 @@ export const STALE_INDEX: IndexDescription = {
   key: { queue: 1, state: 1, 'status.lockExpiresAt': 1 },
 };
 
-/** Finds every attempt of a job, newest first. */
-export const ATTEMPTS_INDEX: IndexDescription = {
-  name: 'attempts',
-  key: { 'retryInfo.baseJobId': 1, 'retryInfo.currentAttempt': -1 },
-};
 
 /** Counts and lists by type, and prunes finished attempts by end time. */
 export const TYPE_INDEX: IndexDescription = {
@@ -58,7 +53,6 @@ export const JOB_INDEXES: IndexDescription[] = [
   EDGES_INDEX,
   CLAIM_INDEX,
   STALE_INDEX,
-  ATTEMPTS_INDEX,
   TYPE_INDEX,
   ENDED_INDEX,
 ];

@@ -155,15 +155,14 @@ export class MongoJobStore implements JobStore {
   }
 
   async jobGetLatest(baseJobId: string): Promise<Doc | null> {
-    return this.jobs.findOne(
-      { 'retryInfo.baseJobId': baseJobId },
-      { sort: { 'retryInfo.currentAttempt': -1 } },
-    );
+    return this.jobs.findOne(attemptsFilter(baseJobId), {
+      sort: { 'retryInfo.currentAttempt': -1 },
+    });
   }
 
   async jobAttempts(baseJobId: string): Promise<Doc[]> {
     return this.jobs
-      .find({ 'retryInfo.baseJobId': baseJobId })
+      .find(attemptsFilter(baseJobId))
       .sort({ 'retryInfo.currentAttempt': 1 })
       .toArray();
   }
@@ -516,7 +515,7 @@ export class MongoJobStore implements JobStore {
     if (params.queue !== undefined) filter.queue = params.queue;
     if (params.states !== undefined) filter.state = { $in: params.states };
     if (params.type !== undefined) filter['type.name'] = params.type;
-    if (params.baseJobId !== undefined) filter['retryInfo.baseJobId'] = params.baseJobId;
+    if (params.baseJobId !== undefined) Object.assign(filter, attemptsFilter(params.baseJobId));
     if (params.edge !== undefined) filter['dependency.edges'] = params.edge;
     if (params.dueBefore !== undefined) filter.dueAt = { $lte: params.dueBefore };
     if (params.idContains !== undefined) filter._id = { $regex: escapeRegex(params.idContains) };
@@ -723,10 +722,11 @@ export class MongoJobStore implements JobStore {
   }
 
   async jobLatestStates(params: { queue: string; idPrefix: string }): Promise<JobLatestState[]> {
-    // An anchored pattern is a range scan of the `attempts` index.
+    // Attempt IDs start with their base ID: an anchored pattern is a range scan of `_id`.
     const docs = await this.jobs
       .find(
         {
+          _id: { $regex: `^${escapeRegex(params.idPrefix)}` },
           'retryInfo.baseJobId': { $regex: `^${escapeRegex(params.idPrefix)}` },
           queue: params.queue,
         },
@@ -752,6 +752,18 @@ function newestAttempts(rows: JobLatestState[]): JobLatestState[] {
     if (!seen || seen.attempt < r.attempt) newest.set(r.baseJobId, r);
   }
   return [...newest.values()];
+}
+
+/**
+ * Every attempt of a job. Attempt IDs are `${base}` and `${base}#${n}` (lib/retry.ts attemptId),
+ * so an anchored pattern on `_id` finds them with a range scan of the `_id` index; no index on
+ * the base ID is needed (every other job index leads with the queue name).
+ */
+function attemptsFilter(baseJobId: string): Filter<Doc> {
+  return {
+    _id: { $regex: `^${escapeRegex(baseJobId)}(#[0-9]+)?$` },
+    'retryInfo.baseJobId': baseJobId,
+  };
 }
 
 /** Escapes a literal for use in `$regex`, so user text never becomes a pattern. */

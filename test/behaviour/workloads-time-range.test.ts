@@ -6,6 +6,7 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import {
+  FULL_COUNT_MAX_CHUNKS,
   QueueGroup,
   chunkJobId,
   splitTimeRange,
@@ -296,6 +297,17 @@ function timeRangeBehaviour(makeBackend: () => Backend): void {
     const info = await second.timeRanges.waitFor('req-1', { timeoutMs: 20_000 });
     assert.equal(info.state, 'done');
     assert.equal(chunkLog.completions().size, 6);
+  });
+
+  it('settles a request of many chunks (past the full-count threshold)', async () => {
+    const g = group({ defaults: { ...FAST, workers: 8 } });
+    const total = FULL_COUNT_MAX_CHUNKS + 20;
+    await submit(g, { ms: 0 }, { latest: new Date(T0.getTime() + total * 60_000), chunkMs: 60_000 });
+    await (await g.get('backfill')).start();
+    const info = await g.timeRanges.waitFor('req-1', { timeoutMs: 60_000 });
+    assert.equal(info.state, 'done');
+    assert.equal(info.counts.done, total);
+    assert.equal(chunkLog.completions().size, total);
   });
 
   it('prunes finished requests after the history age', async () => {
