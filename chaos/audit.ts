@@ -52,8 +52,8 @@ export interface ChaosFindings {
   reExecutions: number;
   /** Runs that started after the lock they were claimed with had expired. */
   startedStale: number;
-  /** Jobs whose newest attempt is missing or not finished. */
-  lost: string[];
+  /** Jobs whose newest attempt is missing or not finished, with its state. */
+  lost: { id: string; state: string }[];
   /** Jobs finished in another state than planned, with their last error. */
   unexpected: { id: string; kind: string; expected: string; state: string; error: string }[];
   /** Jobs with more than one recorded completion. */
@@ -184,7 +184,7 @@ export function checkChaos(params: {
     );
     const latest = list[list.length - 1];
     if (!latest || !FINISHED_STATES.includes(latest.state) || latest.state === 'retrying') {
-      findings.lost.push(p.id);
+      findings.lost.push({ id: p.id, state: latest ? `${latest.state} ${latest._id}` : 'missing' });
     } else if (latest.state !== p.expected) {
       const errors = latest.status?.errors ?? [];
       const error = errors.length > 0 ? errors[errors.length - 1].message : '';

@@ -197,7 +197,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       await new Promise((r) => setTimeout(r, TICK_MS));
     }
     proxy.restore();
-    if (!finished) o.log(`chaos: time bound of ${o.seconds} s reached before every job finished`);
+    if (!finished) {
+      o.log(`chaos: time bound of ${o.seconds} s reached before every job finished`);
+      o.log(`chaos: ${JSON.stringify(await queue.stats())}`);
+      for (const w of fleet.live()) {
+        o.log(`chaos: worker ${w.pid} ready=${w.ready} errors=${w.errorCount} lock-lost=${w.lockLost}`);
+      }
+    }
     const docs: JobDocument[] = (await readAll(queue.jobInfo())).map((d) => ({ ...d, payload: {} }));
     const now = Date.now();
     await fleet.closeAll(2_000);

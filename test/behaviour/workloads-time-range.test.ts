@@ -302,7 +302,11 @@ function timeRangeBehaviour(makeBackend: () => Backend): void {
   it('settles a request of many chunks (past the full-count threshold)', async () => {
     const g = group({ defaults: { ...FAST, workers: 8 } });
     const total = FULL_COUNT_MAX_CHUNKS + 20;
-    await submit(g, { ms: 0 }, { latest: new Date(T0.getTime() + total * 60_000), chunkMs: 60_000 });
+    await submit(
+      g,
+      { ms: 0 },
+      { latest: new Date(T0.getTime() + total * 60_000), chunkMs: 60_000 },
+    );
     await (await g.get('backfill')).start();
     const info = await g.timeRanges.waitFor('req-1', { timeoutMs: 60_000 });
     assert.equal(info.state, 'done');
