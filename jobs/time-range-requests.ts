@@ -315,8 +315,7 @@ export class TimeRangeRequests extends TypedEmitter<TimeRangeEventMap> implement
     const job = ctx.job;
     if (!(job instanceof TimeRangeChunkJob)) return;
     if (state === 'pending' || state === 'blocked' || state === 'retrying') return;
-    const doc = await this.requests.requestGet(job.requestId);
-    if (doc) await this.sync.chunkFinished(doc, state === 'completed' ? undefined : job);
+    await this.sync.chunkFinished(job, state);
   }
 
   async maintain(queue: string, now: Date): Promise<void> {

@@ -31,7 +31,7 @@ const PAGE = 100;
  * Up to this many chunks, every finished chunk counts them all (and reports progress); above, a
  * finished chunk first looks for one unfinished chunk, and progress comes with maintenance.
  */
-export const FULL_COUNT_MAX_CHUNKS = 1_000;
+export const FULL_COUNT_MAX_CHUNKS = 100;
 const WORK_STATES: JobState[] = ['pending', 'blocked', 'running'];
 const FAILED_STATES: JobState[] = ['failed', 'aborted', 'expired', 'quarantined'];
 /** States in which a request's chunks decide its outcome. */
@@ -187,22 +187,26 @@ export class RequestSync {
     return counts;
   }
 
-  /** After a chunk finished: settles the request if that was the last one (or a fatal one). */
-  async chunkFinished(
-    doc: TimeRangeRequestDocument,
-    failedChunk?: TimeRangeChunkJob,
-  ): Promise<TimeRangeRequestDocument> {
-    const fatal = failedChunk !== undefined && !doc.continueOnChunkFailure;
-    if (!fatal && doc.total > FULL_COUNT_MAX_CHUNKS && (await this.hasUnfinished(doc))) return doc;
-    return this.settle(doc, failedChunk);
+  /**
+   * After a chunk ended `state`: settles its request if that was the last chunk, or a chunk out
+   * of retries. Large requests skip the count (and the request read) while a chunk is left.
+   */
+  async chunkFinished(chunk: TimeRangeChunkJob, state: JobState): Promise<void> {
+    const failed = state !== 'completed';
+    if (!failed && chunk.total > FULL_COUNT_MAX_CHUNKS && (await this.hasUnfinished(chunk))) {
+      return;
+    }
+    const doc = await this.requests.requestGet(chunk.requestId);
+    if (!doc) return;
+    await this.settle(doc, failed ? chunk : undefined);
   }
 
   /** Whether a chunk of the request is still waiting or running (one indexed read). */
-  private async hasUnfinished(doc: TimeRangeRequestDocument): Promise<boolean> {
+  private async hasUnfinished(chunk: TimeRangeChunkJob): Promise<boolean> {
     const page = await this.host.stores.jobs.jobList({
-      queue: doc.queue,
+      queue: chunk.queue,
       states: WORK_STATES,
-      idContains: chunkIdPrefix(doc._id),
+      idContains: chunkIdPrefix(chunk.requestId),
       limit: 1,
     });
     return page.length > 0;

@@ -6,13 +6,14 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { DependencyManager } from '../dependency/manager';
 import { errorCodeOf, RetryableError, toError } from './errors';
-import type {
-  JobErrorRecord,
-  JobRetryInfo,
-  JobStatus,
-  JobTimeInfo,
-  JobTypeInfo,
-  StoredDependency,
+import {
+  freshStatus,
+  type JobErrorRecord,
+  type JobRetryInfo,
+  type JobStatus,
+  type JobTimeInfo,
+  type JobTypeInfo,
+  type StoredDependency,
 } from './types';
 
 /** Default bound on attempts of a retryable job. */
@@ -88,21 +89,6 @@ export const BASE_FIELDS = [
   'queue',
 ] as const;
 
-function emptyStatus(now: Date): JobStatus {
-  return {
-    owner: '',
-    completed: false,
-    inProgress: false,
-    modTime: now,
-    modCount: 0,
-    errCount: 0,
-    errors: [],
-    lockExpiresAt: null,
-    abortRequested: false,
-    progress: 0,
-  };
-}
-
 /** Base class of every job. */
 export abstract class BaseJob {
   /** Attempt ID (the job ID for the first attempt). */
@@ -111,7 +97,7 @@ export abstract class BaseJob {
   type: JobTypeInfo = { name: '', version: 0 };
   /** Queue the job was put in; empty until put. */
   queue = '';
-  status: JobStatus = emptyStatus(new Date());
+  status: JobStatus = freshStatus(new Date());
   timeInfo: JobTimeInfo = {
     created: new Date(),
     start: null,

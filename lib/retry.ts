@@ -13,7 +13,7 @@
  */
 import { DuplicateJobError } from './errors';
 import type { JobStore, JobUpdate, LockToken } from './store';
-import type { JobDocument } from './types';
+import { freshStatus, type JobDocument } from './types';
 import { ATTEMPT_SEPARATOR } from './validate';
 import { backoffMs } from './sleep';
 
@@ -104,18 +104,7 @@ export function nextAttemptFrom(source: JobDocument, plan: AttemptPlan, now: Dat
     state: source.dependency.type === 'always' ? 'pending' : 'blocked',
     dueAt,
   };
-  doc.status = {
-    owner: '',
-    completed: false,
-    inProgress: false,
-    modTime: now,
-    modCount: 0,
-    errCount: 0,
-    errors: [],
-    lockExpiresAt: null,
-    abortRequested: false,
-    progress: 0,
-  };
+  doc.status = freshStatus(now);
   doc.timeInfo = {
     ...doc.timeInfo,
     created: now,

@@ -146,3 +146,37 @@ export interface QueueStats {
   expired: number;
   quarantined: number;
 }
+
+/** Counts of a queue with nothing in it. */
+export function emptyQueueStats(queue: string): QueueStats {
+  return {
+    queue,
+    total: 0,
+    pending: 0,
+    due: 0,
+    blocked: 0,
+    running: 0,
+    retrying: 0,
+    completed: 0,
+    failed: 0,
+    aborted: 0,
+    expired: 0,
+    quarantined: 0,
+  };
+}
+
+/** The status of an attempt nobody has claimed yet. */
+export function freshStatus(now: Date): JobStatus {
+  return {
+    owner: '',
+    completed: false,
+    inProgress: false,
+    modTime: now,
+    modCount: 0,
+    errCount: 0,
+    errors: [],
+    lockExpiresAt: null,
+    abortRequested: false,
+    progress: 0,
+  };
+}

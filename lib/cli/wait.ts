@@ -5,7 +5,7 @@
 import { SingleBar, Presets } from 'cli-progress';
 import { WaitTimeoutError } from '../errors';
 import type { Management } from '../management';
-import type { QueueStats } from '../types';
+import { emptyQueueStats, type QueueStats } from '../types';
 import { checkQueueName } from '../validate';
 import type { Printer } from './output';
 
@@ -24,23 +24,6 @@ function outstanding(s: QueueStats): number {
   return s.pending + s.blocked + s.running;
 }
 
-function emptyStats(queue: string): QueueStats {
-  return {
-    queue,
-    total: 0,
-    pending: 0,
-    due: 0,
-    blocked: 0,
-    running: 0,
-    retrying: 0,
-    completed: 0,
-    failed: 0,
-    aborted: 0,
-    expired: 0,
-    quarantined: 0,
-  };
-}
-
 /**
  * Resolves with the queue's final counts once it has no pending, blocked or running job on two
  * polls in a row (a retry hands over between two writes; the second look does not miss it).
@@ -50,7 +33,7 @@ export async function waitForQueue(options: WaitForQueueOptions): Promise<QueueS
   const { management, printer, intervalMs } = options;
   const queue = checkQueueName(options.queue);
   const deadline = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
-  const read = async () => (await management.counts({ queue })).queues[0] ?? emptyStats(queue);
+  const read = async () => (await management.counts({ queue })).queues[0] ?? emptyQueueStats(queue);
   const first = await read();
   // Progress counts attempts that finished since we started; the total grows as jobs arrive.
   const finishedAtStart = first.total - outstanding(first);

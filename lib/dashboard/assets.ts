@@ -62,6 +62,7 @@ export const CLIENT_JS = String.raw`'use strict';
     return h('td', { className: n === 0 ? 'num zero' : 'num' }, href && n > 0 ? h('a', { href }, n) : n);
   }
   const rate = (v) => (v === null || v === undefined ? '—' : String(v));
+  const rateCell = (v) => h('td', { className: v ? 'num' : 'num zero' }, rate(v));
   function replaceRows(id, rows, span, emptyText) {
     const tbody = document.getElementById(id);
     if (!tbody) return;
@@ -114,7 +115,7 @@ export const CLIENT_JS = String.raw`'use strict';
       ? 'Resume queue ' + q.queue + '? Its runners start claiming again.'
       : 'Pause queue ' + q.queue + '? No runner claims its jobs until it is resumed.';
     return h('tr', { 'data-queue': q.queue }, name, COLUMNS.map((s) => num(q[s], jobs(s))),
-      h('td', { className: 'num' }, rate(q.completedPerMin)), h('td', { className: 'num' }, rate(q.failedPerMin)),
+      rateCell(q.completedPerMin), rateCell(q.failedPerMin),
       h('td', null, h('button', { type: 'button', className: 'btn', 'data-action': action, 'data-queue': q.queue,
         'data-confirm': confirmText }, action === 'pause' ? 'Pause' : 'Resume')));
   }

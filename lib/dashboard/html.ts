@@ -76,7 +76,12 @@ export function layout(
   data: Record<string, string> = {},
 ): string {
   const b = esc(frame.base);
-  const attrs = Object.entries({ page, base: frame.base, refreshMs: String(frame.refreshMs), ...data })
+  const attrs = Object.entries({
+    page,
+    base: frame.base,
+    refreshMs: String(frame.refreshMs),
+    ...data,
+  })
     .map(([k, v]) => ` data-${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}="${esc(v)}"`)
     .join('');
   const nav = (href: string, label: string, kind: PageKind[]) =>

@@ -6,7 +6,16 @@
 import type { AttemptDetail, JobDetail, JobPage } from '../management';
 import type { JobSummaryDocument } from '../store';
 import type { JobState } from '../types';
-import { esc, fmtMs, layout, query, stateBadge, STATE_LIST, timeCell, type PageFrame } from './html';
+import {
+  esc,
+  fmtMs,
+  layout,
+  query,
+  stateBadge,
+  STATE_LIST,
+  timeCell,
+  type PageFrame,
+} from './html';
 import type { OverviewData, QueueOverview } from './overview';
 import type { ListQuery } from './params';
 
@@ -39,6 +48,10 @@ function rate(value: number | null): string {
   return value === null ? '—' : esc(value);
 }
 
+function rateCell(value: number | null): string {
+  return `<td class="num${value ? '' : ' zero'}">${rate(value)}</td>`;
+}
+
 function queueRow(base: string, q: QueueOverview): string {
   const jobs = (state?: string) => `${base}/jobs${query({ queue: q.queue, state })}`;
   const paused = q.paused ? ' <span class="badge paused">paused</span>' : '';
@@ -52,7 +65,7 @@ function queueRow(base: string, q: QueueOverview): string {
   const cells = QUEUE_COLUMNS.map((s) => num(q[s], jobs(s))).join('');
   return `<tr data-queue="${esc(q.queue)}">
 <td><a href="${esc(jobs())}">${esc(q.queue)}</a>${paused}${types}${q.due > 0 ? ` <span class="muted">${esc(q.due)} due</span>` : ''}</td>
-${cells}<td class="num">${rate(q.completedPerMin)}</td><td class="num">${rate(q.failedPerMin)}</td>
+${cells}${rateCell(q.completedPerMin)}${rateCell(q.failedPerMin)}
 <td><button type="button" class="btn" data-action="${action}" data-queue="${esc(q.queue)}" data-confirm="${esc(confirmText)}">${action === 'pause' ? 'Pause' : 'Resume'}</button></td>
 </tr>`;
 }
@@ -68,7 +81,9 @@ export function overviewPage(frame: PageFrame, data: OverviewData): Rendered {
   const rows = data.queues.map((q) => queueRow(base, q)).join('\n');
   const typeRows = data.types
     .map(
-      (t) => `<tr><td>${esc(t.queue)}</td><td><a href="${esc(`${base}/jobs${query({ queue: t.queue, type: t.type })}`)}">${esc(t.type)}</a></td>
+      (
+        t,
+      ) => `<tr><td>${esc(t.queue)}</td><td><a href="${esc(`${base}/jobs${query({ queue: t.queue, type: t.type })}`)}">${esc(t.type)}</a></td>
 ${QUEUE_COLUMNS.map((s) => num(t[s])).join('')}</tr>`,
     )
     .join('\n');
@@ -158,9 +173,7 @@ export function jobsPage(frame: PageFrame, view: JobsView): Rendered {
 </form>`;
   const jobs = view.page?.jobs ?? [];
   const rows = jobs.map((d) => jobRow(base, d, view.now)).join('\n');
-  const error = view.error
-    ? `<p class="error" role="alert">${esc(view.error)}</p>`
-    : '';
+  const error = view.error ? `<p class="error" role="alert">${esc(view.error)}</p>` : '';
   const next = view.page?.nextCursor
     ? `${base}/jobs${query({ ...filters, state: q.state, cursor: view.page.nextCursor })}`
     : '';
@@ -220,7 +233,9 @@ function errorRows(detail: JobDetail): string {
   return detail.attempts
     .flatMap((a) =>
       a.errors.map(
-        (e) => `<tr><td class="num">${esc(a.attempt)}</td><td>${timeCell(e.at)}</td><td class="mono">${esc(e.code)}</td>
+        (
+          e,
+        ) => `<tr><td class="num">${esc(a.attempt)}</td><td>${timeCell(e.at)}</td><td class="mono">${esc(e.code)}</td>
 <td>${e.retryable ? 'yes' : 'no'}</td><td class="msg">${esc(e.message)}</td></tr>`,
       ),
     )
@@ -235,7 +250,10 @@ function facts(detail: JobDetail): [string, string][] {
     ['type', `${l.type.name} v${l.type.version}`],
     ['attempt', `${l.retryInfo.currentAttempt + 1} of ${l.retryInfo.maxAttempts}`],
     ['priority', String(l.priority)],
-    ['progress', `${l.status.progress}%${l.status.progressMessage ? ` ${l.status.progressMessage}` : ''}`],
+    [
+      'progress',
+      `${l.status.progress}%${l.status.progressMessage ? ` ${l.status.progressMessage}` : ''}`,
+    ],
     ['owner', l.status.owner || '—'],
     ['abort requested', l.status.abortRequested ? 'yes' : 'no'],
     ['scopes', [...l.scopes, ...l.enqueueScopes].join(', ') || '—'],
@@ -295,7 +313,12 @@ ${detail.attempts.map(attemptRow).join('\n')}
 }
 
 /** A page saying what went wrong (not found, bad request). */
-export function messagePage(frame: PageFrame, status: number, title: string, text: string): Rendered {
+export function messagePage(
+  frame: PageFrame,
+  status: number,
+  title: string,
+  text: string,
+): Rendered {
   const body = `<h1>${esc(title)}</h1>
 <p class="error" role="alert">${esc(text)}</p>
 <p><a href="${esc(`${frame.base}/`)}">Back to the queues</a></p>`;

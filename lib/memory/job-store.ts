@@ -21,7 +21,13 @@ import type {
   ReclaimParams,
 } from '../store';
 import { MAX_LOCK_LOSSES_DEFAULT } from '../store';
-import { JOB_STATES, type JobDocument, type JobState, type QueueStats } from '../types';
+import {
+  emptyQueueStats,
+  JOB_STATES,
+  type JobDocument,
+  type JobState,
+  type QueueStats,
+} from '../types';
 import type { JobChangedSinceParams, JobLatestState } from '../store';
 
 type Doc = JobDocument;
@@ -304,20 +310,7 @@ export class MemoryJobStore implements JobStore {
   }
 
   async jobStats(queue: string, now: Date): Promise<QueueStats> {
-    const stats: QueueStats = {
-      queue,
-      total: 0,
-      pending: 0,
-      due: 0,
-      blocked: 0,
-      running: 0,
-      retrying: 0,
-      completed: 0,
-      failed: 0,
-      aborted: 0,
-      expired: 0,
-      quarantined: 0,
-    };
+    const stats: QueueStats = emptyQueueStats(queue);
     for (const d of this.docs.values()) {
       if (d.queue !== queue) continue;
       stats.total++;

@@ -33,6 +33,7 @@ import type {
 } from '../store';
 import { MAX_LOCK_LOSSES_DEFAULT } from '../store';
 import {
+  emptyQueueStats,
   JOB_STATES,
   type JobDocument,
   type JobErrorRecord,
@@ -488,20 +489,7 @@ export class MongoJobStore implements JobStore {
         .toArray(),
       this.jobs.countDocuments({ queue, state: 'pending', dueAt: { $lte: now } }),
     ]);
-    const stats: QueueStats = {
-      queue,
-      total: 0,
-      pending: 0,
-      due,
-      blocked: 0,
-      running: 0,
-      retrying: 0,
-      completed: 0,
-      failed: 0,
-      aborted: 0,
-      expired: 0,
-      quarantined: 0,
-    };
+    const stats: QueueStats = { ...emptyQueueStats(queue), due };
     for (const g of groups) {
       if ((JOB_STATES as readonly string[]).includes(g._id))
         stats[g._id as keyof Omit<QueueStats, 'queue'>] = g.n;

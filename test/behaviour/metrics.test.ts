@@ -117,7 +117,11 @@ function metricsBehaviour(makeBackend: () => Backend): void {
     );
     metrics.close();
 
-    const cached = createMetrics({ group: observer, registry: new Registry(), gaugeCacheMs: 60_000 });
+    const cached = createMetrics({
+      group: observer,
+      registry: new Registry(),
+      gaugeCacheMs: 60_000,
+    });
     assert.equal(await value(cached.registry, 'drover_jobs_pending', noop), 2);
     await q.put(NoopJob.create({}, { id: 'later-3', delayMs: 3600_000 }));
     assert.equal(await value(cached.registry, 'drover_jobs_pending', noop), 2, 'cached');
@@ -148,10 +152,7 @@ function metricsBehaviour(makeBackend: () => Backend): void {
       () => createMetrics({ group, runDurationBucketsS: [1, 1] }),
       InvalidArgumentError,
     );
-    assert.throws(
-      () => createMetrics({ group: {} as QueueGroup }),
-      InvalidArgumentError,
-    );
+    assert.throws(() => createMetrics({ group: {} as QueueGroup }), InvalidArgumentError);
   });
 }
 
