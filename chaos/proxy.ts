@@ -2,6 +2,10 @@
  * A TCP proxy on loopback between worker processes and MongoDB that the chaos controller can
  * sever: every open connection is destroyed and new ones are reset until it is restored. The
  * server behind it keeps running (and keeps its data); only the workers' network breaks.
+ *
+ * It can also `stall` (a partition that heals): nothing is forwarded and new connections wait,
+ * but no connection is closed; on restore every byte held back is delivered, so operations sent
+ * during the stall complete late instead of failing.
  */
 import net from 'node:net';
 
@@ -21,6 +25,9 @@ interface Pipe {
 export class ChaosProxy {
   private readonly pipes = new Set<Pipe>();
   private refusing = false;
+  private stalled = false;
+  /** Connections accepted during a stall: connected upstream on restore. */
+  private waiting: net.Socket[] = [];
   private restoreTimer?: NodeJS.Timeout;
   /** Connections accepted and forwarded since the start. */
   connections = 0;
@@ -61,9 +68,9 @@ export class ChaosProxy {
     return `mongodb://127.0.0.1:${this.port}/?directConnection=true`;
   }
 
-  /** True while the link is cut. */
+  /** True while the link is cut or stalled. */
   get severed(): boolean {
-    return this.refusing;
+    return this.refusing || this.stalled;
   }
 
   /** Open proxied connections. */
@@ -84,11 +91,31 @@ export class ChaosProxy {
     if (refuseMs !== undefined) this.restoreTimer = setTimeout(() => this.restore(), refuseMs);
   }
 
-  /** Accepts connections again. */
+  /**
+   * Stalls the link: nothing is forwarded either way and new connections wait, until `restore()`
+   * (or for `stallMs`). No connection is closed.
+   */
+  stall(stallMs?: number): void {
+    clearTimeout(this.restoreTimer);
+    this.stalled = true;
+    for (const pipe of this.pipes) {
+      pipe.client.unpipe();
+      pipe.upstream.unpipe();
+      pipe.client.pause();
+      pipe.upstream.pause();
+    }
+    if (stallMs !== undefined) this.restoreTimer = setTimeout(() => this.restore(), stallMs);
+  }
+
+  /** Accepts and forwards again. */
   restore(): void {
     clearTimeout(this.restoreTimer);
     this.restoreTimer = undefined;
     this.refusing = false;
+    if (!this.stalled) return;
+    this.stalled = false;
+    for (const pipe of this.pipes) link(pipe.client, pipe.upstream);
+    for (const client of this.waiting.splice(0)) if (!client.destroyed) this.forward(client);
   }
 
   /** Stops listening and destroys every connection. */
@@ -96,6 +123,7 @@ export class ChaosProxy {
     clearTimeout(this.restoreTimer);
     for (const pipe of this.pipes) destroyPipe(pipe);
     this.pipes.clear();
+    for (const client of this.waiting.splice(0)) client.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
@@ -106,6 +134,16 @@ export class ChaosProxy {
       client.resetAndDestroy();
       return;
     }
+    if (this.stalled) {
+      client.pause();
+      client.on('error', () => undefined);
+      this.waiting.push(client);
+      return;
+    }
+    this.forward(client);
+  }
+
+  private forward(client: net.Socket): void {
     this.connections += 1;
     const upstream = net.connect(this.target.port, this.target.host);
     const pipe: Pipe = { client, upstream };
@@ -119,9 +157,15 @@ export class ChaosProxy {
       socket.on('error', end);
       socket.on('close', end);
     }
-    client.pipe(upstream);
-    upstream.pipe(client);
+    link(client, upstream);
   }
+}
+
+function link(client: net.Socket, upstream: net.Socket): void {
+  client.pipe(upstream);
+  upstream.pipe(client);
+  client.resume();
+  upstream.resume();
 }
 
 function destroyPipe(pipe: Pipe): void {

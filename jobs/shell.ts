@@ -16,9 +16,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { CommandFailedError, InvalidArgumentError, RetryableError } from '../lib/errors';
 import { BaseJob, type JobContext } from '../lib/job';
 import { JobType } from '../lib/registry';
+import { checkNumber } from '../lib/validate';
 
 /** Bytes of stdout and of stderr kept (the last ones). */
 export const SHELL_MAX_OUTPUT_BYTES_DEFAULT = 64 * 1024;
+/** Most output bytes a job may keep per stream (both are stored with the job). */
+export const SHELL_MAX_OUTPUT_BYTES_BOUND = 4 * 1024 * 1024;
 /** Time between SIGTERM and SIGKILL when a command is aborted. */
 export const SHELL_KILL_GRACE_MS_DEFAULT = 2_000;
 /** After the command exits, how long its output pipes may stay open (held by a child it left). */
@@ -86,10 +89,20 @@ export class ShellJob extends BaseJob {
     if (typeof this.command !== 'string' || this.command.length === 0) {
       throw new InvalidArgumentError(`job ${this.id}: ShellJob needs a command`);
     }
+    if (!Array.isArray(this.args) || !this.args.every((a) => typeof a === 'string')) {
+      throw new InvalidArgumentError(`job ${this.id}: ShellJob args must be strings`);
+    }
+    const maxBytes = checkNumber(
+      'maxOutputBytes',
+      this.maxOutputBytes,
+      0,
+      SHELL_MAX_OUTPUT_BYTES_BOUND,
+    );
+    const graceMs = checkNumber('killGraceMs', this.killGraceMs, 0, 3_600_000);
     ctx.signal.throwIfAborted();
     const started = Date.now();
-    const out = new OutputTail(this.maxOutputBytes);
-    const err = new OutputTail(this.maxOutputBytes);
+    const out = new OutputTail(maxBytes);
+    const err = new OutputTail(maxBytes);
     const child = spawn(this.command, this.args, {
       cwd: this.cwd || undefined,
       env: this.inheritEnv ? { ...process.env, ...this.env } : { ...this.env },
@@ -99,7 +112,7 @@ export class ShellJob extends BaseJob {
     });
     child.stdout?.on('data', (b: Buffer) => out.push(b));
     child.stderr?.on('data', (b: Buffer) => err.push(b));
-    const killer = new TreeKiller(child, this.killGraceMs);
+    const killer = new TreeKiller(child, graceMs);
     const onAbort = () => killer.start();
     ctx.signal.addEventListener('abort', onAbort, { once: true });
     let ended: { code: number | null; signal: NodeJS.Signals | null };

@@ -21,14 +21,6 @@ export const POLL_MAX_MS_BOUND = 60_000;
 export const DRAIN_TIMEOUT_MS_DEFAULT = 10_000;
 export const RECLAIM_EVERY_MS_DEFAULT = 1_000;
 
-/** Hook run before each job; see `QueueOptions.beforeRun`. */
-export type JobHook = (info: {
-  queue: string;
-  jobId: string;
-  type: string;
-  signal: AbortSignal;
-}) => Promise<void> | void;
-
 /** Options of one queue and its runner pool. All optional. */
 export interface QueueOptions {
   /** Jobs run at the same time by this process's pool. */

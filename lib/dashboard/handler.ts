@@ -268,14 +268,14 @@ export function dashboardHandler(options: DashboardOptions): DashboardHandler {
     // The body is never read: actions take everything from the path.
     req.resume();
     if (!auth.hostAllowed(req)) return send(res, 421, 'text/plain', 'unexpected Host header');
-    const url = new URL(req.url ?? '/', 'http://dashboard.invalid');
-    // A host (express) may have stripped the mount path already.
-    let path = url.pathname;
-    if (o.basePath && (path === o.basePath || path.startsWith(`${o.basePath}/`))) {
-      path = path.slice(o.basePath.length);
-    }
     let seg: string[] = ['api'];
     try {
+      const url = new URL(req.url ?? '/', 'http://dashboard.invalid');
+      // A host (express) may have stripped the mount path already.
+      let path = url.pathname;
+      if (o.basePath && (path === o.basePath || path.startsWith(`${o.basePath}/`))) {
+        path = path.slice(o.basePath.length);
+      }
       seg = pathSegments(path);
       if (seg[0] === 'assets' && seg.length === 2 && req.method === 'GET') {
         const asset = Object.hasOwn(ASSETS, seg[1]) ? ASSETS[seg[1]] : undefined;

@@ -18,7 +18,6 @@ export const STALE_INDEX: IndexDescription = {
   key: { queue: 1, state: 1, 'status.lockExpiresAt': 1 },
 };
 
-
 /** Counts and lists by type, and prunes finished attempts by end time. */
 export const TYPE_INDEX: IndexDescription = {
   name: 'type',

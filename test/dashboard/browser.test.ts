@@ -70,7 +70,7 @@ async function fill(group: QueueGroup): Promise<void> {
   const payments = await group.get('payments');
   const reports = await group.get('reports');
   const images = await group.get('images');
-  const exports = await group.get('exports');
+  const exporting = await group.get('exports');
   await receipts.putMany(
     Array.from({ length: 60 }, (_, i) =>
       SendReceiptJob.create(
@@ -95,7 +95,7 @@ async function fill(group: QueueGroup): Promise<void> {
     ),
   );
   await reports.put(WaitForAbortJob.create({ maxMs: 120_000 }, { id: 'report-2024-q4' }));
-  await exports.put(WaitForAbortJob.create({ maxMs: 120_000 }, { id: 'export-customers' }));
+  await exporting.put(WaitForAbortJob.create({ maxMs: 120_000 }, { id: 'export-customers' }));
   await reports.put(
     RenderInvoiceJob.create(
       { orderId: 'order-1002', note: XSS },
@@ -108,7 +108,7 @@ async function fill(group: QueueGroup): Promise<void> {
       RenderInvoiceJob.create({ orderId: `order-${3001 + i}` }, { id: `thumb-${3001 + i}` }),
     ),
   );
-  for (const q of [receipts, payments, reports, images, exports]) await q.start();
+  for (const q of [receipts, payments, reports, images, exporting]) await q.start();
 }
 
 describe('dashboard in headless Chromium', function () {

@@ -4,9 +4,10 @@
  * rejected before it reaches a filter, and `/metrics` after jobs ran.
  */
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
-import { InvalidArgumentError, type QueueGroup } from '../../lib';
-import { startDashboard, type DashboardServer } from '../../lib/dashboard';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createMetrics, InvalidArgumentError, type QueueGroup } from '../../lib';
+import { dashboardHandler, startDashboard, type DashboardServer } from '../../lib/dashboard';
 import { Management } from '../../lib/management';
 import {
   eventually,
@@ -265,6 +266,38 @@ function dashboardBehaviour(makeBackend: () => Backend): void {
     const d = await start();
     assert.equal((await call(d, '/', { headers: { host: 'evil.example' } })).status, 421);
     assert.equal((await call(d, '/', { headers: { host: 'localhost:1234' } })).status, 200);
+  });
+
+  it("mounts in a user's server under a base path, with the user's metrics registry", async () => {
+    const metrics = createMetrics({ group });
+    const handler = dashboardHandler({
+      management: mgmt,
+      basePath: '/admin/drover/',
+      metrics: metrics.registry,
+      logger: testLogger,
+    });
+    const server = createServer((req, res) => {
+      if (req.url?.startsWith('/admin/drover')) return handler(req, res);
+      res.end('the user app');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const mounted = { url: `http://127.0.0.1:${port}/` } as DashboardServer;
+    try {
+      assert.equal((await call(mounted, '/')).text, 'the user app');
+      const overview = await call(mounted, '/admin/drover');
+      assert.equal(overview.status, 200);
+      assert.match(overview.text, /href="\/admin\/drover\/jobs\?queue=mail"/);
+      assert.match(overview.text, /src="\/admin\/drover\/assets\/dashboard.js"/);
+      assert.equal((await call(mounted, '/admin/drover/jobs/xss-1')).status, 200);
+      assert.equal((await call(mounted, '/admin/drover/assets/dashboard.css')).status, 200);
+      const scraped = await call(mounted, '/admin/drover/metrics');
+      assert.match(scraped.text, /# TYPE drover_jobs_pending gauge/);
+    } finally {
+      metrics.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('serves /metrics with counters, histograms and gauges after jobs ran', async () => {

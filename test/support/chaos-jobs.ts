@@ -149,3 +149,29 @@ export class ChaosDependentJob extends AuditedJob {
     await delay(this.ms, undefined, { signal: ctx.signal });
   }
 }
+
+/** Open gates: a ChaosGateJob waits until its gate is in here. */
+export const chaosGates = new Set<string>();
+
+/**
+ * Waits at its gate (honouring the signal unless `ignoreSignal`); then, with `progressAtGate`,
+ * reports progress once; then, with `exitGate`, waits at that gate too before it completes.
+ */
+@JobType('chaos-gate')
+export class ChaosGateJob extends AuditedJob {
+  gate = '';
+  progressAtGate = false;
+  exitGate = '';
+  ignoreSignal = false;
+  protected async work(ctx: JobContext): Promise<void> {
+    await this.waitAt(this.gate, ctx);
+    if (this.progressAtGate) await ctx.progress(50, 'past the gate');
+    if (this.exitGate) await this.waitAt(this.exitGate, ctx);
+  }
+
+  private async waitAt(gate: string, ctx: JobContext): Promise<void> {
+    while (!chaosGates.has(gate)) {
+      await delay(10, undefined, this.ignoreSignal ? {} : { signal: ctx.signal });
+    }
+  }
+}
