@@ -55,7 +55,7 @@ const DEFAULTS: BenchOptions = {
   timeoutS: 1_800,
   out: 'bench/results',
   smoke: false,
-  agendaProcessEveryMs: 25,
+  agendaProcessEveryMs: 50,
   agendaLockLimitFactor: 2,
 };
 

@@ -13,6 +13,8 @@ import { DRIVERS, type Consumer, type SystemName, type Target } from './systems'
 export const WORKER_CONFIG_ENV = 'DROVER_BENCH_WORKER';
 const PROGRESS_MS = 50;
 const CLOSE_TIMEOUT_MS = 10_000;
+/** When the parent is gone nobody waits for a clean close: exit soon. */
+const ORPHAN_CLOSE_TIMEOUT_MS = 2_000;
 
 export interface WorkerConfig {
   system: SystemName;
@@ -55,6 +57,9 @@ async function main(): Promise<void> {
   const raw = process.env[WORKER_CONFIG_ENV];
   if (!raw || !process.send)
     throw new Error('bench worker: fork me with an IPC channel and config');
+  // The parent went away: do not linger (before the consumer exists, just exit).
+  let onGone = (): void => process.exit(0);
+  process.once('disconnect', () => onGone());
   const config = JSON.parse(raw) as WorkerConfig;
   Object.assign(agendaTuning, config.agenda);
   if (config.system === 'bullmq') meterRedis();
@@ -78,12 +83,12 @@ async function main(): Promise<void> {
   let progress: NodeJS.Timeout | undefined;
   let reported = 0;
   let stopping = false;
-  const stop = async (): Promise<void> => {
+  const stop = async (closeTimeoutMs: number): Promise<void> => {
     if (stopping) return;
     stopping = true;
     clearInterval(progress);
     await sendNow({ kind: 'metrics', metrics: { ...meter.snapshot(), ...counts } });
-    const timer = setTimeout(() => process.exit(3), CLOSE_TIMEOUT_MS);
+    const timer = setTimeout(() => process.exit(3), closeTimeoutMs);
     try {
       await consumer.close();
     } finally {
@@ -102,11 +107,11 @@ async function main(): Promise<void> {
       }, PROGRESS_MS);
       consumer.start().catch((err: unknown) => send({ kind: 'error', message: String(err) }));
     } else if (msg.kind === 'stop') {
-      void stop();
+      void stop(CLOSE_TIMEOUT_MS);
     }
   });
-  // The parent went away: do not linger.
-  process.once('disconnect', () => void stop());
+  onGone = () => void stop(ORPHAN_CLOSE_TIMEOUT_MS);
+  if (!process.connected) onGone();
   send({ kind: 'ready' });
 }
 

@@ -27,8 +27,6 @@ export interface AuditedRun {
   ended: boolean;
   ok: boolean;
   scopes: string[];
-  /** The lock expiry the run was claimed with; a start after it means the lock was already stale. */
-  lockExpiresAt: number | null;
 }
 
 /** Two runs that overlapped in time although they must not. */
@@ -36,10 +34,7 @@ export interface Overlap {
   what: string;
   a: string;
   b: string;
-  /**
-   * How the two runs lay in time (ms since the epoch); "k" marks a run cut short by a kill, "s"
-   * one that started after the lock it was claimed with had expired.
-   */
+  /** How the two runs lay in time (ms since the epoch); "k" marks a run cut short by a kill. */
   times: string;
 }
 
@@ -50,8 +45,6 @@ export interface ChaosFindings {
   killedRuns: number;
   /** Successful runs whose outcome was not recorded (their job ran again). */
   reExecutions: number;
-  /** Runs that started after the lock they were claimed with had expired. */
-  startedStale: number;
   /** Jobs whose newest attempt is missing or not finished, with its state. */
   lost: { id: string; state: string }[];
   /** Jobs finished in another state than planned, with their last error. */
@@ -101,14 +94,12 @@ export function auditedRuns(
       ended: end !== undefined,
       ok: end?.ok === true,
       scopes: s.scopes,
-      lockExpiresAt: s.lockExpiresAt ?? null,
     };
   });
 }
 
 function span(r: AuditedRun): string {
-  const stale = r.lockExpiresAt !== null && r.start > r.lockExpiresAt ? 's' : '';
-  return `${r.start}-${r.end}${r.ended ? '' : 'k'}${stale}`;
+  return `${r.start}-${r.end}${r.ended ? '' : 'k'}`;
 }
 
 /** Pairs of runs (of different claims) that overlap in time, within each group. */
@@ -165,7 +156,6 @@ export function checkChaos(params: {
     runs: runs.length,
     killedRuns: runs.filter((r) => !r.ended).length,
     reExecutions: 0,
-    startedStale: runs.filter((r) => r.lockExpiresAt !== null && r.start > r.lockExpiresAt).length,
     lost: [],
     unexpected: [],
     duplicatedCompletions: [],

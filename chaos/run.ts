@@ -279,7 +279,7 @@ export function formatReport(r: ChaosReport): string[] {
   const sample = <T>(xs: T[]) => (xs.length === 0 ? '' : ` e.g. ${JSON.stringify(xs.slice(0, 3))}`);
   return [
     `elapsed ${(r.elapsedMs / 1000).toFixed(1)} s, seed ${r.seed}, finished ${r.finished}`,
-    `runs ${f.runs} (cut short by kills ${f.killedRuns}, re-executions after a lost lock ${f.reExecutions}, started with an already expired lock ${f.startedStale})`,
+    `runs ${f.runs} (cut short by kills ${f.killedRuns}, re-executions after a lost lock ${f.reExecutions})`,
     `lock losses reported by workers ${r.lockLost}; background errors ${r.workerErrors}; start-up retries ${r.connectRetries}`,
     ...(r.errorSamples.length > 0 ? [`error samples: ${r.errorSamples.join(' | ')}`] : []),
     `jobs lost ${f.lost.length}${sample(f.lost)}`,

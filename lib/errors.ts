@@ -23,6 +23,7 @@ export const ErrorCode = {
   DependencyCycle: 'DROVER_DEPENDENCY_CYCLE',
   Store: 'DROVER_STORE',
   WaitTimeout: 'DROVER_WAIT_TIMEOUT',
+  Connect: 'DROVER_CONNECT',
   RetriesExhausted: 'DROVER_RETRIES_EXHAUSTED',
   JobState: 'DROVER_JOB_STATE',
   HookWait: 'DROVER_HOOK_WAIT',
@@ -225,6 +226,18 @@ export class DependencyCycleError extends DroverError {
 export class WaitTimeoutError extends DroverError {
   constructor(jobId: string, timeoutMs: number) {
     super(ErrorCode.WaitTimeout, `job ${jobId} did not finish within ${timeoutMs} ms`, { jobId });
+  }
+}
+
+/** The database could not be reached (after the retries asked for). */
+export class ConnectError extends DroverError {
+  readonly attempts: number;
+  constructor(server: string, attempts: number, cause: Error) {
+    const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
+    super(ErrorCode.Connect, `cannot connect to MongoDB at ${server}${tries}: ${cause.message}`, {
+      cause,
+    });
+    this.attempts = attempts;
   }
 }
 

@@ -2,6 +2,7 @@
  * A queue group: named queues over one set of stores, created on demand, closed together; abort
  * by ID across all of them (and, through the store, across processes).
  */
+import { connectClient, type ConnectRetryOptions } from './mongo/connect';
 import { MongoClient, type MongoClientOptions } from 'mongodb';
 import type { Logger } from 'pino';
 import { DependencyExtension } from './dependencies';
@@ -83,6 +84,8 @@ export interface ConnectOptions extends QueueGroupOptions {
   /** Prefix of the collection names. Default `drover`. */
   collectionPrefix?: string;
   clientOptions?: MongoClientOptions;
+  /** Retry the first connection (a worker started before its database). One attempt by default. */
+  connectRetry?: ConnectRetryOptions;
 }
 
 /** Named queues sharing one set of stores. */
@@ -173,7 +176,11 @@ export class QueueGroup {
     let owned: MongoClient | undefined;
     if (!client) {
       if (!options.uri) throw new TypeError('QueueGroup.connect needs a uri or a client');
-      owned = client = await MongoClient.connect(options.uri, options.clientOptions);
+      owned = client = await connectClient(
+        options.uri,
+        options.clientOptions,
+        options.connectRetry,
+      );
     }
     const stores = mongoStores(client.db(options.db), { prefix: options.collectionPrefix });
     await initStores(stores);

@@ -86,3 +86,4 @@ export * from '../jobs';
 export * from './metrics';
 export * from './dashboard';
 export * from './management';
+export { connectClient, redactUri, type ConnectRetryOptions } from './mongo/connect';

@@ -34,6 +34,10 @@ interface RunningJob {
   startedAt: number;
   /** Set once the outcome is being written; heartbeats no longer speak for it. */
   finishing: boolean;
+  /** When our lock runs out (our clock) unless a heartbeat gets through. */
+  lockExpiresAt: number;
+  /** Given up by `close()`: its outcome is dropped. */
+  abandoned: boolean;
   done: Promise<void>;
 }
 
@@ -91,7 +95,10 @@ export class RunnerPool {
   start(): void {
     if (this.started) return;
     this.started = true;
-    this.heartbeatTimer = setInterval(() => this.background('heartbeat'), this.opts.heartbeatMs);
+    this.heartbeatTimer = setInterval(() => {
+      this.fence();
+      this.background('heartbeat');
+    }, this.opts.heartbeatMs);
     this.reclaimTimer = setInterval(() => this.background('reclaim'), this.opts.reclaimEveryMs);
     this.unwatch = this.store.jobOnInsert(this.queue, () => this.wakeable.wake());
     this.claimLoop = this.loop();
@@ -144,8 +151,11 @@ export class RunnerPool {
       if (!(await settledWithin(all(), Math.max(1000, this.opts.heartbeatMs * 2)))) {
         this.log.error(
           { jobs: this.runningJobs() },
-          'jobs ignore their abort signal; their locks will expire',
+          'jobs ignore their abort signal: abandoned; their locks will expire',
         );
+        // Nothing of a closed pool writes again: their outcomes are dropped, and once their locks
+        // expire (no more heartbeats) another worker runs them.
+        for (const r of [...this.running.values(), ...this.zombies]) r.abandoned = true;
       }
     }
     clearInterval(this.heartbeatTimer);
@@ -222,8 +232,29 @@ export class RunnerPool {
     return { action: 'run' };
   }
 
+  /**
+   * A run stops this long before its lock runs out when no heartbeat got through (a cut
+   * connection): it must end before another worker may take the job over.
+   */
+  private get fenceMarginMs(): number {
+    return Math.min(this.opts.heartbeatMs, this.opts.lockTimeoutMs / 4);
+  }
+
   private launch(doc: JobDocument): void {
     const token: LockToken = { id: doc._id, owner: this.owner, modCount: doc.status.modCount };
+    const lockExpiresAt = doc.status.lockExpiresAt?.getTime() ?? 0;
+    if (lockExpiresAt - this.opts.now().getTime() < this.fenceMarginMs) {
+      // The claim came back too late (a slow or cut connection): the lock is as good as gone.
+      // Not running it is safe; the reclaimer puts it back for any worker.
+      this.log.warn({ jobId: doc._id }, 'claim returned after its lock ran out: not started');
+      this.events.emit('lock-lost', {
+        queue: this.queue,
+        jobId: doc._id,
+        type: doc.type.name,
+        attempt: doc.retryInfo.currentAttempt,
+      });
+      return;
+    }
     let job: BaseJob;
     try {
       job = this.opts.registry.fromDocument(doc);
@@ -237,6 +268,8 @@ export class RunnerPool {
       controller: new AbortController(),
       startedAt: Date.now(),
       finishing: false,
+      lockExpiresAt,
+      abandoned: false,
       done: Promise.resolve(),
     };
     const previous = this.running.get(doc._id);
@@ -319,12 +352,18 @@ export class RunnerPool {
         job.status.progress = p;
         if (message !== undefined) job.status.progressMessage = message;
         if (entry.finishing) return;
-        await this.store.jobProgress({
-          token: entry.token,
-          progress: p,
-          message,
-          now: this.opts.now(),
-        });
+        try {
+          await this.store.jobProgress({
+            token: entry.token,
+            progress: p,
+            message,
+            now: this.opts.now(),
+          });
+        } catch (err) {
+          // Progress is informative: a lost write (a cut connection) must not fail the job.
+          logger.warn({ err }, 'progress not stored');
+          return;
+        }
         this.events.emit('progress', { ...this.info(job), progress: p, message });
       },
     };
@@ -371,6 +410,11 @@ export class RunnerPool {
   private async finish(entry: RunningJob, requested: JobState, delayMs = 0): Promise<void> {
     const { job } = entry;
     entry.finishing = true;
+    if (entry.abandoned) {
+      this.log.warn({ jobId: job.id }, 'abandoned at close: outcome dropped');
+      this.events.emit('lock-lost', this.info(job));
+      return;
+    }
     const now = this.opts.now();
     let state = requested;
     let next: JobDocument | undefined;
@@ -476,6 +520,22 @@ export class RunnerPool {
     this.inflight.set(kind, pass);
   }
 
+  /**
+   * Self-fencing: a run whose lock is about to run out because no heartbeat got through (the
+   * database is unreachable) is aborted as lost, so it stops before another worker may take the
+   * job over. Runs even while a heartbeat hangs.
+   */
+  private fence(): void {
+    const limit = this.opts.now().getTime() + this.fenceMarginMs;
+    for (const [id, r] of this.running) {
+      if (r.finishing || r.controller.signal.reason instanceof LockLostError) continue;
+      if (r.lockExpiresAt <= limit) {
+        this.log.warn({ jobId: id }, 'lock could not be refreshed in time: run aborted');
+        r.controller.abort(new LockLostError(id, this.owner));
+      }
+    }
+  }
+
   private async heartbeat(): Promise<void> {
     // Aborted jobs keep their lock while they stop (nobody may run them again meanwhile); only
     // runs that lost their lock are no longer ours to refresh.
@@ -484,11 +544,14 @@ export class RunnerPool {
     );
     if (held.length === 0) return;
     try {
+      const lockExpiresAt = new Date(this.opts.now().getTime() + this.opts.lockTimeoutMs);
       const res = await this.store.jobHeartbeat({
         owner: this.owner,
         jobs: held.map((r) => r.token),
-        lockExpiresAt: new Date(this.opts.now().getTime() + this.opts.lockTimeoutMs),
+        lockExpiresAt,
       });
+      const lost = new Set(res.lost);
+      for (const r of held) if (!lost.has(r.token.id)) r.lockExpiresAt = lockExpiresAt.getTime();
       for (const id of res.lost) {
         const r = this.running.get(id);
         if (r && !r.finishing) r.controller.abort(new LockLostError(id, this.owner));

@@ -23,7 +23,7 @@ const JOB_NAME = 'bench-job';
 /** Tuning, settable from the command line (see options.ts). */
 export const agendaTuning = {
   /** Polling interval of the job processor. */
-  processEveryMs: 25,
+  processEveryMs: 50,
   /** Jobs one process may hold locked (running + prefetched), as a multiple of concurrency. */
   lockLimitFactor: 2,
 };

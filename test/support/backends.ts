@@ -56,7 +56,9 @@ export function memoryBackend(): Backend {
 }
 
 export function mongoBackend(): Backend {
-  const client = new MongoClient(testUri());
+  // Connected on first use: a suite may build its backends before the root hook starts the server.
+  let connected: MongoClient | undefined;
+  const client = (): MongoClient => (connected ??= new MongoClient(testUri()));
   const dbName = uniqueDbName('behaviour');
   let n = 0;
   let current: Stores | undefined;
@@ -69,7 +71,7 @@ export function mongoBackend(): Backend {
     name: 'mongodb',
     async reset() {
       await Promise.all(groups.splice(0).map((g) => g.close({ drainTimeoutMs: 500 })));
-      current = mongoStores(client.db(dbName), { prefix: `t${++n}` });
+      current = mongoStores(client().db(dbName), { prefix: `t${++n}` });
       await initStores(current);
     },
     group(defaults = {}) {
@@ -84,11 +86,12 @@ export function mongoBackend(): Backend {
     stores,
     async close() {
       await Promise.all(groups.splice(0).map((g) => g.close({ drainTimeoutMs: 500 })));
-      await client
+      if (!connected) return;
+      await connected
         .db(dbName)
         .dropDatabase()
         .catch(() => undefined);
-      await client.close();
+      await connected.close();
     },
   };
 }

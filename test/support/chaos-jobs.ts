@@ -175,3 +175,10 @@ export class ChaosGateJob extends AuditedJob {
     }
   }
 }
+
+/** Carries any payload (the fuzz tests put random ones); does nothing when run. */
+@JobType('fuzz-payload')
+export class FuzzPayloadJob extends BaseJob {
+  data: unknown = null;
+  async run(): Promise<void> {}
+}

@@ -1,0 +1,130 @@
+/**
+ * Races in the runner pool around a claimed attempt that goes back to pending: a heartbeat sent
+ * for the released run must not abort the next run of the same job; an abort requested while
+ * the attempt was held must not be dropped by the release; an extension that throws must not
+ * leave the attempt locked by a pool that gave it up. Both backends.
+ */
+import 'reflect-metadata';
+import assert from 'node:assert/strict';
+import { QueueGroup, type QueueExtension, type StartVerdict } from '../../lib';
+import {
+  FAST,
+  eventually,
+  memoryBackend,
+  mongoBackend,
+  testLogger,
+  type Backend,
+} from '../support/backends';
+import { GateExtension, HoldJob, holdRuns, holdableStore, settle } from './support';
+
+/** No lock may go stale during these tests: every lock loss they see is a wrong one. */
+const LONG_LOCK = { ...FAST, lockTimeoutMs: 10_000, heartbeatMs: 50, reclaimEveryMs: 1_000 };
+
+function races(makeBackend: () => Backend): void {
+  let backend: Backend;
+  const groups: QueueGroup[] = [];
+
+  function group(extensions: QueueExtension[], jobs = backend.store()): QueueGroup {
+    const g = new QueueGroup(
+      { ...backend.stores(), jobs },
+      { defaults: LONG_LOCK, logger: testLogger, extensions },
+    );
+    groups.push(g);
+    return g;
+  }
+
+  before(() => {
+    backend = makeBackend();
+  });
+  beforeEach(async () => {
+    await backend.reset();
+    holdRuns.length = 0;
+  });
+  afterEach(async () => {
+    await Promise.all(groups.splice(0).map((g) => g.close({ drainTimeoutMs: 200 })));
+  });
+  after(async () => backend.close());
+
+  it('a heartbeat sent for a released run does not abort the next run of the job', async () => {
+    const gate = new GateExtension();
+    const held = holdableStore(backend.store());
+    const q = await group([gate], held.store).get('hb-race');
+    await q.put(HoldJob.create({}, { id: 'hb-1' }));
+    await q.start();
+    const first = await gate.entered.promise;
+
+    // A heartbeat leaves with the first run's token and is slow to reach the store.
+    const hb = held.hold();
+    const sent = await hb.called.promise;
+    assert.deepEqual(
+      sent.jobs.map((t) => t.modCount),
+      [first.token.modCount],
+    );
+
+    // Meanwhile the first run is released (e.g. a scope was busy) and the pool claims the job again.
+    gate.verdict.resolve({ action: 'release', delayMs: 0, reason: 'review' } as StartVerdict);
+    await eventually('the second run started', () => holdRuns.length === 1);
+    const doc = await backend.store().jobGet('hb-1');
+    assert.equal(doc?.state, 'running');
+    assert.equal(doc?.status.owner, q.owner);
+    assert.equal(doc?.status.modCount, first.token.modCount + 2, 'the second run holds the lock');
+
+    // The stale heartbeat now reports the first run's token lost.
+    hb.go.resolve();
+    const res = await hb.done.promise;
+    assert.deepEqual(res.lost, ['hb-1']);
+    await settle();
+    assert.equal(
+      holdRuns[0].signal.aborted,
+      false,
+      `the second run, which holds the lock, was aborted: ${String(holdRuns[0].signal.reason)}`,
+    );
+  });
+
+  it('an abort requested while the attempt is held is not dropped by a release', async () => {
+    const gate = new GateExtension();
+    const q = await group([gate]).get('abort-release');
+    await q.put(HoldJob.create({}, { id: 'ar-1' }));
+    await q.start();
+    await gate.entered.promise;
+
+    // Another process aborts the job: it is running, so the abort is recorded for its owner.
+    assert.equal(await backend.store().jobRequestAbort('ar-1', new Date()), 'requested');
+
+    // The attempt is then released before it ran (a long delay keeps it from being claimed again).
+    const released = new Promise((resolve) => q.once('released', resolve));
+    gate.verdict.resolve({ action: 'release', delayMs: 3_600_000, reason: 'review' });
+    await released;
+
+    const doc = await backend.store().jobGet('ar-1');
+    assert.equal(
+      doc?.state,
+      'aborted',
+      `abort was answered 'requested' but the job is ${doc?.state} ` +
+        `(abortRequested=${String(doc?.status.abortRequested)}) and will run again`,
+    );
+  });
+
+  it('a beforeStart that throws does not leave the attempt locked by a pool that gave it up', async () => {
+    const gate = new GateExtension(new Error('extension failed (e.g. a store error)'));
+    const q = await group([gate]).get('ext-throw');
+    const errors: Error[] = [];
+    q.on('error', (err) => errors.push(err));
+    await q.put(HoldJob.create({}, { id: 'et-1' }));
+    await q.start();
+    await eventually('the pool gave the attempt up', () => errors.length > 0);
+    await eventually('the pool no longer holds it', () => !q.isRunning('et-1'));
+    assert.equal(gate.calls, 1);
+
+    const doc = await backend.store().jobGet('et-1');
+    assert.notEqual(
+      doc?.state,
+      'running',
+      `nobody runs or heartbeats et-1, yet it stays running under ${doc?.status.owner} until ` +
+        `${doc?.status.lockExpiresAt?.toISOString()} and will then be counted as a lock loss`,
+    );
+  });
+}
+
+describe('review: runner races (memory)', () => races(memoryBackend));
+describe('review: runner races (mongodb)', () => races(mongoBackend));
