@@ -214,7 +214,11 @@ export function checkChaos(params: {
       const done = completedAt.get(edge);
       for (const run of runsByJob.get(p.id) ?? []) {
         if (done === undefined) {
-          findings.dependencyViolations.push({ id: p.id, edge, reason: 'ran; edge never completed' });
+          findings.dependencyViolations.push({
+            id: p.id,
+            edge,
+            reason: 'ran; edge never completed',
+          });
         } else if (run.start < done) {
           findings.dependencyViolations.push({
             id: p.id,

@@ -150,7 +150,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     await putAll(queue, plan, rng);
     const mix = new Map<string, number>();
     for (const p of plan) mix.set(p.kind, (mix.get(p.kind) ?? 0) + 1);
-    o.log(`chaos: seed=${o.seed} db=${db} jobs=${o.jobs} (${[...mix].map(([k, n]) => `${k} ${n}`).join(', ')})`);
+    o.log(
+      `chaos: seed=${o.seed} db=${db} jobs=${o.jobs} (${[...mix].map(([k, n]) => `${k} ${n}`).join(', ')})`,
+    );
 
     for (let i = 0; i < o.workers; i++) fleet.spawn();
     const deadline = started + o.seconds * 1000;
@@ -172,7 +174,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         fleet.spawn();
       }
       const next = events[0];
-      const due = next && done / plan.length >= next.threshold && Date.now() - lastEventAt >= EVENT_GAP_MS;
+      const due =
+        next && done / plan.length >= next.threshold && Date.now() - lastEventAt >= EVENT_GAP_MS;
       if (due && next.kind === 'kill') {
         const victims = fleet.live().filter((w) => w.ready && !w.expectedExit);
         if (victims.length > 0) {
@@ -201,10 +204,15 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       o.log(`chaos: time bound of ${o.seconds} s reached before every job finished`);
       o.log(`chaos: ${JSON.stringify(await queue.stats())}`);
       for (const w of fleet.live()) {
-        o.log(`chaos: worker ${w.pid} ready=${w.ready} errors=${w.errorCount} lock-lost=${w.lockLost}`);
+        o.log(
+          `chaos: worker ${w.pid} ready=${w.ready} errors=${w.errorCount} lock-lost=${w.lockLost}`,
+        );
       }
     }
-    const docs: JobDocument[] = (await readAll(queue.jobInfo())).map((d) => ({ ...d, payload: {} }));
+    const docs: JobDocument[] = (await readAll(queue.jobInfo())).map((d) => ({
+      ...d,
+      payload: {},
+    }));
     const now = Date.now();
     await fleet.closeAll(2_000);
     const audit = await client
@@ -225,7 +233,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     await fleet.killAll();
     await proxy.close();
     await group.close();
-    if (!o.keepDb) await client.db(db).dropDatabase().catch(() => undefined);
+    if (!o.keepDb)
+      await client
+        .db(db)
+        .dropDatabase()
+        .catch(() => undefined);
     await client.close();
   }
 }

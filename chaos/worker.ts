@@ -46,6 +46,8 @@ export type ChaosParentMessage = { kind: 'close'; drainTimeoutMs: number };
 
 /** Start-up attempts before giving up (the proxy may be cut while a replacement starts). */
 const CONNECT_ATTEMPTS = 20;
+/** Attempts of the whole start-up (connect, then indexes) when a cut interrupts it. */
+const START_ATTEMPTS = 5;
 
 function send(message: ChaosWorkerMessage): Promise<void> {
   return new Promise((resolve) => {
@@ -55,8 +57,8 @@ function send(message: ChaosWorkerMessage): Promise<void> {
 }
 
 /**
- * `QueueGroup.connect` with retries and capped backoff: the group itself has no such option yet,
- * so a connection lost during start-up (index creation) would otherwise end the process.
+ * `QueueGroup.connect` with its connection retries; the start-up as a whole (index creation
+ * included) is retried too, since a cut may interrupt it after the connection was made.
  */
 async function connectWithRetry(config: ChaosWorkerConfig): Promise<QueueGroup> {
   const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
@@ -66,6 +68,13 @@ async function connectWithRetry(config: ChaosWorkerConfig): Promise<QueueGroup> 
         uri: config.uri,
         db: config.db,
         clientOptions: { serverSelectionTimeoutMS: config.serverSelectionTimeoutMs },
+        connectRetry: {
+          attempts: CONNECT_ATTEMPTS,
+          delayMs: 100,
+          maxDelayMs: 2_000,
+          onRetry: ({ attempt: n, error }) =>
+            void send({ kind: 'connect-retry', attempt: n, message: error.message }),
+        },
         logger,
         retry: { maxRetryTimeMs: RETRY_UNLIMITED },
         defaults: {
@@ -79,9 +88,9 @@ async function connectWithRetry(config: ChaosWorkerConfig): Promise<QueueGroup> 
         },
       });
     } catch (err) {
-      if (attempt >= CONNECT_ATTEMPTS) throw err;
+      if (attempt >= START_ATTEMPTS) throw err;
       await send({ kind: 'connect-retry', attempt, message: (err as Error).message });
-      await new Promise((r) => setTimeout(r, Math.min(2_000, 100 * 2 ** attempt)));
+      await new Promise((r) => setTimeout(r, 200 * attempt));
     }
   }
 }
@@ -97,7 +106,10 @@ async function main(): Promise<void> {
   const group = await connectWithRetry(config);
   const queue: Queue = await group.get(config.queue);
   for (const event of CHAOS_FORWARDED_EVENTS) {
-    queue.on(event, (info: { jobId: string }) => void send({ kind: 'event', event, jobId: info.jobId }));
+    queue.on(
+      event,
+      (info: { jobId: string }) => void send({ kind: 'event', event, jobId: info.jobId }),
+    );
   }
   queue.on('error', (err) => void send({ kind: 'error', message: err.message }));
 
@@ -127,7 +139,9 @@ async function main(): Promise<void> {
 
 if (require.main === module) {
   main().catch((err: unknown) => {
-    process.stderr.write(`chaos worker ${process.pid} failed: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.stderr.write(
+      `chaos worker ${process.pid} failed: ${(err as Error)?.stack ?? String(err)}\n`,
+    );
     process.exit(1);
   });
 }

@@ -238,7 +238,7 @@ export class Queue extends TypedEmitter<QueueEventMap> {
     job.status.completed = state === 'completed';
   }
 
-  /** Saves a held job's payload, progress and errors, refreshing nothing else. */
+  /** Saves a held job's payload, progress and errors, and refreshes its lock. */
   async save(job: BaseJob): Promise<void> {
     const now = this.options.now();
     await this.guardedWrite(job, {
@@ -246,6 +246,8 @@ export class Queue extends TypedEmitter<QueueEventMap> {
       errors: job.status.errors,
       errCount: job.status.errCount,
       progress: job.status.progress,
+      // Saving also keeps the lock of a job claimed with next() fresh.
+      lockExpiresAt: new Date(now.getTime() + this.options.lockTimeoutMs),
     });
   }
 

@@ -280,7 +280,11 @@ export class RetryHandler {
           await handOver(this.store, next, { id: doc._id, modCount }, now);
           return next._id;
         }
-        await params.unreserve?.(next);
+        // Give back what we took, unless a racing call made this very attempt (it shares the
+        // scopes we found held by the same job and took nothing for).
+        if ((await this.store.jobGet(doc._id))?.nextAttemptId !== next._id) {
+          await params.unreserve?.(next);
+        }
       } else {
         throw new JobStateError(doc._id, doc.state, 'retryNow', queue);
       }

@@ -13,7 +13,7 @@
  */
 import { DuplicateJobError } from './errors';
 import type { JobStore, JobUpdate, LockToken } from './store';
-import { freshStatus, type JobDocument } from './types';
+import { freshStatus, HANDED_OVER_AT, type JobDocument } from './types';
 import { ATTEMPT_SEPARATOR } from './validate';
 import { backoffMs } from './sleep';
 
@@ -27,11 +27,7 @@ export const BACKOFF_MAX_MS_DEFAULT = 3_600_000;
 /** Longest delay any policy may ask for; larger (and non-finite) answers are clamped. */
 export const BACKOFF_MAX_MS_BOUND = 365 * 24 * 3_600_000;
 
-/**
- * `dueAt` of a `retrying` attempt whose successor is known to exist (step 3). It lies beyond any
- * time the monitor asks about, so confirmed hand-overs never match its query.
- */
-export const HANDED_OVER_AT = new Date('9999-12-31T00:00:00.000Z');
+export { HANDED_OVER_AT };
 
 /** Backoff policies. */
 export const Backoff = {

@@ -91,6 +91,15 @@ export class RunnerPool {
     this.log = opts.logger.child({ queue, worker: this.owner });
   }
 
+  /** Emits an event; a throwing listener is logged and never breaks a loop or a run. */
+  private emit<K extends keyof QueueEventMap & string>(event: K, ...args: QueueEventMap[K]): void {
+    try {
+      this.events.emit(event, ...args);
+    } catch (err) {
+      this.log.error({ err, event }, 'an event listener threw');
+    }
+  }
+
   /** Begins claiming. Idempotent. */
   start(): void {
     if (this.started) return;
@@ -189,12 +198,12 @@ export class RunnerPool {
           excludeTypes: this.excludedTypes(),
         });
       } catch (err) {
-        this.events.emit('error', toError(err));
+        this.emit('error', toError(err));
         this.log.warn({ err }, 'claim failed; backing off');
       }
       if (docs.length === 0) {
         if (this.running.size === 0 && this.idlePolls === 0)
-          this.events.emit('idle', { queue: this.queue });
+          this.emit('idle', { queue: this.queue });
         await this.wakeable.sleep(
           backoffMs(this.idlePolls++, this.opts.pollMinMs, this.opts.pollMaxMs),
         );
@@ -247,7 +256,7 @@ export class RunnerPool {
       // The claim came back too late (a slow or cut connection): the lock is as good as gone.
       // Not running it is safe; the reclaimer puts it back for any worker.
       this.log.warn({ jobId: doc._id }, 'claim returned after its lock ran out: not started');
-      this.events.emit('lock-lost', {
+      this.emit('lock-lost', {
         queue: this.queue,
         jobId: doc._id,
         type: doc.type.name,
@@ -281,7 +290,7 @@ export class RunnerPool {
     this.running.set(doc._id, entry);
     entry.done = this.execute(entry)
       .catch((err) => {
-        this.events.emit('error', toError(err));
+        this.emit('error', toError(err));
         this.log.error(
           { err, jobId: doc._id },
           'recording the outcome failed; the lock will expire',
@@ -307,7 +316,7 @@ export class RunnerPool {
         now: this.opts.now(),
       })
       .catch(() => false);
-    if (ok) this.events.emit('quarantined', { queue: this.queue, jobId: doc._id, code, reason });
+    if (ok) this.emit('quarantined', { queue: this.queue, jobId: doc._id, code, reason });
   }
 
   private info(job: BaseJob) {
@@ -326,7 +335,15 @@ export class RunnerPool {
       job.addError(new DispatchExpiredError(job.id, job.timeInfo.dispatchBy));
       return this.finish(entry, 'expired');
     }
-    const verdict = await this.startVerdict(entry);
+    let verdict: StartVerdict;
+    try {
+      verdict = await this.startVerdict(entry);
+    } catch (err) {
+      // An extension failed (e.g. its store is unreachable): give the job back, untouched.
+      this.emit('error', toError(err));
+      this.log.warn({ err, jobId: job.id }, 'a beforeStart hook failed: job released');
+      return this.finish(entry, 'pending', backoffMs(0, this.opts.pollMaxMs, this.opts.pollMaxMs));
+    }
     switch (verdict.action) {
       case 'release':
         return this.finish(entry, 'pending', verdict.delayMs);
@@ -336,7 +353,7 @@ export class RunnerPool {
         if (verdict.error) job.addError(verdict.error);
         return this.finish(entry, verdict.state);
     }
-    this.events.emit('claimed', this.info(job));
+    this.emit('claimed', this.info(job));
     const logger = this.log.child({
       jobId: job.id,
       type: job.type.name,
@@ -364,7 +381,7 @@ export class RunnerPool {
           logger.warn({ err }, 'progress not stored');
           return;
         }
-        this.events.emit('progress', { ...this.info(job), progress: p, message });
+        this.emit('progress', { ...this.info(job), progress: p, message });
       },
     };
     const maxTimeMs = job.timeInfo.maxTimeMs;
@@ -384,7 +401,7 @@ export class RunnerPool {
     const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
     if (reason instanceof LockLostError) {
       logger.warn('lock lost: outcome dropped');
-      this.events.emit('lock-lost', this.info(job));
+      this.emit('lock-lost', this.info(job));
       return;
     }
     if (reason instanceof ShutdownError && thrown !== undefined)
@@ -412,20 +429,30 @@ export class RunnerPool {
     entry.finishing = true;
     if (entry.abandoned) {
       this.log.warn({ jobId: job.id }, 'abandoned at close: outcome dropped');
-      this.events.emit('lock-lost', this.info(job));
+      this.emit('lock-lost', this.info(job));
       return;
     }
     const now = this.opts.now();
     let state = requested;
     let next: JobDocument | undefined;
+    // A result that cannot be stored (too large, a non-storable value) fails the attempt once,
+    // keeping the stored payload; left unwritten, the job would be reclaimed and run again.
+    let source: JobDocument | undefined;
+    if (state !== 'pending' && state !== 'blocked') {
+      try {
+        source = this.opts.registry.toDocument(job, this.queue, now);
+      } catch (err) {
+        job.addError(err);
+        state = 'failed';
+      }
+    }
     if (state === 'retrying') {
       const decision = this.retry.decide(job, now);
-      if (decision.retry) {
-        const source = this.opts.registry.toDocument(job, this.queue, now);
-        next = nextAttemptFrom(source, decision.plan, now);
-      } else {
+      if (!decision.retry) {
         if (decision.error) job.addError(decision.error);
         state = 'failed';
+      } else if (source) {
+        next = nextAttemptFrom(source, decision.plan, now);
       }
     }
     const update: JobUpdate = {
@@ -440,16 +467,34 @@ export class RunnerPool {
     } else {
       update.end = now;
       update.completed = state === 'completed';
-      update.payload = this.opts.registry.toDocument(job, this.queue, now).payload;
+      update.payload = source?.payload;
       if (state === 'completed') update.progress = 100;
       if (state === 'completed' || state === 'failed') update.retryEnd = now;
     }
     if (next) Object.assign(update, retryingFields(next));
-    const ok = await this.writes.write({ token: entry.token, update, now });
+    let ok = await this.writes.write({ token: entry.token, update, now });
+    if (!ok && update.releaseLock) {
+      // A release does not match while an abort is requested (the store guards it): honour the
+      // abort instead, under the same token.
+      job.addError(new JobAbortedError(job.id, 'abort requested by ID'));
+      state = 'aborted';
+      ok = await this.writes.write({
+        token: entry.token,
+        now,
+        update: {
+          state,
+          errors: job.status.errors,
+          errCount: job.status.errCount,
+          inProgress: false,
+          end: now,
+          completed: false,
+        },
+      });
+    }
     const info = this.info(job);
     if (!ok) {
       this.log.warn({ jobId: job.id, state }, 'lock lost before the outcome was written: dropped');
-      this.events.emit('lock-lost', info);
+      this.emit('lock-lost', info);
       return;
     }
     if (next) await this.insertNextAttempt(entry, next, now);
@@ -457,7 +502,7 @@ export class RunnerPool {
     const ctx = this.attemptContext(entry);
     for (const ext of this.extensions) {
       await ext.afterFinish?.(ctx, state)?.catch((err: unknown) => {
-        this.events.emit('error', toError(err));
+        this.emit('error', toError(err));
         this.log.error({ err, jobId: job.id, extension: ext.name }, 'afterFinish hook failed');
       });
     }
@@ -469,7 +514,7 @@ export class RunnerPool {
     try {
       await handOver(this.store, next, old, now);
     } catch (err) {
-      this.events.emit('error', toError(err));
+      this.emit('error', toError(err));
       this.log.warn(
         { err, jobId: old.id, nextAttemptId: next._id },
         'inserting the next attempt failed; the retry monitor will finish it',
@@ -484,14 +529,14 @@ export class RunnerPool {
     const error = job.error()?.message ?? '';
     switch (state) {
       case 'completed':
-        this.events.emit('completed', { ...info, durationMs });
+        this.emit('completed', { ...info, durationMs });
         break;
       case 'failed':
-        this.events.emit('failed', { ...info, error, durationMs });
+        this.emit('failed', { ...info, error, durationMs });
         break;
       case 'retrying':
         if (next)
-          this.events.emit('retrying', {
+          this.emit('retrying', {
             ...info,
             error,
             nextAttemptId: next._id,
@@ -499,13 +544,13 @@ export class RunnerPool {
           });
         break;
       case 'aborted':
-        this.events.emit('aborted', { ...info, reason: error });
+        this.emit('aborted', { ...info, reason: error });
         break;
       case 'expired':
-        this.events.emit('expired', info);
+        this.emit('expired', info);
         break;
       case 'pending':
-        this.events.emit('released', info);
+        this.emit('released', info);
         break;
     }
     this.log.debug({ jobId: job.id, state, durationMs }, 'job finished');
@@ -552,18 +597,21 @@ export class RunnerPool {
       });
       const lost = new Set(res.lost);
       for (const r of held) if (!lost.has(r.token.id)) r.lockExpiresAt = lockExpiresAt.getTime();
+      // Act only on the runs this heartbeat spoke for: the same job may have been released and
+      // claimed again by this pool meanwhile, under a new token.
+      const sent = new Set(held);
       for (const id of res.lost) {
         const r = this.running.get(id);
-        if (r && !r.finishing) r.controller.abort(new LockLostError(id, this.owner));
+        if (r && sent.has(r) && !r.finishing) r.controller.abort(new LockLostError(id, this.owner));
       }
       for (const id of res.abortRequested) {
         const r = this.running.get(id);
-        if (r && !r.controller.signal.aborted) {
+        if (r && sent.has(r) && !r.controller.signal.aborted) {
           r.controller.abort(new JobAbortedError(id, 'abort requested by ID'));
         }
       }
     } catch (err) {
-      this.events.emit('error', toError(err));
+      this.emit('error', toError(err));
       this.log.warn({ err }, 'heartbeat failed');
     }
   }
@@ -577,7 +625,7 @@ export class RunnerPool {
       for (const jobId of bad) {
         const reason = 'envelope fields missing or of the wrong type';
         this.log.error({ jobId, reason }, 'malformed document quarantined');
-        this.events.emit('quarantined', {
+        this.emit('quarantined', {
           queue: this.queue,
           jobId,
           code: 'DROVER_MALFORMED_JOB',
@@ -594,13 +642,13 @@ export class RunnerPool {
         this.wakeable.wake();
       }
     } catch (err) {
-      this.events.emit('error', toError(err));
+      this.emit('error', toError(err));
     }
     for (const ext of this.extensions) {
       try {
         await ext.maintain?.(this.queue, this.opts.now());
       } catch (err) {
-        this.events.emit('error', toError(err));
+        this.emit('error', toError(err));
         this.log.warn({ err, extension: ext.name }, 'maintenance failed');
       }
     }

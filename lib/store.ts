@@ -66,6 +66,8 @@ export interface JobUpdate {
    *  `running` drops the lock expiry; finished attempts keep their last owner for the record. */
   releaseLock?: boolean;
   dueAt?: Date;
+  /** Refreshes the lock of a held attempt (a `save` by a caller that runs jobs itself). */
+  lockExpiresAt?: Date;
   nextAttemptId?: string;
   retryEnd?: Date;
 }

@@ -57,6 +57,10 @@ export interface JobStatus {
   lockExpiresAt: Date | null;
   /** Set by management (any process); the owner's heartbeat sees it and aborts the job. */
   abortRequested: boolean;
+  /** Nonce of the claim that took the lock (tells batched claims of one owner apart). */
+  claimId?: string;
+  /** Nonce of the last batched guarded write (verifies which writes of a batch took effect). */
+  writeId?: string;
   /** Times this attempt's lock went stale and it was reclaimed (a crashed or stalled worker). */
   lockLosses?: number;
   /** Last reported progress, 0..100. */
@@ -180,3 +184,9 @@ export function freshStatus(now: Date): JobStatus {
     progress: 0,
   };
 }
+
+/**
+ * `dueAt` of a `retrying` attempt whose next attempt is known to exist (the retry hand-over's
+ * last step); any other `dueAt` on a `retrying` attempt marks a hand-over still to finish.
+ */
+export const HANDED_OVER_AT = new Date('9999-12-31T00:00:00.000Z');

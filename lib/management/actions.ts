@@ -49,19 +49,32 @@ function refused(action: JobAction, id: string, doc: JobDocument, allowed: strin
 const conflict = (action: JobAction, id: string, doc: JobDocument) =>
   report(action, id, 'conflict', { reason: `job ${doc._id} changed meanwhile; try again` });
 
+/** Takes and gives back what a new attempt holds (its enqueue scopes), as a put would. */
+export interface Reservation {
+  reserve(doc: JobDocument): Promise<void>;
+  unreserve(doc: JobDocument): Promise<void>;
+}
+
 /** Runs a job again now through the retry handler; reports what changed. */
 export async function retryJob(
   retry: RetryHandler,
   id: string,
   now: Date,
   action: JobAction = 'retry',
+  reservation?: Reservation,
 ): Promise<ActionResult> {
   const store = retry.store;
   const before = await newestAttempt(store, id);
   if (!before) return report(action, id, 'not-found');
   let runs: string;
   try {
-    runs = await retry.retryNow({ queue: before.queue, id, now });
+    runs = await retry.retryNow({
+      queue: before.queue,
+      id,
+      now,
+      reserve: reservation && ((d) => reservation.reserve(d)),
+      unreserve: reservation && ((d) => reservation.unreserve(d)),
+    });
   } catch (err) {
     if (err instanceof JobNotFoundError) return report(action, id, 'not-found');
     if (err instanceof JobStateError) {
@@ -94,10 +107,12 @@ async function rerunCompleted(
   id: string,
   doc: JobDocument,
   now: Date,
+  reservation?: Reservation,
 ): Promise<ActionResult> {
   const base = doc.retryInfo.baseJobId || doc._id;
   const plan = { baseJobId: base, attempt: doc.retryInfo.currentAttempt + 1, dueAt: now };
   const next = nextAttemptFrom(doc, { ...plan, retryStart: null }, now);
+  await reservation?.reserve(next);
   const marked = await store.jobTransition({
     id: doc._id,
     modCount: doc.status.modCount,
@@ -105,10 +120,14 @@ async function rerunCompleted(
     update: { nextAttemptId: next._id },
     now,
   });
-  if (marked === null) return conflict('requeue', id, doc);
+  if (marked === null) {
+    await reservation?.unreserve(next);
+    return conflict('requeue', id, doc);
+  }
   try {
     await store.jobInsert([next]);
   } catch (err) {
+    await reservation?.unreserve(next);
     if (!(err instanceof DuplicateJobError)) throw err;
     return report('requeue', id, 'done', { changed: 1, ids: [doc._id], state: doc.state });
   }
@@ -124,6 +143,7 @@ export async function requeueJob(
   retry: RetryHandler,
   id: string,
   now: Date,
+  reservation?: Reservation,
 ): Promise<ActionResult> {
   const store = retry.store;
   const doc = await newestAttempt(store, id);
@@ -132,9 +152,9 @@ export async function requeueJob(
     case 'failed':
     case 'aborted':
     case 'expired':
-      return retryJob(retry, id, now, 'requeue');
+      return retryJob(retry, id, now, 'requeue', reservation);
     case 'completed':
-      return rerunCompleted(store, id, doc, now);
+      return rerunCompleted(store, id, doc, now, reservation);
     case 'quarantined':
       break;
     default:

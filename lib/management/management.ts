@@ -12,7 +12,16 @@ import type { JobCountRow, JobStore } from '../store';
 import type { Stores } from '../stores';
 import { FINISHED_STATES, JOB_STATES, type JobState, type QueueStats } from '../types';
 import { checkAttemptId, checkNumber, checkQueueName } from '../validate';
-import { completeJob, deleteJob, newestAttempt, report, requeueJob, retryJob } from './actions';
+import {
+  completeJob,
+  deleteJob,
+  newestAttempt,
+  report,
+  requeueJob,
+  retryJob,
+  type Reservation,
+} from './actions';
+import { ScopeLocks } from '../scopes';
 import { attemptDetail } from './attempts';
 import { checkStates, checkTypeName, encodeCursor, pageParams } from './filters';
 import {
@@ -65,6 +74,8 @@ export class Management {
   readonly options: ResolvedManagementOptions;
   private readonly group?: QueueGroup;
   private readonly retryHandler: RetryHandler;
+  /** New attempts made by retry/requeue take the job's enqueue scopes again, as a put would. */
+  private readonly reservation: Reservation;
 
   /**
    * @param source a queue group (aborts and pauses then take effect in this process at once) or
@@ -78,6 +89,11 @@ export class Management {
     this.queueStore = stores.queues;
     this.retryHandler = source instanceof QueueGroup ? source.retry : new RetryHandler(this.store);
     this.options = resolveManagementOptions(options);
+    const scopes = new ScopeLocks(stores);
+    this.reservation = {
+      reserve: (doc) => scopes.beforeInsert(doc.queue, [doc]),
+      unreserve: (doc) => scopes.insertFailed(doc.queue, [doc]),
+    };
   }
 
   /** Counts by queue, job type and state, from one aggregation (one queue when given). */
@@ -172,12 +188,18 @@ export class Management {
    * `RetryHandler.retryNow`); a pending one waiting on a delay becomes due now.
    */
   async retry(id: string): Promise<ActionResult> {
-    return retryJob(this.retryHandler, checkAttemptId(id), this.options.now());
+    return retryJob(
+      this.retryHandler,
+      checkAttemptId(id),
+      this.options.now(),
+      'retry',
+      this.reservation,
+    );
   }
 
   /** Runs a finished job again (a new attempt; a quarantined one in place). */
   async requeue(id: string): Promise<ActionResult> {
-    return requeueJob(this.retryHandler, checkAttemptId(id), this.options.now());
+    return requeueJob(this.retryHandler, checkAttemptId(id), this.options.now(), this.reservation);
   }
 
   /** Marks a pending, blocked or failed job completed. */

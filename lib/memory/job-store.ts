@@ -23,6 +23,7 @@ import type {
 import { MAX_LOCK_LOSSES_DEFAULT } from '../store';
 import {
   emptyQueueStats,
+  HANDED_OVER_AT,
   JOB_STATES,
   type JobDocument,
   type JobState,
@@ -46,6 +47,7 @@ function applyUpdate(doc: Doc, update: JobUpdate, now: Date): void {
   if (update.inProgress !== undefined) doc.status.inProgress = update.inProgress;
   if (update.needsRetry !== undefined) doc.retryInfo.needsRetry = update.needsRetry;
   if (update.dueAt !== undefined) doc.dueAt = update.dueAt;
+  if (update.lockExpiresAt !== undefined) doc.status.lockExpiresAt = update.lockExpiresAt;
   if (update.nextAttemptId !== undefined) doc.nextAttemptId = update.nextAttemptId;
   if (update.retryEnd !== undefined) doc.retryInfo.end = update.retryEnd;
   if (update.state !== undefined && update.state !== 'running') {
@@ -168,6 +170,8 @@ export class MemoryJobStore implements JobStore {
   async jobWrite(params: JobWriteParams): Promise<number | null> {
     const d = this.docs.get(params.token.id);
     if (!holds(d, params.token)) return null;
+    // A release never discards an abort request (as in the MongoDB store's guard).
+    if (params.update.releaseLock && d.status.abortRequested) return null;
     applyUpdate(d, params.update, params.now);
     return d.status.modCount;
   }
@@ -432,6 +436,8 @@ export class MemoryJobStore implements JobStore {
       const end = d.timeInfo?.end;
       if (d.queue !== params.queue || !params.states.includes(d.state)) continue;
       if (!(end instanceof Date) || end >= params.endedBefore) continue;
+      // A retrying attempt whose next attempt may not exist yet is the job's only record.
+      if (d.state === 'retrying' && d.dueAt.getTime() !== HANDED_OVER_AT.getTime()) continue;
       this.docs.delete(d._id);
       n++;
     }

@@ -3,6 +3,7 @@
  * reads or writes job documents in MongoDB. Writes after a claim match on `_id`, owner and
  * `modCount` (the fencing token) and increment `modCount`.
  */
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type {
   AnyBulkWriteOperation,
@@ -34,6 +35,7 @@ import type {
 import { MAX_LOCK_LOSSES_DEFAULT } from '../store';
 import {
   emptyQueueStats,
+  HANDED_OVER_AT,
   JOB_STATES,
   type JobDocument,
   type JobErrorRecord,
@@ -76,8 +78,28 @@ function abortedStaleError(now: Date): JobErrorRecord {
   };
 }
 
+/**
+ * The guard of a write after a claim: owner and modCount. A release (back to pending for any
+ * worker) also requires that no abort is requested, so it can never discard one.
+ */
+function heldFilter(token: LockToken, update: JobUpdate): Filter<Doc> {
+  const filter: Filter<Doc> = {
+    _id: token.id,
+    'status.owner': token.owner,
+    'status.modCount': token.modCount,
+  };
+  if (update.releaseLock) filter['status.abortRequested'] = { $ne: true };
+  return filter;
+}
+
+/** A random nonce for claims and batched writes. */
+function nonce(): string {
+  return randomUUID();
+}
+
 /** A candidate as the claim's update left it in the database (kept in step with claimUpdate). */
-function applyClaim(doc: Doc, params: JobClaimParams): Doc {
+function applyClaim(doc: Doc, params: JobClaimParams, claimId: string): Doc {
+  doc.status.claimId = claimId;
   doc.state = 'running';
   doc.status.owner = params.owner;
   doc.status.inProgress = true;
@@ -104,6 +126,7 @@ function updateFields(update: JobUpdate, now: Date): Record<string, unknown> {
   if (update.inProgress !== undefined) set['status.inProgress'] = update.inProgress;
   if (update.needsRetry !== undefined) set['retryInfo.needsRetry'] = update.needsRetry;
   if (update.dueAt !== undefined) set.dueAt = update.dueAt;
+  if (update.lockExpiresAt !== undefined) set['status.lockExpiresAt'] = update.lockExpiresAt;
   if (update.nextAttemptId !== undefined) set.nextAttemptId = update.nextAttemptId;
   if (update.retryEnd !== undefined) set['retryInfo.end'] = update.retryEnd;
   if (update.state !== undefined && update.state !== 'running') {
@@ -187,9 +210,10 @@ export class MongoJobStore implements JobStore {
   /** The claim order; the index serves it. */
   static readonly claimSort = { priority: -1, dueAt: 1, _id: 1 } as const;
 
-  private claimUpdate(params: JobClaimParams): UpdateFilter<Doc> {
+  private claimUpdate(params: JobClaimParams, claimId: string): UpdateFilter<Doc> {
     return {
       $set: {
+        'status.claimId': claimId,
         state: 'running',
         'status.owner': params.owner,
         'status.inProgress': true,
@@ -207,7 +231,7 @@ export class MongoJobStore implements JobStore {
     if (params.limit < BATCH_CLAIM_MIN) {
       const claimed: Doc[] = [];
       for (let i = 0; i < params.limit; i++) {
-        const doc = await this.jobs.findOneAndUpdate(filter, this.claimUpdate(params), {
+        const doc = await this.jobs.findOneAndUpdate(filter, this.claimUpdate(params, nonce()), {
           sort: MongoJobStore.claimSort,
           returnDocument: 'after',
         });
@@ -224,7 +248,8 @@ export class MongoJobStore implements JobStore {
       .find(filter, { sort: MongoJobStore.claimSort, limit: params.limit })
       .toArray();
     if (candidates.length === 0) return [];
-    const update = this.claimUpdate(params);
+    const claimId = nonce();
+    const update = this.claimUpdate(params, claimId);
     const res = await this.jobs.updateMany(
       {
         ...filter,
@@ -234,7 +259,7 @@ export class MongoJobStore implements JobStore {
     );
     if (res.modifiedCount === 0) return [];
     if (res.modifiedCount === candidates.length) {
-      return candidates.map((c) => applyClaim(c, params));
+      return candidates.map((c) => applyClaim(c, params, claimId));
     }
     const ids = candidates.map((c) => c._id);
     const won = await this.jobs
@@ -242,7 +267,7 @@ export class MongoJobStore implements JobStore {
         _id: { $in: ids },
         state: 'running',
         'status.owner': params.owner,
-        'timeInfo.start': params.now,
+        'status.claimId': claimId,
       })
       .toArray();
     const order = new Map(ids.map((id, i) => [id, i]));
@@ -302,10 +327,10 @@ export class MongoJobStore implements JobStore {
 
   async jobWrite(params: JobWriteParams): Promise<number | null> {
     const { token } = params;
-    const res = await this.jobs.updateOne(
-      { _id: token.id, 'status.owner': token.owner, 'status.modCount': token.modCount },
-      { $set: updateFields(params.update, params.now), $inc: { 'status.modCount': 1 } },
-    );
+    const res = await this.jobs.updateOne(heldFilter(token, params.update), {
+      $set: updateFields(params.update, params.now),
+      $inc: { 'status.modCount': 1 },
+    });
     return res.matchedCount === 1 ? token.modCount + 1 : null;
   }
 
@@ -378,7 +403,8 @@ export class MongoJobStore implements JobStore {
       {
         ...stale,
         'status.abortRequested': false,
-        'status.lockLosses': { $gte: maxLockLosses - 1 },
+        // A missing count is 0 losses so far ($gte never matches a missing field).
+        ...(maxLockLosses > 1 ? { 'status.lockLosses': { $gte: maxLockLosses - 1 } } : {}),
       },
       {
         $set: { ...unlock, state: 'failed', 'timeInfo.end': params.now },
@@ -520,14 +546,15 @@ export class MongoJobStore implements JobStore {
 
   /** Applies several guarded writes in one round trip; returns the IDs whose write matched. */
   async jobWriteMany(writes: JobWriteParams[]): Promise<Set<string>> {
-    const ops: AnyBulkWriteOperation<Doc>[] = writes.map((w) => ({
+    // Each write carries a nonce: when not all matched, the nonces tell which took effect.
+    const writeIds = writes.map(() => nonce());
+    const ops: AnyBulkWriteOperation<Doc>[] = writes.map((w, i) => ({
       updateOne: {
-        filter: {
-          _id: w.token.id,
-          'status.owner': w.token.owner,
-          'status.modCount': w.token.modCount,
+        filter: heldFilter(w.token, w.update),
+        update: {
+          $set: { ...updateFields(w.update, w.now), 'status.writeId': writeIds[i] },
+          $inc: { 'status.modCount': 1 },
         },
-        update: { $set: updateFields(w.update, w.now), $inc: { 'status.modCount': 1 } },
       },
     }));
     const res = await this.jobs.bulkWrite(ops, { ordered: false });
@@ -535,17 +562,13 @@ export class MongoJobStore implements JobStore {
     const docs = await this.jobs
       .find(
         { _id: { $in: writes.map((w) => w.token.id) } },
-        { projection: { 'status.owner': 1, 'status.modCount': 1 } },
+        { projection: { 'status.writeId': 1 } },
       )
       .toArray();
     const byId = new Map(docs.map((d) => [d._id, d]));
     return new Set(
       writes
-        .filter((w) => {
-          const d = byId.get(w.token.id);
-          const owner = w.update.releaseLock ? '' : w.token.owner;
-          return d && d.status.owner === owner && d.status.modCount === w.token.modCount + 1;
-        })
+        .filter((w, i) => byId.get(w.token.id)?.status.writeId === writeIds[i])
         .map((w) => w.token.id),
     );
   }
@@ -674,6 +697,8 @@ export class MongoJobStore implements JobStore {
       queue: params.queue,
       state: { $in: params.states },
       'timeInfo.end': { $lt: params.endedBefore },
+      // A retrying attempt whose next attempt may not exist yet is the job's only record.
+      $or: [{ state: { $ne: 'retrying' } }, { dueAt: HANDED_OVER_AT }],
     };
     const ids = (
       await this.jobs.find(filter, { projection: { _id: 1 }, limit: params.limit }).toArray()

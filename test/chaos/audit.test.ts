@@ -8,7 +8,13 @@ import type { PlannedJob } from '../../chaos/plan';
 import type { JobDocument, JobState } from '../../lib';
 import type { AuditRecord } from '../support/chaos-jobs';
 
-function doc(id: string, state: JobState, owner: string, modCount: number, attempt = 0): JobDocument {
+function doc(
+  id: string,
+  state: JobState,
+  owner: string,
+  modCount: number,
+  attempt = 0,
+): JobDocument {
   const base = id.split('#')[0];
   return {
     _id: id,
@@ -91,7 +97,12 @@ const plan = (id: string, extra: Partial<PlannedJob> = {}): PlannedJob => ({
   ...extra,
 });
 
-function check(p: PlannedJob[], docs: JobDocument[], audit: AuditRecord[], exits = new Map<number, number>()) {
+function check(
+  p: PlannedJob[],
+  docs: JobDocument[],
+  audit: AuditRecord[],
+  exits = new Map<number, number>(),
+) {
   return checkChaos({
     plan: p,
     docs,
@@ -156,11 +167,7 @@ describe('chaos: the audit checks', function () {
   });
 
   it('finds a completion with no successful run under its claim', function () {
-    const f = check(
-      [plan('a')],
-      [doc('a', 'completed', 'o2', 4)],
-      [...run('a', 'o1', 1, 10, 20)],
-    );
+    const f = check([plan('a')], [doc('a', 'completed', 'o2', 4)], [...run('a', 'o1', 1, 10, 20)]);
     assert.deepEqual(f.unauditedCompletions, ['a']);
     assert.equal(f.reExecutions, 1, 'the successful run whose outcome was dropped');
   });

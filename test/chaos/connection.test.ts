@@ -99,19 +99,27 @@ describe('chaos: a runner pool under a lost connection (MongoDB through a proxy)
     const errors: Error[] = [];
     qa.on('error', (err) => errors.push(err));
     await qa.start();
-    await qb.putMany(Array.from({ length: 10 }, (_, i) => ChaosQuickJob.create({}, { id: `j${i}` })));
+    await qb.putMany(
+      Array.from({ length: 10 }, (_, i) => ChaosQuickJob.create({}, { id: `j${i}` })),
+    );
     await eventually('the first jobs completed', async () => (await qb.stats()).completed === 10);
     proxy.sever(1_500);
     await qb.putMany(
       Array.from({ length: 10 }, (_, i) => ChaosQuickJob.create({}, { id: `k${i}` })),
     );
-    await eventually('every job completed after the cut', async () => (await qb.stats()).completed === 20, 30_000);
-    assert.ok(chaosAudit.records.every((r) => r.owner === qa.owner), 'only A ran jobs');
+    await eventually(
+      'every job completed after the cut',
+      async () => (await qb.stats()).completed === 20,
+      30_000,
+    );
+    assert.ok(
+      chaosAudit.records.every((r) => r.owner === qa.owner),
+      'only A ran jobs',
+    );
   });
 
-  // BUG (lib/runner.ts, ctx.progress in execute()): the progress write is awaited in the job's
-  // path and its driver error is thrown into the job, so a job reporting progress during a
-  // connection loss fails (non-retryably) although its work succeeded.
+  // Regression: the progress write's driver error was thrown into the job, so a job reporting
+  // progress during a connection loss failed although its work succeeded (lib/runner.ts).
   it('does not fail a job whose progress write is lost with the connection', async function () {
     const { a, b } = await pair(300, { lockTimeoutMs: 4_000, heartbeatMs: 1_000 });
     const qa = await a.get('q');
@@ -136,10 +144,9 @@ describe('chaos: a runner pool under a lost connection (MongoDB through a proxy)
     assert.equal(runs, 1, 'the job ran once');
   });
 
-  // BUG (lib/runner.ts, heartbeat()): a failed heartbeat changes nothing, so while A cannot
-  // reach the server its run goes on past the lock's expiry; B reclaims and runs the job at the
-  // same time. A pool should abort a run (LockLostError) once its last confirmed lock expiry is
-  // near, before anybody else may take the job over.
+  // Regression: a failed heartbeat changed nothing, so while A could not reach the server its
+  // run went on past the lock's expiry and B ran the job at the same time. A pool aborts a run
+  // (LockLostError) once its last confirmed lock expiry is near: self-fencing (lib/runner.ts).
   it('stops a run whose lock could not be refreshed before another worker takes it over', async function () {
     const { a, b } = await pair(10_000);
     const qa = await a.get('q');
@@ -160,10 +167,37 @@ describe('chaos: a runner pool under a lost connection (MongoDB through a proxy)
     );
   });
 
-  // BUG (lib/runner.ts loop() and launch(), with lib/mongo/job-store.ts jobClaim): the claim's
-  // `now` (and so the new lock's expiry, now + lockTimeoutMs) is taken before the claim goes out;
-  // a claim held up by a stalled network lands later with a lock that has already expired, and
-  // the pool runs the job anyway, while any worker may reclaim it as stale at the same time.
+  // BUG (lib/runner.ts execute(), ctx.progress): the job awaits the progress write, which ignores
+  // the run's signal; on a stalled connection the write hangs (until the driver gives up), so a
+  // fenced run cannot stop: it goes on after its lock expired, while another worker runs the job.
+  // Suggested fix: race the write with the signal (return, or throw signal.reason, on abort).
+  it('lets a fenced run stop while its progress write hangs on a stalled connection', async function () {
+    const { a, b } = await pair(10_000);
+    const qa = await a.get('q');
+    const qb = await b.get('q');
+    await qa.start();
+    await qb.put(
+      ChaosGateJob.create({ gate: 'p', progressAtGate: true, exitGate: 'x' }, { id: 'stuck' }),
+    );
+    await eventually('A runs the job', () => startOf('stuck', qa.owner) !== undefined);
+    proxy.stall(4_000);
+    chaosGates.add('p');
+    await qb.start();
+    await eventually('B runs the job', () => startOf('stuck', qb.owner) !== undefined, 20_000);
+    const runA = startOf('stuck', qa.owner) as AuditRecord;
+    const runB = startOf('stuck', qb.owner) as AuditRecord;
+    await eventually('A stopped its run', () => endOf(runA) !== undefined, 20_000);
+    const endA = endOf(runA) as AuditRecord;
+    chaosGates.add('x');
+    assert.ok(
+      endA.at <= runB.at,
+      `A's run ended ${endA.at - runB.at} ms after B's run of the same job started`,
+    );
+  });
+
+  // Regression: the claim's `now` (and so the lock's expiry) is taken before the claim goes out;
+  // a claim held up by a stalled network landed with a lock already expired and the pool ran
+  // the job anyway, while any worker could reclaim it as stale (lib/runner.ts launch()).
   it('never starts a run on a lock that had expired when the claim came back', async function () {
     const { a, b } = await pair(10_000);
     const qa = await a.get('q');

@@ -126,7 +126,8 @@ export const operatorLike: fc.Arbitrary<unknown> = fc.oneof(
   fc.dictionary(
     fc.string({ minLength: 1, maxLength: 6 }).map((s) => `$${s}`),
     fc.jsonValue({ maxDepth: 1 }),
-    { minKeys: 1, maxKeys: 2 },
+    // As parsed from JSON or a query: objects with a prototype.
+    { minKeys: 1, maxKeys: 2, noNullPrototype: true },
   ),
   fc.string({ maxLength: 12 }).map((s) => `$${s}`),
 );

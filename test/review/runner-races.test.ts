@@ -92,9 +92,9 @@ function races(makeBackend: () => Backend): void {
     assert.equal(await backend.store().jobRequestAbort('ar-1', new Date()), 'requested');
 
     // The attempt is then released before it ran (a long delay keeps it from being claimed again).
-    const released = new Promise((resolve) => q.once('released', resolve));
     gate.verdict.resolve({ action: 'release', delayMs: 3_600_000, reason: 'review' });
-    await released;
+    const left = async () => (await backend.store().jobGet('ar-1'))?.state !== 'running';
+    await eventually('the attempt left running', left);
 
     const doc = await backend.store().jobGet('ar-1');
     assert.equal(
@@ -108,18 +108,20 @@ function races(makeBackend: () => Backend): void {
   it('a beforeStart that throws does not leave the attempt locked by a pool that gave it up', async () => {
     const gate = new GateExtension(new Error('extension failed (e.g. a store error)'));
     const q = await group([gate]).get('ext-throw');
-    const errors: Error[] = [];
-    q.on('error', (err) => errors.push(err));
+    q.on('error', () => undefined);
     await q.put(HoldJob.create({}, { id: 'et-1' }));
     await q.start();
-    await eventually('the pool gave the attempt up', () => errors.length > 0);
-    await eventually('the pool no longer holds it', () => !q.isRunning('et-1'));
-    assert.equal(gate.calls, 1);
+    await eventually('the extension threw', () => gate.calls >= 1);
+    // Either the pool dropped the attempt, or (once fixed) it released and ran it again.
+    await eventually(
+      'the pool handled the throw',
+      () => !q.isRunning('et-1') || holdRuns.length > 0,
+    );
 
     const doc = await backend.store().jobGet('et-1');
-    assert.notEqual(
-      doc?.state,
-      'running',
+    const heldByPool = q.isRunning('et-1') || holdRuns.length > 0;
+    assert.ok(
+      doc?.state !== 'running' || heldByPool,
       `nobody runs or heartbeats et-1, yet it stays running under ${doc?.status.owner} until ` +
         `${doc?.status.lockExpiresAt?.toISOString()} and will then be counted as a lock loss`,
     );

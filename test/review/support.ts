@@ -101,3 +101,16 @@ export function holdableStore(inner: JobStore): { store: JobStore; hold(): HeldH
     },
   };
 }
+
+/** Runs of BadResultJob. */
+export const badResultRuns: string[] = [];
+
+/** Succeeds, but leaves a result its payload cannot store (a non-finite number). */
+@JobType('review-bad-result')
+export class BadResultJob extends BaseJob {
+  result = 0;
+  async run(): Promise<void> {
+    badResultRuns.push(this.id);
+    this.result = Number.NaN;
+  }
+}
