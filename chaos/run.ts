@@ -46,7 +46,7 @@ export const CHAOS_DEFAULTS: Omit<ChaosOptions, 'uri' | 'log' | 'seed'> = {
   slots: 8,
   kills: 24,
   cuts: 12,
-  seconds: 300,
+  seconds: 600,
   lockTimeoutMs: 2_000,
   heartbeatMs: 400,
   reclaimEveryMs: 500,

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { DependencyManager } from '../dependency/manager';
-import { errorCodeOf, RetryableError, toError } from './errors';
+import { errorCodeOf, InvalidArgumentError, RetryableError, toError } from './errors';
 import {
   freshStatus,
   type JobErrorRecord,
@@ -89,6 +89,41 @@ export const BASE_FIELDS = [
   'queue',
 ] as const;
 
+/** A list of strings given as an option (scopes), copied; a typed error for anything else. */
+function stringList(name: string, value: unknown): string[] {
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
+    throw new InvalidArgumentError(`${name} must be an array of strings`);
+  }
+  return [...value];
+}
+
+/** A dependency option in its stored form; its shape is checked here, its content on put. */
+function storedDependency(dep: unknown): StoredDependency {
+  const candidate: unknown =
+    typeof dep === 'object' &&
+    dep !== null &&
+    'toStored' in dep &&
+    typeof dep.toStored === 'function'
+      ? (dep as { toStored(): unknown }).toStored()
+      : dep;
+  const d = candidate as Partial<StoredDependency> | null;
+  const ok =
+    typeof d === 'object' &&
+    d !== null &&
+    typeof d.type === 'string' &&
+    Array.isArray(d.edges) &&
+    d.edges.every((e) => typeof e === 'string') &&
+    typeof d.options === 'object' &&
+    d.options !== null &&
+    (d.onEdgeFailure === 'fail' || d.onEdgeFailure === 'run');
+  if (!ok) {
+    throw new InvalidArgumentError(
+      'dependency must be a dependency manager (afterJobs(), createsFile()...) or its stored form',
+    );
+  }
+  return { ...(d as StoredDependency), edges: [...(d as StoredDependency).edges] };
+}
+
 /** Base class of every job. */
 export abstract class BaseJob {
   /** Attempt ID (the job ID for the first attempt). */
@@ -154,13 +189,11 @@ export abstract class BaseJob {
     if (options.maxTimeMs !== undefined) this.timeInfo.maxTimeMs = options.maxTimeMs;
     if (options.maxAttempts !== undefined) this.retryInfo.maxAttempts = options.maxAttempts;
     if (options.retryable !== undefined) this.retryInfo.retryable = options.retryable;
-    if (options.scopes !== undefined) this.scopes = [...options.scopes];
-    if (options.enqueueScopes !== undefined) this.enqueueScopes = [...options.enqueueScopes];
-    if (options.dependency !== undefined) {
-      const dep = options.dependency;
-      // Stored form either way; the queue validates it on put.
-      this.dependency = 'toStored' in dep ? dep.toStored() : dep;
+    if (options.scopes !== undefined) this.scopes = stringList('scopes', options.scopes);
+    if (options.enqueueScopes !== undefined) {
+      this.enqueueScopes = stringList('enqueueScopes', options.enqueueScopes);
     }
+    if (options.dependency !== undefined) this.dependency = storedDependency(options.dependency);
   }
 
   /** ID shared by all attempts of this job. */

@@ -4,7 +4,7 @@
  */
 import pino, { type Logger } from 'pino';
 import { InvalidArgumentError } from './errors';
-import { defaultRegistry, type Registry } from './registry';
+import { defaultRegistry, Registry } from './registry';
 import { MAX_LOCK_LOSSES_DEFAULT } from './store';
 import { checkNumber } from './validate';
 
@@ -64,6 +64,29 @@ export interface ResolvedQueueOptions {
   now: () => Date;
 }
 
+function checkTypeList(value: unknown): string[] {
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
+    throw new InvalidArgumentError('excludeTypes must be an array of job type names');
+  }
+  return [...value];
+}
+
+function isLogger(v: unknown): boolean {
+  const l = v as Partial<Logger> | null;
+  return (
+    typeof l === 'object' &&
+    l !== null &&
+    typeof l.child === 'function' &&
+    typeof l.info === 'function'
+  );
+}
+
+/** An option that must pass `ok`; a typed error naming it otherwise. */
+function checkKind<T>(name: string, value: T, ok: (v: unknown) => boolean): T {
+  if (!ok(value)) throw new InvalidArgumentError(`option ${name} has the wrong type`);
+  return value;
+}
+
 /** A pino logger at `LOG_LEVEL` (default info), the default of every component. */
 export function defaultLogger(): Logger {
   return pino({ name: 'drover', level: process.env.LOG_LEVEL ?? 'info' });
@@ -121,15 +144,15 @@ export function resolveQueueOptions(...layers: (QueueOptions | undefined)[]): Re
       10,
       3600_000,
     ),
-    excludeTypes: [...(o.excludeTypes ?? [])],
+    excludeTypes: checkTypeList(o.excludeTypes ?? []),
     maxLockLosses: checkNumber(
       'maxLockLosses',
       o.maxLockLosses ?? MAX_LOCK_LOSSES_DEFAULT,
       1,
       1000,
     ),
-    registry: o.registry ?? defaultRegistry,
-    logger: o.logger ?? defaultLogger(),
-    now: o.now ?? (() => new Date()),
+    registry: checkKind('registry', o.registry ?? defaultRegistry, (v) => v instanceof Registry),
+    logger: checkKind('logger', o.logger ?? defaultLogger(), isLogger),
+    now: checkKind('now', o.now ?? (() => new Date()), (v) => typeof v === 'function'),
   };
 }

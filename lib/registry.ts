@@ -14,7 +14,7 @@ import {
   UnknownJobTypeError,
 } from './errors';
 import { JOB_STATES, type JobDocument, type JobTypeInfo } from './types';
-import { validatePayload } from './validate';
+import { describe as describeValue, validatePayload } from './validate';
 
 /** Turns a payload stored at `version` into the payload of `version + 1`. */
 export type UpgradeFn = (payload: Record<string, unknown>) => Record<string, unknown>;
@@ -149,7 +149,7 @@ function checkShape(doc: JobDocument): void {
   const raw = doc as unknown as Record<string, unknown>;
   const id = typeof raw._id === 'string' ? raw._id : undefined;
   const fail = (what: string): never => {
-    throw new MalformedJobError(`job ${String(raw._id)}: ${what}`, id);
+    throw new MalformedJobError(`job ${describeValue(raw._id)}: ${what}`, id);
   };
   if (id === undefined) fail('_id is not a string');
   if (!isObject(raw.type) || typeof raw.type.name !== 'string') fail('type.name missing');

@@ -368,14 +368,17 @@ export class RunnerPool {
         const p = Math.max(0, Math.min(100, percent));
         job.status.progress = p;
         if (message !== undefined) job.status.progressMessage = message;
-        if (entry.finishing) return;
+        if (entry.finishing || controller.signal.aborted) return;
         try {
-          await this.store.jobProgress({
+          const write = this.store.jobProgress({
             token: entry.token,
             progress: p,
             message,
             now: this.opts.now(),
           });
+          // A write hanging on a stalled connection must not keep an aborted (e.g. fenced) run
+          // from stopping: the job gets control back as soon as its signal fires.
+          if (!(await untilAborted(write, controller.signal))) return;
         } catch (err) {
           // Progress is informative: a lost write (a cut connection) must not fail the job.
           logger.warn({ err }, 'progress not stored');
@@ -652,6 +655,21 @@ export class RunnerPool {
         this.log.warn({ err, extension: ext.name }, 'maintenance failed');
       }
     }
+  }
+}
+
+/** Waits for `p`; resolves false early (leaving `p` to settle alone) if `signal` fires first. */
+async function untilAborted(p: Promise<unknown>, signal: AbortSignal): Promise<boolean> {
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<false>((resolve) => {
+    onAbort = () => resolve(false);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  p.catch(() => undefined);
+  try {
+    return await Promise.race([p.then(() => true as const), aborted]);
+  } finally {
+    if (onAbort) signal.removeEventListener('abort', onAbort);
   }
 }
 

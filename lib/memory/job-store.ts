@@ -135,7 +135,7 @@ export class MemoryJobStore implements JobStore {
           d.state === 'pending' &&
           wellFormed(d) &&
           d.dueAt <= params.now &&
-          !excluded.has(d.type.name),
+          !excluded.has(d.type?.name),
       )
       .sort(claimOrder)
       .slice(0, params.limit);

@@ -163,8 +163,10 @@ for (const [name, makeBackend] of BACKENDS) {
       it(`rejects operators through put: ${kind}`, async () => {
         await fc.assert(
           fc.asyncProperty(scopeOperators, async (value) => {
-            const job = FuzzPayloadJob.create({}, { id: `s${++n}`, [kind]: [value as string] });
-            const outcome = await typedOrOk(`${tag} put: ${kind}`, () => queue.put(job), {
+            // Rejected when the job is built (a non-string scope) or when it is put.
+            const put = () =>
+              queue.put(FuzzPayloadJob.create({}, { id: `s${++n}`, [kind]: [value as string] }));
+            const outcome = await typedOrOk(`${tag} put: ${kind}`, put, {
               allowed: [InvalidArgumentError],
             });
             assert.equal(outcome, 'rejected', `${kind} accepted ${JSON.stringify(value)}`);

@@ -2,7 +2,13 @@
  * A factory of job documents in any state, for the management and CLI tests: documents are built
  * by the registry from real test jobs, then their state and times are set as a worker would have.
  */
-import { attemptId, defaultRegistry, type JobDocument, type JobState } from '../../lib';
+import {
+  attemptId,
+  defaultRegistry,
+  HANDED_OVER_AT,
+  type JobDocument,
+  type JobState,
+} from '../../lib';
 import { FailJob, NoopJob } from './jobs';
 
 /** What a factory document may be given. */
@@ -35,7 +41,8 @@ export function makeDoc(spec: DocSpec): JobDocument {
   doc.retryInfo.baseJobId = spec.id;
   doc.retryInfo.currentAttempt = attempt;
   doc.timeInfo.created = created;
-  doc.dueAt = spec.dueAt ?? created;
+  // A retrying attempt as a finished hand-over leaves it (lib/retry.ts step 3).
+  doc.dueAt = spec.dueAt ?? (spec.state === 'retrying' ? HANDED_OVER_AT : created);
   const state = spec.state ?? 'pending';
   doc.state = state;
   if (state === 'running') {
