@@ -90,9 +90,21 @@ export async function runDemo(options: DemoOptions): Promise<Row[]> {
     const images = await group.get('images', { workers: 8 });
     const emails = await group.get('emails');
     const reports = await group.get('reports', { workers: 2 });
-    await images.putMany(Array.from({ length: n }, (_, i) => ResizeImage.create({ url: `https://cdn.example/${i}.png`, width: 200 })));
-    await emails.putMany(Array.from({ length: n }, (_, i) => SendEmail.create({ to: `user${i}@example.com`, subject: 'Welcome' })));
-    await reports.putMany(Array.from({ length: 6 }, (_, i) => BuildReport.create({ month: `2026-${String(i + 1).padStart(2, '0')}` })));
+    await images.putMany(
+      Array.from({ length: n }, (_, i) =>
+        ResizeImage.create({ url: `https://cdn.example/${i}.png`, width: 200 }),
+      ),
+    );
+    await emails.putMany(
+      Array.from({ length: n }, (_, i) =>
+        SendEmail.create({ to: `user${i}@example.com`, subject: 'Welcome' }),
+      ),
+    );
+    await reports.putMany(
+      Array.from({ length: 6 }, (_, i) =>
+        BuildReport.create({ month: `2026-${String(i + 1).padStart(2, '0')}` }),
+      ),
+    );
     const victim = Reindex.create({ collection: 'orders' }, { id: 'reindex-orders', priority: 10 });
     await reports.put(victim);
     const queues = [images, emails, reports];
@@ -105,9 +117,16 @@ export async function runDemo(options: DemoOptions): Promise<Row[]> {
       q.on('completed', (e) => durations.get(e.queue)?.push(e.durationMs));
       q.on('retrying', (e) => retried.set(e.queue, (retried.get(e.queue) ?? 0) + 1));
     }
-    out.write(`drover demo: ${total} jobs in queues ${queues.map((q) => q.name).join(', ')} (database ${db})\n`);
+    out.write(
+      `drover demo: ${total} jobs in queues ${queues.map((q) => q.name).join(', ')} (database ${db})\n`,
+    );
     const bar = new SingleBar(
-      { format: ' {bar} {percentage}% | {value}/{total} jobs finished | {status}', stream: out, noTTYOutput: true, notTTYSchedule: 250 },
+      {
+        format: ' {bar} {percentage}% | {value}/{total} jobs finished | {status}',
+        stream: out,
+        noTTYOutput: true,
+        notTTYSchedule: 250,
+      },
       Presets.shades_classic,
     );
     bar.start(total, 0, { status: 'starting' });
@@ -145,7 +164,9 @@ export async function runDemo(options: DemoOptions): Promise<Row[]> {
     }
     out.write(`\n${table(rows)}\n`);
     const aborted = await reports.getDocument(victim.id);
-    out.write(`job ${victim.id}: ${aborted?.state} (${aborted?.status.errors.at(-1)?.message ?? ''})\n`);
+    out.write(
+      `job ${victim.id}: ${aborted?.state} (${aborted?.status.errors.at(-1)?.message ?? ''})\n`,
+    );
     return rows;
   } finally {
     await group.close({ drainTimeoutMs: 2_000 });
@@ -164,8 +185,11 @@ async function countFinished(queues: Queue[]): Promise<number> {
 
 function table(rows: Row[]): string {
   const head = ['queue', 'completed', 'failed', 'aborted', 'retried', 'avg ms'];
-  const cells = rows.map((r) => [r.queue, r.completed, r.failed, r.aborted, r.retried, r.avgMs].map(String));
+  const cells = rows.map((r) =>
+    [r.queue, r.completed, r.failed, r.aborted, r.retried, r.avgMs].map(String),
+  );
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
-  const line = (c: string[]) => c.map((v, i) => (i === 0 ? v.padEnd(widths[i]) : v.padStart(widths[i]))).join('  ');
+  const line = (c: string[]) =>
+    c.map((v, i) => (i === 0 ? v.padEnd(widths[i]) : v.padStart(widths[i]))).join('  ');
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n');
 }
