@@ -7,7 +7,7 @@
  * negative delta counts as 0).
  */
 import type { Management, TotalStats, TypeStats } from '../management';
-import type { QueueStats } from '../types';
+import { emptyQueueStats, type QueueStats } from '../types';
 
 /** Span over which throughput is measured. */
 export const THROUGHPUT_WINDOW_MS = 60_000;
@@ -94,20 +94,6 @@ export class Throughput {
   }
 }
 
-const ZERO: Omit<QueueStats, 'queue'> = {
-  total: 0,
-  pending: 0,
-  due: 0,
-  blocked: 0,
-  running: 0,
-  retrying: 0,
-  completed: 0,
-  failed: 0,
-  aborted: 0,
-  expired: 0,
-  quarantined: 0,
-};
-
 /** Reads the overview and records a throughput sample. */
 export async function readOverview(
   management: Management,
@@ -124,7 +110,7 @@ export async function readOverview(
   const queues = names.map((name): QueueOverview => {
     const record = fuses.get(name);
     return {
-      ...(stats.get(name) ?? { queue: name, ...ZERO }),
+      ...(stats.get(name) ?? emptyQueueStats(name)),
       paused: record?.paused ?? false,
       pausedTypes: record?.pausedTypes ?? [],
       ...throughput.rate(name),

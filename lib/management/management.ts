@@ -10,7 +10,13 @@ import type { QueueRecord, QueueStore } from '../queue-store';
 import { RetryHandler } from '../retry-handler';
 import type { JobCountRow, JobStore } from '../store';
 import type { Stores } from '../stores';
-import { FINISHED_STATES, JOB_STATES, type JobState, type QueueStats } from '../types';
+import {
+  emptyQueueStats,
+  FINISHED_STATES,
+  JOB_STATES,
+  type JobState,
+  type QueueStats,
+} from '../types';
 import { checkAttemptId, checkNumber, checkQueueName } from '../validate';
 import {
   completeJob,
@@ -46,19 +52,8 @@ const RECORD_PAGE = 500;
 
 /** Zero counts. */
 function emptyTotals(): TotalStats {
-  return {
-    total: 0,
-    pending: 0,
-    due: 0,
-    blocked: 0,
-    running: 0,
-    retrying: 0,
-    completed: 0,
-    failed: 0,
-    aborted: 0,
-    expired: 0,
-    quarantined: 0,
-  };
+  const { queue: _queue, ...totals } = emptyQueueStats('');
+  return totals;
 }
 
 function addRow(into: TotalStats, row: JobCountRow): void {
