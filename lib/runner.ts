@@ -70,6 +70,7 @@ export class RunnerPool {
   private stopping = false;
   private claimLoop?: Promise<void>;
   private heartbeatTimer?: NodeJS.Timeout;
+  private fenceTimer?: NodeJS.Timeout;
   private reclaimTimer?: NodeJS.Timeout;
   private idlePolls = 0;
   private unwatch?: () => void;
@@ -104,10 +105,10 @@ export class RunnerPool {
   start(): void {
     if (this.started) return;
     this.started = true;
-    this.heartbeatTimer = setInterval(() => {
-      this.fence();
-      this.background('heartbeat');
-    }, this.opts.heartbeatMs);
+    this.heartbeatTimer = setInterval(() => this.background('heartbeat'), this.opts.heartbeatMs);
+    // Checked more often than heartbeats are sent, so a run is stopped close to (and before)
+    // its lock's expiry rather than up to a whole heartbeat early.
+    this.fenceTimer = setInterval(() => this.fence(), this.fenceEveryMs);
     this.reclaimTimer = setInterval(() => this.background('reclaim'), this.opts.reclaimEveryMs);
     this.unwatch = this.store.jobOnInsert(this.queue, () => this.wakeable.wake());
     this.claimLoop = this.loop();
@@ -168,6 +169,7 @@ export class RunnerPool {
       }
     }
     clearInterval(this.heartbeatTimer);
+    clearInterval(this.fenceTimer);
     clearInterval(this.reclaimTimer);
     // Work a timer already started finishes before close returns (the client may close next).
     await Promise.allSettled(this.inflight.values());
@@ -246,7 +248,12 @@ export class RunnerPool {
    * connection): it must end before another worker may take the job over.
    */
   private get fenceMarginMs(): number {
-    return Math.min(this.opts.heartbeatMs, this.opts.lockTimeoutMs / 4);
+    return Math.min(this.opts.heartbeatMs / 2, this.opts.lockTimeoutMs / 4);
+  }
+
+  /** How often runs are checked against their lock expiry (well inside the margin). */
+  private get fenceEveryMs(): number {
+    return Math.max(5, this.fenceMarginMs / 2);
   }
 
   private launch(doc: JobDocument): void {
