@@ -156,6 +156,9 @@ function checkShape(doc: JobDocument): void {
   const type = raw.type as Record<string, unknown>;
   if (!Number.isInteger(type.version)) fail('type.version is not an integer');
   if (!isObject(raw.payload)) fail('payload is not an object');
+  if (typeof raw.priority !== 'number' || !Number.isFinite(raw.priority))
+    fail('priority is not a number');
+  if (!(raw.dueAt instanceof Date)) fail('dueAt is not a date');
   if (!JOB_STATES.includes(raw.state as never)) fail(`unknown state ${String(raw.state)}`);
   if (!isObject(raw.status) || typeof raw.status.modCount !== 'number') fail('status missing');
   if (!Array.isArray((raw.status as Record<string, unknown>).errors)) fail('status.errors missing');

@@ -15,7 +15,7 @@ import type {
   Sort,
   UpdateFilter,
 } from 'mongodb';
-import { MongoBulkWriteError } from 'mongodb';
+import { MongoBulkWriteError, MongoServerError } from 'mongodb';
 import { DuplicateJobError } from '../errors';
 import type {
   AbortOutcome,
@@ -90,6 +90,16 @@ function heldFilter(token: LockToken, update: JobUpdate): Filter<Doc> {
   };
   if (update.releaseLock) filter['status.abortRequested'] = { $ne: true };
   return filter;
+}
+
+/** The server refused a claim's write (not a network error); `claimId` names a failed batch. */
+class ClaimWriteError extends Error {
+  constructor(
+    readonly claimId: string | null,
+    cause: MongoServerError,
+  ) {
+    super(cause.message, { cause });
+  }
 }
 
 /** A random nonce for claims and batched writes. */
@@ -227,14 +237,30 @@ export class MongoJobStore implements JobStore {
   }
 
   async jobClaim(params: JobClaimParams): Promise<Doc[]> {
+    try {
+      return await this.claimBatch(params);
+    } catch (err) {
+      // A document the claim's update cannot apply to (a corrupted envelope) makes the server
+      // refuse the whole write: claim one by one, quarantining what cannot be claimed, so one
+      // bad document never stops a queue. Network errors go to the caller.
+      if (!(err instanceof ClaimWriteError)) throw err;
+      return this.claimOneByOne(params, err.claimId);
+    }
+  }
+
+  private async claimBatch(params: JobClaimParams): Promise<Doc[]> {
     const filter = MongoJobStore.claimFilter(params);
     if (params.limit < BATCH_CLAIM_MIN) {
       const claimed: Doc[] = [];
       for (let i = 0; i < params.limit; i++) {
-        const doc = await this.jobs.findOneAndUpdate(filter, this.claimUpdate(params, nonce()), {
-          sort: MongoJobStore.claimSort,
-          returnDocument: 'after',
-        });
+        const doc = await this.jobs
+          .findOneAndUpdate(filter, this.claimUpdate(params, nonce()), {
+            sort: MongoJobStore.claimSort,
+            returnDocument: 'after',
+          })
+          .catch((err: unknown) => {
+            throw err instanceof MongoServerError ? new ClaimWriteError(null, err) : err;
+          });
         if (!doc) break;
         claimed.push(doc);
       }
@@ -250,13 +276,17 @@ export class MongoJobStore implements JobStore {
     if (candidates.length === 0) return [];
     const claimId = nonce();
     const update = this.claimUpdate(params, claimId);
-    const res = await this.jobs.updateMany(
-      {
-        ...filter,
-        $or: candidates.map((c) => ({ _id: c._id, 'status.modCount': c.status.modCount })),
-      },
-      update,
-    );
+    const res = await this.jobs
+      .updateMany(
+        {
+          ...filter,
+          $or: candidates.map((c) => ({ _id: c._id, 'status.modCount': c.status.modCount })),
+        },
+        update,
+      )
+      .catch((err: unknown) => {
+        throw err instanceof MongoServerError ? new ClaimWriteError(claimId, err) : err;
+      });
     if (res.modifiedCount === 0) return [];
     if (res.modifiedCount === candidates.length) {
       return candidates.map((c) => applyClaim(c, params, claimId));
@@ -272,6 +302,47 @@ export class MongoJobStore implements JobStore {
       .toArray();
     const order = new Map(ids.map((id, i) => [id, i]));
     return won.sort((a, b) => (order.get(a._id) ?? 0) - (order.get(b._id) ?? 0));
+  }
+
+  /** The slow, safe claim (see jobClaim); also picks up what a failed batch already claimed. */
+  private async claimOneByOne(params: JobClaimParams, claimId: string | null): Promise<Doc[]> {
+    const filter = MongoJobStore.claimFilter(params);
+    const claimed: Doc[] = claimId
+      ? await this.jobs.find({ 'status.claimId': claimId, state: 'running' }).toArray()
+      : [];
+    const candidates = await this.jobs
+      .find(filter, {
+        projection: { _id: 1 },
+        sort: MongoJobStore.claimSort,
+        limit: Math.max(0, params.limit - claimed.length),
+      })
+      .toArray();
+    for (const c of candidates) {
+      try {
+        const doc = await this.jobs.findOneAndUpdate(
+          { ...filter, _id: c._id },
+          this.claimUpdate(params, nonce()),
+          { returnDocument: 'after' },
+        );
+        if (doc) claimed.push(doc);
+      } catch (err) {
+        if (!(err instanceof MongoServerError)) throw err;
+        await this.jobs.updateOne(
+          { _id: c._id, state: 'pending' },
+          {
+            $set: {
+              state: 'quarantined',
+              quarantine: {
+                code: 'DROVER_MALFORMED_JOB',
+                reason: `cannot be claimed: ${err.message}`,
+                at: params.now,
+              },
+            },
+          },
+        );
+      }
+    }
+    return claimed;
   }
 
   async jobHeartbeat(params: JobHeartbeatParams): Promise<JobHeartbeatResult> {
@@ -481,6 +552,11 @@ export class MongoJobStore implements JobStore {
       state: 'pending',
       $or: [
         { 'status.modCount': { $not: { $type: 'number' } } },
+        // $type matches an array holding an element of the type: arrays are malformed too.
+        { 'status.modCount': { $type: 'array' } },
+        { status: { $not: { $type: 'object' } } },
+        { status: { $type: 'array' } },
+        { timeInfo: { $type: 'array' } },
         { timeInfo: { $not: { $type: 'object' } } },
         { dueAt: { $not: { $type: 'date' } } },
       ],
