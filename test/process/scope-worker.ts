@@ -11,9 +11,8 @@ import { MongoClient } from 'mongodb';
 import pino from 'pino';
 import { QueueGroup } from '../../lib';
 import { initStores, mongoStores } from '../../lib/stores';
-import { runLog } from '../support/jobs';
 import { TEST_URI_ENV } from '../support/server';
-import { FORWARDED_EVENTS, type ParentMessage, type WorkerMessage } from './worker';
+import { serveWorker } from './worker';
 
 /** Configuration of one scope worker. */
 export interface ScopeWorkerConfig {
@@ -30,13 +29,6 @@ export interface ScopeWorkerConfig {
 }
 
 export const SCOPE_WORKER_CONFIG_ENV = 'DROVER_SCOPE_WORKER_CONFIG';
-
-function send(message: WorkerMessage): Promise<void> {
-  return new Promise((resolve) => {
-    if (!process.send || !process.connected) return resolve();
-    process.send(message, undefined, {}, () => resolve());
-  });
-}
 
 async function main(): Promise<void> {
   const raw = process.env[SCOPE_WORKER_CONFIG_ENV];
@@ -58,35 +50,7 @@ async function main(): Promise<void> {
       pollMaxMs: config.pollMaxMs,
     },
   });
-  const queue = await group.get(config.queue);
-  runLog.sink = (record) => void send({ kind: 'run', record });
-  for (const event of FORWARDED_EVENTS) {
-    queue.on(event, (info: { jobId: string }) => void send({ kind: 'event', event, info }));
-  }
-  queue.on('error', (err) => void send({ kind: 'error', message: err.message }));
-
-  let closing: Promise<void> | undefined;
-  const close = (drainTimeoutMs?: number): Promise<void> => {
-    closing ??= (async () => {
-      try {
-        await group.close(drainTimeoutMs === undefined ? {} : { drainTimeoutMs });
-        await client.close();
-      } finally {
-        await send({ kind: 'closed', pid: process.pid });
-        if (process.connected) process.disconnect?.();
-        process.exit(0);
-      }
-    })();
-    return closing;
-  };
-  process.on('message', (msg: ParentMessage) => {
-    if (msg && msg.kind === 'close') void close(msg.drainTimeoutMs);
-  });
-  process.once('SIGTERM', () => void close());
-  process.once('disconnect', () => void close(500));
-
-  await queue.start();
-  await send({ kind: 'ready', pid: process.pid, owner: queue.owner });
+  await serveWorker(group, client, config.queue);
 }
 
 if (require.main === module) {

@@ -79,7 +79,8 @@ export function configFromEnv(): WorkerConfig {
   return config;
 }
 
-function send(message: WorkerMessage): Promise<void> {
+/** Sends a message to the parent; resolves once it is handed over (or at once without IPC). */
+export function send(message: WorkerMessage): Promise<void> {
   return new Promise((resolve) => {
     if (!process.send || !process.connected) return resolve();
     process.send(message, undefined, {}, () => resolve());
@@ -108,7 +109,20 @@ async function main(): Promise<void> {
       drainTimeoutMs: config.drainTimeoutMs,
     },
   });
-  const queue: Queue = await group.get(config.queue);
+  await serveWorker(group, client, config.queue);
+}
+
+/**
+ * The part every test worker shares once its group is built: forwards runs, events and errors to
+ * the parent, closes gracefully on a 'close' message, SIGTERM or a lost parent, starts the queue
+ * and reports 'ready'.
+ */
+export async function serveWorker(
+  group: QueueGroup,
+  client: MongoClient,
+  queueName: string,
+): Promise<void> {
+  const queue: Queue = await group.get(queueName);
 
   runLog.sink = (record) => void send({ kind: 'run', record });
   for (const event of FORWARDED_EVENTS) {
