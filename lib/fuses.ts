@@ -5,20 +5,10 @@
  * per queue, refreshed on each maintenance pass (so a pause set elsewhere holds here within one
  * `reclaimEveryMs`) and at once in the process that changed it (through `pause` and the like).
  */
-import { InvalidArgumentError, StoreError } from './errors';
+import { StoreError } from './errors';
 import type { QueueExtension } from './extension';
 import type { QueueRecord, QueueStore } from './queue-store';
-import { checkQueueName, describe } from './validate';
-
-/** Job type names, as the registry accepts them. */
-const TYPE_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
-
-function checkTypeName(type: unknown): string {
-  if (typeof type !== 'string' || !TYPE_NAME.test(type)) {
-    throw new InvalidArgumentError(`invalid job type name ${describe(type)}`);
-  }
-  return type;
-}
+import { checkQueueName, checkTypeName } from './validate';
 
 /** The part of a queue record a runner pool needs before each claim. */
 interface FuseState {

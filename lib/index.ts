@@ -87,3 +87,4 @@ export * from './metrics';
 export * from './dashboard';
 export * from './management';
 export { connectClient, redactUri, type ConnectRetryOptions } from './mongo/connect';
+export { checkTypeName } from './validate';

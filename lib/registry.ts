@@ -14,7 +14,7 @@ import {
   UnknownJobTypeError,
 } from './errors';
 import { JOB_STATES, type JobDocument, type JobTypeInfo } from './types';
-import { describe as describeValue, validatePayload } from './validate';
+import { checkTypeName, describe as describeValue, validatePayload } from './validate';
 
 /** Turns a payload stored at `version` into the payload of `version + 1`. */
 export type UpgradeFn = (payload: Record<string, unknown>) => Record<string, unknown>;
@@ -38,8 +38,6 @@ interface Registration {
 /** MongoDB's document limit is 16 MiB; leave room for the envelope and updates. */
 export const DEFAULT_MAX_DOCUMENT_BYTES = 15 * 1024 * 1024;
 
-const TYPE_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
-
 /** Maps type names to job classes; converts jobs to and from documents. */
 export class Registry {
   private readonly byName = new Map<string, Registration>();
@@ -49,7 +47,7 @@ export class Registry {
 
   /** Adds a class under a type name. Re-registering the same class is allowed; another class is not. */
   register(cls: JobClass, name: string, options: JobTypeOptions = {}): void {
-    if (!TYPE_NAME.test(name)) throw new InvalidArgumentError(`invalid job type name "${name}"`);
+    checkTypeName(name);
     const version = options.version ?? 1;
     if (!Number.isInteger(version) || version < 1) {
       throw new InvalidArgumentError(`job type "${name}": version must be a positive integer`);

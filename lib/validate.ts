@@ -7,6 +7,7 @@ import { InvalidArgumentError } from './errors';
 
 const ID = /^[A-Za-z0-9_.:@/-][A-Za-z0-9_.:@/+=,-]{0,199}$/;
 const QUEUE = /^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,99}$/;
+const TYPE_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 const SCOPE = /^[^\u0000$][^\u0000]{0,255}$/;
 /** Reserved separator of attempt IDs: `${baseJobId}#${attempt}`. */
 export const ATTEMPT_SEPARATOR = '#';
@@ -38,6 +39,16 @@ export function checkQueueName(name: unknown): string {
   if (typeof name !== 'string' || !QUEUE.test(name)) {
     throw new InvalidArgumentError(
       `invalid queue name ${describe(name)}: use 1-100 characters of [A-Za-z0-9_.:-]`,
+    );
+  }
+  return name;
+}
+
+/** A job type name: 1-128 characters of letters, digits and `. _ : -`, not starting with a symbol. */
+export function checkTypeName(name: unknown): string {
+  if (typeof name !== 'string' || !TYPE_NAME.test(name)) {
+    throw new InvalidArgumentError(
+      `invalid job type ${describe(name)}: use 1-128 characters of [A-Za-z0-9._:-]`,
     );
   }
   return name;

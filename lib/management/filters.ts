@@ -6,11 +6,10 @@
 import { InvalidArgumentError } from '../errors';
 import type { JobPageOrder, JobPageParams, JobSummaryDocument } from '../store';
 import { JOB_STATES, type JobState } from '../types';
-import { checkDate, checkNumber, checkQueueName, describe } from '../validate';
+import { checkDate, checkNumber, checkQueueName, checkTypeName, describe } from '../validate';
 import { LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, type JobFilter, type PageOptions } from './types';
 
 /** The registry's rule for type names (lib/registry.ts). */
-const TYPE_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 /** Characters an ID may hold (job IDs plus the attempt separator); searched text uses the same. */
 const ID_TEXT = /^[A-Za-z0-9_.:@/+=,#-]{1,200}$/;
 const ORDERS: readonly JobPageOrder[] = ['newest', 'id'];
@@ -23,16 +22,6 @@ const FILTER_KEYS = new Set([
   'createdBefore',
   'idContains',
 ]);
-
-/** A job type name, as the registry accepts them. */
-export function checkTypeName(name: unknown): string {
-  if (typeof name !== 'string' || !TYPE_NAME.test(name)) {
-    throw new InvalidArgumentError(
-      `invalid job type ${describe(name)}: use 1-128 characters of [A-Za-z0-9._:-]`,
-    );
-  }
-  return name;
-}
 
 /** One job state. */
 export function checkState(state: unknown): JobState {

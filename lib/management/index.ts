@@ -1,12 +1,5 @@
 /** The management API: counts, lists, job detail and guarded actions (see management.ts). */
 export { Management } from './management';
 export { attemptDetail } from './attempts';
-export {
-  checkIdText,
-  checkState,
-  checkStates,
-  checkTypeName,
-  decodeCursor,
-  encodeCursor,
-} from './filters';
+export { checkIdText, checkState, checkStates, decodeCursor, encodeCursor } from './filters';
 export * from './types';

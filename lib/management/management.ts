@@ -17,7 +17,7 @@ import {
   type JobState,
   type QueueStats,
 } from '../types';
-import { checkAttemptId, checkNumber, checkQueueName } from '../validate';
+import { checkAttemptId, checkNumber, checkQueueName, checkTypeName } from '../validate';
 import {
   completeJob,
   deleteJob,
@@ -29,7 +29,7 @@ import {
 } from './actions';
 import { ScopeLocks } from '../scopes';
 import { attemptDetail } from './attempts';
-import { checkStates, checkTypeName, encodeCursor, pageParams } from './filters';
+import { checkStates, encodeCursor, pageParams } from './filters';
 import {
   resolveManagementOptions,
   type ActionResult,
