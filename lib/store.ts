@@ -12,11 +12,6 @@
  */
 import type { JobDocument, JobErrorRecord, JobState, QueueStats } from './types';
 
-/** A claimed attempt and the fencing token its owner must present. */
-export interface ClaimedDocument {
-  doc: JobDocument;
-}
-
 export interface JobClaimParams {
   queue: string;
   owner: string;
