@@ -23,6 +23,8 @@ export interface QueueEventMap {
   quarantined: [{ queue: string; jobId: string; code: string; reason: string }];
   /** A background loop hit an error; it keeps going. */
   error: [Error];
+  /** The pool was started (`Queue.start`); not emitted again while it runs. */
+  started: [{ queue: string }];
   /** The pool has no running job and found nothing to claim. */
   idle: [{ queue: string }];
 }

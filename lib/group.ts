@@ -33,6 +33,13 @@ import type { AbortOutcome, JobStore } from './store';
 import { initStores, memoryStores, mongoStores, type Stores } from './stores';
 import type { JobState } from './types';
 import { checkAttemptId, checkNumber, checkQueueName } from './validate';
+import { newOwnerId } from './runner';
+import {
+  WorkerPresence,
+  type PresenceSnapshot,
+  type WorkerPresenceOptions,
+} from './worker-presence';
+import type { WorkerRecord } from './worker-store';
 
 /** States of jobs that keep a queue from being pruned: work waiting or under way. */
 const WORK_STATES: JobState[] = ['pending', 'blocked', 'running'];
@@ -71,6 +78,8 @@ export interface QueueGroupOptions extends QueueUpkeepOptions {
   hooks?: RunHooksOptions;
   /** Time-range requests whose chunks run in the group's queues (jobs/time-range-requests.ts). */
   timeRanges?: TimeRangeRequestsOptions;
+  /** The group's presence record, listed by `workers()` in every process. */
+  presence?: WorkerPresenceOptions;
 }
 
 /** Options of `QueueGroup.connect`. */
@@ -113,6 +122,8 @@ export class QueueGroup {
   readonly hooks: RunHooks;
   /** Chunked time-range requests (backfills) run in this group's queues. */
   readonly timeRanges: TimeRangeRequests;
+  /** This group's record in the workers collection, while it runs pools. */
+  readonly presence: WorkerPresence;
   /** Followers made by `follow`, closed with the group. */
   private readonly followers = new Set<JobFollower>();
   /**
@@ -162,6 +173,17 @@ export class QueueGroup {
         .catch((err: unknown) => this.logger.warn({ err, queue: name }, 'queue touch failed'));
     });
     this.passes = new BackgroundPasses(this.logger);
+    this.presence = new WorkerPresence(
+      newOwnerId(),
+      this.stores.workers,
+      () => this.presenceSnapshot(),
+      this.now,
+      this.logger,
+      options.presence,
+    );
+    // A wait that begins or ends is visible to other processes at once, not a pass later.
+    const refresh = () => void this.presence.refresh();
+    this.hooks.on('waiting', refresh).on('resumed', refresh);
     this.startUpkeep();
   }
 
@@ -257,6 +279,7 @@ export class QueueGroup {
     this.lastActive.opened(name);
     const active = () => this.markActive(name);
     for (const event of ACTIVITY_EVENTS) queue.on(event, active);
+    queue.on('started', () => void this.presence.refresh());
   }
 
   /** Notes activity of a held queue (a late event of a pruned one does not count). */
@@ -385,7 +408,10 @@ export class QueueGroup {
       await queue.close();
       pruned.push(name);
     }
-    if (pruned.length > 0) this.logger.info({ queues: pruned }, 'idle queues pruned');
+    if (pruned.length > 0) {
+      this.logger.info({ queues: pruned }, 'idle queues pruned');
+      void this.presence.refresh();
+    }
     return pruned;
   }
 
@@ -470,6 +496,30 @@ export class QueueGroup {
     return follower.start();
   }
 
+  /**
+   * The live workers of the deployment: one record per group running pools in any process
+   * (host, pid, queues with concurrency and running jobs, and the state a `beforeRun` hook holds
+   * them in, e.g. `auth-required`), of one queue when given.
+   */
+  async workers(options: { queue?: string } = {}): Promise<WorkerRecord[]> {
+    const queue = options.queue === undefined ? undefined : checkQueueName(options.queue);
+    return this.stores.workers.workerList({ now: this.now(), queue });
+  }
+
+  /** What this group's presence record says now. */
+  private presenceSnapshot(): PresenceSnapshot {
+    const hold = this.hooks.state();
+    const queues = [...this.queuesByName.values()]
+      .filter((q) => q.started)
+      .map((q) => ({
+        name: q.name,
+        owner: q.owner,
+        workers: q.options.workers,
+        running: q.runningJobs().length,
+      }));
+    return { state: hold.state, message: hold.message, stateSince: hold.since, queues };
+  }
+
   /** Closes every queue (gracefully) and the client the group opened. */
   async close(options: { drainTimeoutMs?: number } = {}): Promise<void> {
     // First, so that no scheduled job is put into a queue that is closing.
@@ -480,6 +530,7 @@ export class QueueGroup {
     await Promise.allSettled([...this.opening.values()]);
     await Promise.all([...this.queuesByName.values()].map((q) => q.close(options)));
     this.hooks.close();
+    await this.presence.close();
     await Promise.all([...this.followers].map((f) => f.close()));
     this.queuesByName.clear();
     this.lastActive.clear();

@@ -14,6 +14,7 @@ import { Management, type Counts } from './management';
 import type { LockToken } from './store';
 import type { JobState } from './types';
 import { checkNumber } from './validate';
+import { countWorkerStates } from './worker-store';
 import { InvalidArgumentError } from './errors';
 
 /** Prefix of every metric name. */
@@ -199,7 +200,9 @@ class CountsCache {
  * - `drover_job_queue_wait_seconds` {queue, type}: from an attempt's due time to its claim;
  * - `drover_job_run_duration_seconds` {queue, type}: from start to recorded outcome;
  * - `drover_jobs_pending`, `drover_jobs_due`, `drover_jobs_running` {queue, type}: read from the
- *   database on scrape, for the whole deployment.
+ *   database on scrape, for the whole deployment;
+ * - `drover_worker_groups` {state}: live worker groups by state (`ready`, `auth-required`...),
+ *   from the presence records, on scrape.
  */
 export function createMetrics(options: MetricsOptions): DroverMetrics {
   const o = resolveMetricsOptions(options);
@@ -249,6 +252,21 @@ export function createMetrics(options: MetricsOptions): DroverMetrics {
   gauge('jobs_pending', 'Jobs waiting to run, due or delayed (whole deployment).', 'pending');
   gauge('jobs_due', 'Pending jobs that are due now (whole deployment).', 'due');
   gauge('jobs_running', 'Jobs running now, in any process (whole deployment).', 'running');
+  const workers: Gauge<'state'> = new Gauge({
+    name: `${o.prefix}worker_groups`,
+    help: 'Live worker groups by state: ready, or a waiting hook state (whole deployment).',
+    labelNames: ['state'],
+    registers,
+    async collect() {
+      const records = await o.management.workers().catch((err: unknown) => {
+        o.logger.warn({ err }, 'reading workers for metrics failed');
+        return undefined;
+      });
+      if (!records) return;
+      workers.reset();
+      for (const c of countWorkerStates(records)) workers.set({ state: c.state }, c.groups);
+    },
+  });
 
   const extension = new MetricsObserver(claimed, outcomes, queueWait, runDuration);
   o.group.observers.add(extension);

@@ -300,7 +300,9 @@ export class Queue extends TypedEmitter<QueueEventMap> {
   /** Starts this process's runner pool. */
   async start(): Promise<void> {
     this.assertOpen();
+    if (this.pool.isStarted) return;
     this.pool.start();
+    this.emit('started', { queue: this.name });
   }
 
   /** Whether the pool has been started and not closed. */

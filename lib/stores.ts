@@ -18,6 +18,9 @@ import type { ScopeStore } from './scope-store';
 import { MemoryRequestStore } from './memory/request-store';
 import { MongoRequestStore } from './mongo/request-store';
 import type { RequestStore } from './request-store';
+import { MemoryWorkerStore } from './memory/worker-store';
+import { MongoWorkerStore } from './mongo/worker-store';
+import type { WorkerStore } from './worker-store';
 
 /** Stores of one deployment. */
 export interface Stores {
@@ -30,6 +33,8 @@ export interface Stores {
   scopes: ScopeStore;
   /** Time-range requests: one record per request (see jobs/time-range-requests.ts). */
   requests: RequestStore;
+  /** Worker presence: one record per live group running pools (see lib/worker-presence.ts). */
+  workers: WorkerStore;
 }
 
 /** Collection names; every one is prefixed with `prefix` (default `drover`). */
@@ -46,6 +51,7 @@ export function mongoStores(db: Db, names: CollectionNames = {}): Stores {
     schedules: new MongoScheduleStore(db, `${prefix}_schedules`),
     scopes: new MongoScopeStore(db, `${prefix}_scopes`),
     requests: new MongoRequestStore(db, `${prefix}_requests`),
+    workers: new MongoWorkerStore(db, `${prefix}_workers`),
   };
 }
 
@@ -57,6 +63,7 @@ export function memoryStores(): Stores {
     schedules: new MemoryScheduleStore(),
     scopes: new MemoryScopeStore(),
     requests: new MemoryRequestStore(),
+    workers: new MemoryWorkerStore(),
   };
 }
 

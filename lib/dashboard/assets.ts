@@ -129,6 +129,16 @@ export const CLIENT_JS = String.raw`'use strict';
     replaceRows('types', d.types.map((t) => h('tr', null, h('td', null, t.queue),
       h('td', null, h('a', { href: base + '/jobs' + query({ queue: t.queue, type: t.type }) }, t.type)),
       COLUMNS.map((s) => num(t[s])))), COLUMNS.length + 2, 'No jobs yet.');
+    const at = new Date(d.at).getTime();
+    replaceRows('workers', d.workers.map((w) => {
+      const waiting = w.state !== 'ready';
+      const since = w.stateSince ? ' for ' + fmtMs(at - new Date(w.stateSince).getTime()) : '';
+      return h('tr', { 'data-worker': w._id }, h('td', null, w.host), h('td', { className: 'num' }, String(w.pid)),
+        h('td', null, h('span', { className: 'badge ' + (waiting ? 'paused' : 'state-running'), title: w.message }, w.state),
+          waiting ? [' ', h('span', { className: 'muted' }, w.message + since)] : null),
+        h('td', null, w.queues.map((q) => q.name + ' ' + q.running + '/' + q.workers).join(', ')),
+        h('td', null, fmtMs(at - new Date(w.seenAt).getTime()) + ' ago'));
+    }), 5, 'No live workers.');
   }
 
   // Job list.

@@ -8,6 +8,7 @@
  */
 import type { Management, TotalStats, TypeStats } from '../management';
 import { emptyQueueStats, type QueueStats } from '../types';
+import type { WorkerRecord } from '../worker-store';
 
 /** Span over which throughput is measured. */
 export const THROUGHPUT_WINDOW_MS = 60_000;
@@ -41,6 +42,8 @@ export interface OverviewData {
   throughput: Rate & { spanMs: number };
   queues: QueueOverview[];
   types: TypeStats[];
+  /** Live worker groups of every process (presence records). */
+  workers: WorkerRecord[];
 }
 
 /** Samples of finished counts, kept for one window. */
@@ -100,7 +103,11 @@ export async function readOverview(
   throughput: Throughput,
   now: () => Date,
 ): Promise<OverviewData> {
-  const [counts, records] = await Promise.all([management.counts(), management.queueRecords()]);
+  const [counts, records, workers] = await Promise.all([
+    management.counts(),
+    management.queueRecords(),
+    management.workers(),
+  ]);
   const at = now();
   throughput.record(at.getTime(), counts.queues);
   const stats = new Map(counts.queues.map((q) => [q.queue, q]));
@@ -122,5 +129,6 @@ export async function readOverview(
     throughput: { ...throughput.rate(), spanMs: throughput.spanMs() },
     queues,
     types: counts.types,
+    workers,
   };
 }

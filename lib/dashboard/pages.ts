@@ -17,6 +17,7 @@ import {
   type PageFrame,
 } from './html';
 import type { OverviewData, QueueOverview } from './overview';
+import type { WorkerRecord } from '../worker-store';
 import type { ListQuery } from './params';
 
 /** A rendered page and its HTTP status. */
@@ -70,6 +71,15 @@ ${cells}${rateCell(q.completedPerMin)}${rateCell(q.failedPerMin)}
 </tr>`;
 }
 
+/** A live worker group: where it runs, what holds it (a waiting hook), its queues. */
+function workerRow(w: WorkerRecord, at: Date): string {
+  const waiting = w.state !== 'ready';
+  const since = w.stateSince ? ` for ${fmtMs(at.getTime() - w.stateSince.getTime())}` : '';
+  const state = `<span class="badge ${waiting ? 'paused' : 'state-running'}" title="${esc(w.message)}">${esc(w.state)}</span>${waiting ? ` <span class="muted">${esc(w.message)}${esc(since)}</span>` : ''}`;
+  const queues = w.queues.map((q) => `${q.name} ${q.running}/${q.workers}`).join(', ');
+  return `<tr data-worker="${esc(w._id)}"><td>${esc(w.host)}</td><td class="num">${esc(w.pid)}</td><td>${state}</td><td>${esc(queues)}</td><td>${esc(fmtMs(at.getTime() - w.seenAt.getTime()))} ago</td></tr>`;
+}
+
 /** The queues overview. */
 export function overviewPage(frame: PageFrame, data: OverviewData): Rendered {
   const base = frame.base;
@@ -106,6 +116,13 @@ ${rows || emptyRow(QUEUE_COLUMNS.length + 4, 'No queues yet.')}
 <thead><tr><th>Queue</th><th>Type</th>${head}</tr></thead>
 <tbody id="types">
 ${typeRows || emptyRow(QUEUE_COLUMNS.length + 2, 'No jobs yet.')}
+</tbody>
+</table>
+<h2>Workers</h2>
+<table class="grid">
+<thead><tr><th>Host</th><th>PID</th><th>State</th><th>Queues (running/workers)</th><th>Seen</th></tr></thead>
+<tbody id="workers">
+${data.workers.map((w) => workerRow(w, data.at)).join('\n') || emptyRow(5, 'No live workers.')}
 </tbody>
 </table>`;
   return { status: 200, html: layout(frame, 'overview', 'Queues', body) };

@@ -28,6 +28,7 @@ import {
   type Reservation,
 } from './actions';
 import { ScopeLocks } from '../scopes';
+import type { WorkerRecord, WorkerStore } from '../worker-store';
 import { attemptDetail } from './attempts';
 import { checkStates, encodeCursor, pageParams } from './filters';
 import {
@@ -66,6 +67,7 @@ function addRow(into: TotalStats, row: JobCountRow): void {
 export class Management {
   readonly store: JobStore;
   readonly queueStore: QueueStore;
+  readonly workerStore: WorkerStore;
   readonly options: ResolvedManagementOptions;
   private readonly group?: QueueGroup;
   private readonly retryHandler: RetryHandler;
@@ -82,6 +84,7 @@ export class Management {
     if (source instanceof QueueGroup) this.group = source;
     this.store = stores.jobs;
     this.queueStore = stores.queues;
+    this.workerStore = stores.workers;
     this.retryHandler = source instanceof QueueGroup ? source.retry : new RetryHandler(this.store);
     this.options = resolveManagementOptions(options);
     const scopes = new ScopeLocks(stores);
@@ -109,6 +112,15 @@ export class Management {
       types.set(key, t);
     }
     return { queues: [...queues.values()], types: [...types.values()], totals, rows };
+  }
+
+  /**
+   * Live workers: one record per queue group running pools in any process, with the state a
+   * `beforeRun` hook holds them in (see lib/worker-presence.ts); of one queue when given.
+   */
+  async workers(filter: { queue?: string } = {}): Promise<WorkerRecord[]> {
+    const queue = filter.queue === undefined ? undefined : checkQueueName(filter.queue);
+    return this.workerStore.workerList({ now: this.options.now(), queue });
   }
 
   /** Names of every queue holding at least one job. */

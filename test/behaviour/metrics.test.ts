@@ -11,6 +11,19 @@ import { eventually, memoryBackend, mongoBackend, type Backend } from '../suppor
 import { FailJob, FlakyJob, NoopJob, SleepJob, WaitForAbortJob } from '../support/jobs';
 
 /** The value of one series (0 when absent); for histograms, name the `_count` or `_sum` series. */
+/** Waits until a counter reaches `n` (observers run just after the outcome is stored). */
+async function counted(
+  registry: Registry,
+  name: string,
+  labels: Record<string, string>,
+  n: number,
+): Promise<void> {
+  await eventually(`${name} ${JSON.stringify(labels)} = ${n}`, async () => {
+    return (await value(registry, name, labels)) >= n;
+  });
+  assert.equal(await value(registry, name, labels), n);
+}
+
 async function value(
   registry: Registry,
   name: string,
@@ -62,23 +75,21 @@ function metricsBehaviour(makeBackend: () => Backend): void {
     await group.abort('long');
     await late.waitFor('long');
 
+    // Observers count after the outcome is stored, so waitFor may return a moment before.
     const r = metrics.registry;
     const sleep = { queue: 'early', type: 'test-sleep' };
     const flaky = { queue: 'late', type: 'test-flaky' };
     const wait = { queue: 'late', type: 'test-wait-abort' };
-    assert.equal(await value(r, 'drover_jobs_claimed_total', sleep), 2);
-    assert.equal(await value(r, 'drover_jobs_completed_total', sleep), 2);
-    assert.equal(
-      await value(r, 'drover_jobs_failed_total', { queue: 'early', type: 'test-fail' }),
-      1,
-    );
-    assert.equal(await value(r, 'drover_jobs_claimed_total', flaky), 2);
-    assert.equal(await value(r, 'drover_jobs_retried_total', flaky), 1);
-    assert.equal(await value(r, 'drover_jobs_completed_total', flaky), 1);
-    assert.equal(await value(r, 'drover_jobs_aborted_total', wait), 1);
-    assert.equal(await value(r, 'drover_job_queue_wait_seconds_count', sleep), 2);
-    assert.equal(await value(r, 'drover_job_run_duration_seconds_count', flaky), 2);
-    assert.equal(await value(r, 'drover_job_run_duration_seconds_count', wait), 1);
+    await counted(r, 'drover_jobs_claimed_total', sleep, 2);
+    await counted(r, 'drover_jobs_completed_total', sleep, 2);
+    await counted(r, 'drover_jobs_failed_total', { queue: 'early', type: 'test-fail' }, 1);
+    await counted(r, 'drover_jobs_claimed_total', flaky, 2);
+    await counted(r, 'drover_jobs_retried_total', flaky, 1);
+    await counted(r, 'drover_jobs_completed_total', flaky, 1);
+    await counted(r, 'drover_jobs_aborted_total', wait, 1);
+    await counted(r, 'drover_job_queue_wait_seconds_count', sleep, 2);
+    await counted(r, 'drover_job_run_duration_seconds_count', flaky, 2);
+    await counted(r, 'drover_job_run_duration_seconds_count', wait, 1);
     const waitSum = await value(r, 'drover_job_queue_wait_seconds_sum', sleep);
     assert.ok(waitSum >= 0 && waitSum < 60, `queue wait ${waitSum}`);
     metrics.close();
@@ -105,6 +116,8 @@ function metricsBehaviour(makeBackend: () => Backend): void {
     await eventually('busy runs', () => q.isRunning('busy'));
     assert.equal(await value(r, 'drover_jobs_running', busy), 1);
     assert.equal(await value(r, 'drover_jobs_pending', busy), 0);
+    // The running group's presence record, seen from the observer.
+    await counted(r, 'drover_worker_groups', { state: 'ready' }, 1);
     await q.abort('busy');
     await q.waitFor('busy');
     assert.equal(await value(r, 'drover_jobs_running', busy), 0);

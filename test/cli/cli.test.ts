@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { MongoClient } from 'mongodb';
 import { initStores, mongoStores, type Stores } from '../../lib/stores';
+import type { WorkerRecord } from '../../lib/worker-store';
 import { daysAgo, makeDoc } from '../support/management-factory';
 import { testUri, uniqueDbName } from '../support/server';
 
@@ -66,7 +67,17 @@ describe('drover CLI', function () {
   it('prints help and exits 0', async () => {
     const run = await drover(['--help']);
     assert.equal(run.code, 0);
-    for (const cmd of ['stats', 'ls', 'show', 'abort', 'retry', 'complete', 'prune', 'wait']) {
+    for (const cmd of [
+      'stats',
+      'workers',
+      'ls',
+      'show',
+      'abort',
+      'retry',
+      'complete',
+      'prune',
+      'wait',
+    ]) {
       assert.match(run.stdout, new RegExp(`\\n  ${cmd}\\b`), cmd);
     }
   });
@@ -90,6 +101,47 @@ describe('drover CLI', function () {
     assert.equal(human.code, 0, human.stderr);
     assert.match(human.stdout, /^QUEUE\s+TOTAL\s+PENDING/m);
     assert.match(human.stdout, /^images\s+4\s+2\b/m);
+  });
+
+  it('workers lists live worker groups and their waiting state; stats sums them up', async () => {
+    const now = Date.now();
+    const record = (id: string, state: string, message: string): WorkerRecord => ({
+      _id: id,
+      host: 'box-1',
+      pid: 4242,
+      startedAt: new Date(now - 60_000),
+      seenAt: new Date(now),
+      expiresAt: new Date(now + 600_000),
+      state,
+      message,
+      stateSince: state === 'ready' ? null : new Date(now - 5_000),
+      queues: [{ name: 'images', owner: `${id}-pool`, workers: 4, running: 1 }],
+    });
+    await stores.workers.workerSave(record('box-1:4242:aaaa', 'ready', ''));
+    await stores.workers.workerSave(record('box-1:4243:bbbb', 'auth-required', 'sign in again'));
+    try {
+      const run = await withDb('workers', '--json');
+      assert.equal(run.code, 0, run.stderr);
+      assert.deepEqual(
+        json<WorkerRecord[]>(run).map((w) => [w._id, w.state]),
+        [
+          ['box-1:4242:aaaa', 'ready'],
+          ['box-1:4243:bbbb', 'auth-required'],
+        ],
+      );
+      const human = await withDb('workers');
+      assert.match(human.stdout, /auth-required: sign in again/);
+      assert.match(human.stdout, /images 1\/4/);
+      const stats = await withDb('stats');
+      assert.match(
+        stats.stdout,
+        /^workers: 1 group\(s\) ready: 4 worker\(s\), 1 running; 1 group\(s\) auth-required/m,
+      );
+      const none = await withDb('workers', '--queue', 'mail');
+      assert.equal(none.stdout.trim(), 'no live workers');
+    } finally {
+      await stores.workers.workerPrune(new Date(now + 3_600_000));
+    }
   });
 
   it('ls --json filters and pages with a cursor', async () => {

@@ -132,6 +132,35 @@ function dashboardBehaviour(makeBackend: () => Backend): void {
     assert.ok(bad.text.includes('value="&lt;script&gt;alert(1)&lt;/script&gt;"'));
   });
 
+  it('shows live worker groups on the overview, a hook message escaped', async () => {
+    const d = await start();
+    const now = Date.now();
+    await backend.stores().workers.workerSave({
+      _id: 'elsewhere:7:waiting1',
+      host: 'elsewhere',
+      pid: 7,
+      startedAt: new Date(now),
+      seenAt: new Date(now),
+      expiresAt: new Date(now + 600_000),
+      state: 'auth-required',
+      message: XSS,
+      stateSince: new Date(now),
+      queues: [{ name: 'mail', owner: 'elsewhere:7:pool', workers: 2, running: 0 }],
+    });
+    try {
+      const page = await call(d, '/');
+      assert.ok(!page.text.includes(XSS), 'the hook message is not raw HTML');
+      assert.match(page.text, /data-worker="elsewhere:7:waiting1"/);
+      // This process's own group runs 'mail' and 'slow'; it is listed as ready.
+      assert.match(page.text, new RegExp(`data-worker="${group.presence.id}"`));
+      const api = await call(d, '/api/counts');
+      const data = JSON.parse(api.text) as { workers: { _id: string; state: string }[] };
+      assert.deepEqual(data.workers.map((w) => w.state).sort(), ['auth-required', 'ready']);
+    } finally {
+      await backend.stores().workers.workerRemove('elsewhere:7:waiting1');
+    }
+  });
+
   it('filters the job list by ID text, state, queue and type, with pages', async () => {
     const d = await start();
     const ids = async (query: string) => {

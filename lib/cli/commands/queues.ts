@@ -1,10 +1,11 @@
 /**
- * Commands about queues: `stats`, `prune`, `pause`, `resume` and `wait`.
+ * Commands about queues: `stats`, `workers`, `prune`, `pause`, `resume` and `wait`.
  */
 import type { Command } from 'commander';
 import type { JobState, QueueStats } from '../../types';
 import type { Counts, FuseResult } from '../../management';
-import { formatTime, parseDuration, table } from '../format';
+import { countWorkerStates, type WorkerRecord } from '../../worker-store';
+import { clip, formatDuration, formatTime, parseDuration, table } from '../format';
 import { EXIT_OK } from '../output';
 import type { Actions } from '../program';
 import { waitForQueue } from '../wait';
@@ -50,6 +51,35 @@ function statsTable(
   return table(header, rows, align as ('left' | 'right')[]);
 }
 
+/** One line on the live workers: `workers: 2 groups, 8 ready (3 running); 1 group auth-required`. */
+function workersLine(records: WorkerRecord[]): string {
+  if (records.length === 0) return 'workers: none live';
+  const parts = countWorkerStates(records).map(
+    (c) =>
+      `${c.groups} group(s) ${c.state}: ${c.workers} worker(s), ${c.running} running` +
+      (c.state === 'ready' ? '' : ` (${firstMessage(records, c.state)})`),
+  );
+  return `workers: ${parts.join('; ')}`;
+}
+
+function firstMessage(records: WorkerRecord[], state: string): string {
+  return clip(records.find((r) => r.state === state)?.message ?? '', 60);
+}
+
+function workersTable(records: WorkerRecord[], now: number): string {
+  const header = ['GROUP', 'HOST', 'PID', 'STATE', 'FOR', 'QUEUES (running/workers)', 'SEEN'];
+  const rows = records.map((r) => [
+    r._id,
+    r.host,
+    String(r.pid),
+    r.state === 'ready' ? r.state : `${r.state}: ${clip(r.message, 40)}`,
+    r.stateSince ? formatDuration(now - r.stateSince.getTime()) : '',
+    r.queues.map((q) => `${q.name} ${q.running}/${q.workers}`).join(', '),
+    `${formatDuration(now - r.seenAt.getTime())} ago`,
+  ]);
+  return table(header, rows);
+}
+
 function fuseReport(r: FuseResult): string {
   const what = r.type === undefined ? `queue ${r.queue}` : `job type ${r.type} in queue ${r.queue}`;
   const done = r.action === 'pause' ? 'paused' : 'resumed';
@@ -66,9 +96,10 @@ export function registerQueueCommands(program: Command, actions: Actions): void 
     .action(
       actions.db(async ({ ctx, opts, printer }) => {
         const queue = opts.queue as string | undefined;
-        const [counts, records] = await Promise.all([
+        const [counts, records, workers] = await Promise.all([
           ctx.management.counts({ queue }),
           ctx.management.queueRecords(),
+          ctx.management.workers({ queue }),
         ]);
         const fuses = new Map(records.map((r) => [r.name, r]));
         const json = {
@@ -79,9 +110,28 @@ export function registerQueueCommands(program: Command, actions: Actions): void 
           })),
           types: counts.types,
           totals: counts.totals,
+          workers: countWorkerStates(workers),
         };
         printer.result(json, () =>
-          counts.queues.length === 0 ? 'no jobs' : statsTable(counts, opts.byType === true, fuses),
+          [
+            counts.queues.length === 0
+              ? 'no jobs'
+              : statsTable(counts, opts.byType === true, fuses),
+            workersLine(workers),
+          ].join('\n'),
+        );
+      }),
+    );
+
+  program
+    .command('workers')
+    .description('live worker groups in every process: queues, running jobs, waiting states')
+    .option('-q, --queue <queue>', 'only groups serving this queue')
+    .action(
+      actions.db(async ({ ctx, opts, printer }) => {
+        const workers = await ctx.management.workers({ queue: opts.queue as string | undefined });
+        printer.result(workers, () =>
+          workers.length === 0 ? 'no live workers' : workersTable(workers, Date.now()),
         );
       }),
     );
