@@ -110,17 +110,8 @@ describe('queue group options', () => {
 
 function groupBehaviour(makeBackend: () => Backend): void {
   let backend: Backend;
-  const groups: QueueGroup[] = [];
   /** A group on the backend's current store, as another process would have. */
-  const newGroup = (options: QueueGroupOptions = {}): QueueGroup => {
-    const g = new QueueGroup(backend.stores(), {
-      logger: testLogger,
-      ...options,
-      defaults: { ...FAST, ...options.defaults },
-    });
-    groups.push(g);
-    return g;
-  };
+  const newGroup = (options: QueueGroupOptions = {}): QueueGroup => backend.groupWith(options);
   /** An extension counting maintenance passes; it runs after the fuses refreshed. */
   const probe = () => {
     const p = { passes: 0, ext: undefined as unknown as QueueExtension };
@@ -132,9 +123,6 @@ function groupBehaviour(makeBackend: () => Backend): void {
     backend = makeBackend();
   });
   beforeEach(async () => backend.reset());
-  afterEach(async () => {
-    await Promise.all(groups.splice(0).map((g) => g.close({ drainTimeoutMs: 500 })));
-  });
   after(async () => backend.close());
 
   describe('named queues', () => {

@@ -15,14 +15,7 @@ import {
   type BeforeRunContext,
   type QueueGroupOptions,
 } from '../../lib';
-import {
-  FAST,
-  eventually,
-  memoryBackend,
-  mongoBackend,
-  testLogger,
-  type Backend,
-} from '../support/backends';
+import { FAST, eventually, memoryBackend, mongoBackend, type Backend } from '../support/backends';
 import { FailJob, NoopJob } from '../support/jobs';
 import { CredentialJob } from '../support/workload-jobs';
 
@@ -41,20 +34,12 @@ class Credentials {
 
 function hookBehaviour(makeBackend: () => Backend): void {
   let backend: Backend;
-  const groups: QueueGroup[] = [];
-  const group = (options: QueueGroupOptions = {}): QueueGroup => {
-    const g = new QueueGroup(backend.stores(), { defaults: FAST, logger: testLogger, ...options });
-    groups.push(g);
-    return g;
-  };
+  const group = (options: QueueGroupOptions = {}): QueueGroup => backend.groupWith(options);
 
   before(() => {
     backend = makeBackend();
   });
   beforeEach(async () => backend.reset());
-  afterEach(async () => {
-    await Promise.all(groups.splice(0).map((g) => g.close({ drainTimeoutMs: 500 })));
-  });
   after(async () => backend.close());
 
   it('hands each job a fresh credential', async () => {

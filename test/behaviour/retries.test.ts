@@ -17,30 +17,16 @@ import {
   type QueueOptions,
   type RetryHandlerOptions,
 } from '../../lib';
-import {
-  eventually,
-  FAST,
-  memoryBackend,
-  mongoBackend,
-  testLogger,
-  type Backend,
-} from '../support/backends';
+import { eventually, memoryBackend, mongoBackend, type Backend } from '../support/backends';
 import { FlakyJob, SleepJob } from '../support/jobs';
 import { AlwaysRetryJob, FailUntilJob, ThrottledJob } from '../support/retry-jobs';
 
 function retriesBehaviour(makeBackend: () => Backend): void {
   let backend: Backend;
-  const groups: QueueGroup[] = [];
 
   /** A group (as if another process when called twice) with retry options. */
   function group(retry?: RetryHandlerOptions, defaults: QueueOptions = {}): QueueGroup {
-    const g = new QueueGroup(backend.stores(), {
-      defaults: { ...FAST, ...defaults },
-      logger: testLogger,
-      retry,
-    });
-    groups.push(g);
-    return g;
+    return backend.groupWith({ defaults, retry });
   }
 
   /** The attempt with exactly this ID (`getDocument` of a job ID gives its newest attempt). */
@@ -84,9 +70,6 @@ function retriesBehaviour(makeBackend: () => Backend): void {
     backend = makeBackend();
   });
   beforeEach(async () => backend.reset());
-  afterEach(async () => {
-    await Promise.all(groups.splice(0).map((g) => g.close({ drainTimeoutMs: 500 })));
-  });
   after(async () => backend.close());
 
   describe('attempts', () => {

@@ -16,32 +16,17 @@ import {
   type WorkerRecord,
   WORKERS_DEFAULT,
 } from '../../lib';
-import {
-  FAST,
-  eventually,
-  memoryBackend,
-  mongoBackend,
-  testLogger,
-  type Backend,
-} from '../support/backends';
+import { eventually, memoryBackend, mongoBackend, type Backend } from '../support/backends';
 import { NoopJob, WaitForAbortJob } from '../support/jobs';
 
 function workerBehaviour(makeBackend: () => Backend): void {
   let backend: Backend;
-  const groups: QueueGroup[] = [];
-  const group = (options: QueueGroupOptions = {}): QueueGroup => {
-    const g = new QueueGroup(backend.stores(), { defaults: FAST, logger: testLogger, ...options });
-    groups.push(g);
-    return g;
-  };
+  const group = (options: QueueGroupOptions = {}): QueueGroup => backend.groupWith(options);
 
   before(() => {
     backend = makeBackend();
   });
   beforeEach(async () => backend.reset());
-  afterEach(async () => {
-    await Promise.all(groups.splice(0).map((g) => g.close({ drainTimeoutMs: 500 })));
-  });
   after(async () => backend.close());
 
   it('lists groups running pools, with queues, owners and running jobs, in other groups', async () => {

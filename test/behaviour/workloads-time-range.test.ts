@@ -13,14 +13,7 @@ import {
   type QueueGroupOptions,
   type TimeRangeEvent,
 } from '../../lib';
-import {
-  FAST,
-  eventually,
-  memoryBackend,
-  mongoBackend,
-  testLogger,
-  type Backend,
-} from '../support/backends';
+import { FAST, eventually, memoryBackend, mongoBackend, type Backend } from '../support/backends';
 import { RecordingChunk, chunkLog } from '../support/workload-jobs';
 
 const DAY = 24 * 3_600_000;
@@ -50,18 +43,9 @@ describe('splitTimeRange', () => {
 
 function timeRangeBehaviour(makeBackend: () => Backend): void {
   let backend: Backend;
-  const groups: QueueGroup[] = [];
   /** A group as another process would have it, with fast request maintenance. */
-  const group = (options: QueueGroupOptions = {}): QueueGroup => {
-    const g = new QueueGroup(backend.stores(), {
-      defaults: FAST,
-      logger: testLogger,
-      timeRanges: { reconcileEveryMs: 50 },
-      ...options,
-    });
-    groups.push(g);
-    return g;
-  };
+  const group = (options: QueueGroupOptions = {}): QueueGroup =>
+    backend.groupWith({ timeRanges: { reconcileEveryMs: 50 }, ...options });
   const submit = (g: QueueGroup, fields: Partial<RecordingChunk> = {}, extra = {}) =>
     g.timeRanges.submit({
       id: 'req-1',
@@ -82,9 +66,6 @@ function timeRangeBehaviour(makeBackend: () => Backend): void {
   beforeEach(async () => {
     await backend.reset();
     chunkLog.clear();
-  });
-  afterEach(async () => {
-    await Promise.all(groups.splice(0).map((g) => g.close({ drainTimeoutMs: 500 })));
   });
   after(async () => backend.close());
 

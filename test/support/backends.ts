@@ -4,7 +4,7 @@
  */
 import { MongoClient } from 'mongodb';
 import pino from 'pino';
-import { QueueGroup, type JobStore, type QueueOptions } from '../../lib';
+import { QueueGroup, type JobStore, type QueueGroupOptions, type QueueOptions } from '../../lib';
 import { initStores, memoryStores, mongoStores, type Stores } from '../../lib/stores';
 import { testUri, uniqueDbName } from './server';
 
@@ -27,31 +27,52 @@ export interface Backend {
   reset(): Promise<void>;
   /** A group on the current store, as if from another process when called twice. */
   group(defaults?: QueueOptions): QueueGroup;
+  /**
+   * A group with group options (hooks, retry, presence...); `defaults` merge over `FAST`. Like
+   * `group`, it is closed by the next `reset()` or by `close()`.
+   */
+  groupWith(options: QueueGroupOptions): QueueGroup;
   store(): JobStore;
   /** Every store of the current deployment. */
   stores(): Stores;
   close(): Promise<void>;
 }
 
+/** Groups made for tests over the current stores, closed together. */
+class TestGroups {
+  private readonly groups: QueueGroup[] = [];
+
+  constructor(private readonly stores: () => Stores) {}
+
+  make(options: QueueGroupOptions = {}): QueueGroup {
+    const g = new QueueGroup(this.stores(), {
+      logger: testLogger,
+      ...options,
+      defaults: { ...FAST, ...options.defaults },
+    });
+    this.groups.push(g);
+    return g;
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all(this.groups.splice(0).map((g) => g.close({ drainTimeoutMs: 500 })));
+  }
+}
+
 export function memoryBackend(): Backend {
   let stores = memoryStores();
-  const groups: QueueGroup[] = [];
+  const groups = new TestGroups(() => stores);
   return {
     name: 'memory',
     async reset() {
-      await Promise.all(groups.splice(0).map((g) => g.close({ drainTimeoutMs: 500 })));
+      await groups.closeAll();
       stores = memoryStores();
     },
-    group(defaults = {}) {
-      const g = new QueueGroup(stores, { defaults: { ...FAST, ...defaults }, logger: testLogger });
-      groups.push(g);
-      return g;
-    },
+    group: (defaults = {}) => groups.make({ defaults }),
+    groupWith: (options) => groups.make(options),
     store: () => stores.jobs,
     stores: () => stores,
-    async close() {
-      await Promise.all(groups.splice(0).map((g) => g.close({ drainTimeoutMs: 500 })));
-    },
+    close: () => groups.closeAll(),
   };
 }
 
@@ -62,30 +83,24 @@ export function mongoBackend(): Backend {
   const dbName = uniqueDbName('behaviour');
   let n = 0;
   let current: Stores | undefined;
-  const groups: QueueGroup[] = [];
   const stores = (): Stores => {
     if (!current) throw new Error('reset() first');
     return current;
   };
+  const groups = new TestGroups(stores);
   return {
     name: 'mongodb',
     async reset() {
-      await Promise.all(groups.splice(0).map((g) => g.close({ drainTimeoutMs: 500 })));
+      await groups.closeAll();
       current = mongoStores(client().db(dbName), { prefix: `t${++n}` });
       await initStores(current);
     },
-    group(defaults = {}) {
-      const g = new QueueGroup(stores(), {
-        defaults: { ...FAST, ...defaults },
-        logger: testLogger,
-      });
-      groups.push(g);
-      return g;
-    },
+    group: (defaults = {}) => groups.make({ defaults }),
+    groupWith: (options) => groups.make(options),
     store: () => stores().jobs,
     stores,
     async close() {
-      await Promise.all(groups.splice(0).map((g) => g.close({ drainTimeoutMs: 500 })));
+      await groups.closeAll();
       if (!connected) return;
       await connected
         .db(dbName)
