@@ -70,8 +70,15 @@ export type { JobStore, AbortOutcome } from './store';
 export { MongoJobStore } from './mongo/job-store';
 export { MemoryJobStore } from './memory/job-store';
 export * from './scopes';
-export { scopeLockId } from './scope-store';
-export type { ScopeKind, ScopeLockDocument, ScopeReleaseFilter, ScopeStore } from './scope-store';
+export { scopeLockId, concurrencySlotId } from './scope-store';
+export type {
+  ScopeKind,
+  ScopeLockDocument,
+  ScopeLockFields,
+  ScopeReleaseFilter,
+  ScopeStore,
+} from './scope-store';
+// ConcurrencyKey and CONCURRENCY_LIMIT_MAX come with './types'.
 export { MongoScopeStore } from './mongo/scope-store';
 export { MemoryScopeStore } from './memory/scope-store';
 export * from '../dependency';

@@ -6,8 +6,10 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { DependencyManager } from '../dependency/manager';
 import { errorCodeOf, InvalidArgumentError, RetryableError, toError } from './errors';
+import { checkConcurrency } from './validate';
 import {
   freshStatus,
+  type ConcurrencyKey,
   type JobErrorRecord,
   type JobRetryInfo,
   type JobStatus,
@@ -58,6 +60,11 @@ export interface JobOptions {
   /** Enqueue scopes: no two jobs sharing one are queued at the same time (singletons). */
   enqueueScopes?: string[];
   /**
+   * Concurrency key: at most `limit` jobs with the same `key` run at the same time in the queue,
+   * in all processes (`limit` an integer in 1..1000; `key` named like a scope).
+   */
+  concurrency?: ConcurrencyKey;
+  /**
    * Dependency: a manager (`afterJobs([...])`, `createsFile(path)`...) or its stored form;
    * `always()` by default.
    */
@@ -84,6 +91,7 @@ export const BASE_FIELDS = [
   'retryInfo',
   'scopes',
   'enqueueScopes',
+  'concurrencyKey',
   'priority',
   'dependency',
   'queue',
@@ -154,6 +162,11 @@ export abstract class BaseJob {
   };
   scopes: string[] = [];
   enqueueScopes: string[] = [];
+  /**
+   * Concurrency key taken at claim (set by the `concurrency` option); none by default. Not
+   * called `concurrency`, which job classes commonly use for a payload field.
+   */
+  concurrencyKey?: ConcurrencyKey;
   priority = 0;
   dependency: StoredDependency = { type: 'always', edges: [], options: {}, onEdgeFailure: 'fail' };
 
@@ -192,6 +205,9 @@ export abstract class BaseJob {
     if (options.scopes !== undefined) this.scopes = stringList('scopes', options.scopes);
     if (options.enqueueScopes !== undefined) {
       this.enqueueScopes = stringList('enqueueScopes', options.enqueueScopes);
+    }
+    if (options.concurrency !== undefined) {
+      this.concurrencyKey = checkConcurrency(options.concurrency);
     }
     if (options.dependency !== undefined) this.dependency = storedDependency(options.dependency);
   }

@@ -14,7 +14,12 @@ import {
   UnknownJobTypeError,
 } from './errors';
 import { JOB_STATES, type JobDocument, type JobTypeInfo } from './types';
-import { checkTypeName, describe as describeValue, validatePayload } from './validate';
+import {
+  checkConcurrency,
+  checkTypeName,
+  describe as describeValue,
+  validatePayload,
+} from './validate';
 
 /** Turns a payload stored at `version` into the payload of `version + 1`. */
 export type UpgradeFn = (payload: Record<string, unknown>) => Record<string, unknown>;
@@ -102,6 +107,8 @@ export class Registry {
       enqueueScopes: [...job.enqueueScopes],
       dependency: { ...job.dependency, edges: [...job.dependency.edges] },
     };
+    // Absent rather than undefined: the driver would store undefined as null.
+    if (job.concurrencyKey !== undefined) doc.concurrencyKey = checkConcurrency(job.concurrencyKey);
     const bytes = BSON.calculateObjectSize(doc);
     if (bytes > this.maxDocumentBytes)
       throw new PayloadTooLargeError(job.id, bytes, this.maxDocumentBytes);
@@ -132,6 +139,8 @@ export class Registry {
     job.retryInfo = { ...doc.retryInfo };
     job.scopes = [...doc.scopes];
     job.enqueueScopes = [...doc.enqueueScopes];
+    if (doc.concurrencyKey)
+      job.concurrencyKey = { key: doc.concurrencyKey.key, limit: doc.concurrencyKey.limit };
     job.priority = doc.priority;
     job.dependency = { ...doc.dependency, edges: [...doc.dependency.edges] };
     return job;
@@ -166,6 +175,14 @@ function checkShape(doc: JobDocument): void {
   }
   if (!Array.isArray(raw.scopes) || !Array.isArray(raw.enqueueScopes)) fail('scopes missing');
   if (!isObject(raw.dependency) || !Array.isArray(raw.dependency.edges)) fail('dependency missing');
+  // Optional: documents written before concurrency keys have none (null counts as none).
+  if (raw.concurrencyKey !== undefined && raw.concurrencyKey !== null) {
+    try {
+      checkConcurrency(raw.concurrencyKey);
+    } catch (err) {
+      fail(err instanceof Error ? err.message : 'concurrency malformed');
+    }
+  }
 }
 
 /** The registry `@JobType` uses when given none. */

@@ -1,6 +1,8 @@
 /**
  * Storage of scope locks: one document per held scope of a queue, `_id` = `${queue}/${scope}`,
- * so the unique `_id` index is the lock (no partial index, no transaction). `MongoScopeStore`
+ * so the unique `_id` index is the lock (no partial index, no transaction). Slot `i` of a
+ * concurrency key is a lock of its own, `_id` = `${queue}/$slot/${i}/${key}` (no scope starts
+ * with `$`, so the two kinds of ID never collide). `MongoScopeStore`
  * (lib/mongo/scope-store.ts) keeps every filter of the collection; `MemoryScopeStore`
  * (lib/memory/scope-store.ts) has the same semantics in memory.
  *
@@ -9,15 +11,24 @@
  * - a lock changes hands only by a write conditioned on its current `token` (one acquisition).
  */
 
-/** Dispatch scopes are held while a job runs; enqueue scopes from put until the job finishes. */
+/**
+ * Dispatch scopes (and concurrency-key slots) are held while a job runs; enqueue scopes from put
+ * until the job finishes.
+ */
 export type ScopeKind = 'dispatch' | 'enqueue';
 
 /** The stored document of one held scope. */
 export interface ScopeLockDocument {
-  /** `${queue}/${scope}`: queue names cannot contain `/`, so this is unambiguous. */
+  /**
+   * `${queue}/${scope}` (see `scopeLockId`), or `concurrencySlotId` for a slot: queue names
+   * cannot contain `/`, so this is unambiguous.
+   */
   _id: string;
   queue: string;
+  /** The scope, or the concurrency key of a slot. */
   scope: string;
+  /** Index of the slot (0..limit-1) on slot locks of a concurrency key; absent on scopes. */
+  slot?: number;
   kind: ScopeKind;
   /** `baseJobId` of the holding job (shared by all its attempts). */
   holder: string;
@@ -35,6 +46,9 @@ export interface ScopeLockDocument {
    */
   expiresAt: Date;
 }
+
+/** The fields of a lock that say who holds it: all but its identity (`_id`, `scope`, `slot`). */
+export type ScopeLockFields = Omit<ScopeLockDocument, '_id' | 'scope' | 'slot'>;
 
 /** Which locks a release deletes: those of `ids` matching every field given. */
 export interface ScopeReleaseFilter {
@@ -57,6 +71,8 @@ export interface ScopeStore {
    */
   scopeInsert(locks: ScopeLockDocument[]): Promise<string[]>;
   scopeGet(id: string): Promise<ScopeLockDocument | null>;
+  /** The held locks among `ids`, in one round trip (any order). */
+  scopeGetMany(ids: string[]): Promise<ScopeLockDocument[]>;
   /**
    * Replaces the lock `lock._id` with `lock` if it is still the acquisition `expectedToken`.
    * True when it was replaced.
@@ -74,4 +90,12 @@ export interface ScopeStore {
 /** The `_id` of the lock of `scope` in `queue`. */
 export function scopeLockId(queue: string, scope: string): string {
   return `${queue}/${scope}`;
+}
+
+/**
+ * The `_id` of slot `slot` of concurrency key `key` in `queue`. `$` cannot start a scope, so it
+ * never equals a `scopeLockId`; the key goes last, so any key keeps the ID unambiguous.
+ */
+export function concurrencySlotId(queue: string, key: string, slot: number): string {
+  return `${queue}/$slot/${slot}/${key}`;
 }

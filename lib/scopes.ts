@@ -10,28 +10,33 @@
  *   `DuplicateJobScopeError` (`Queue.putUnique` treats that as success: singleton jobs). They are
  *   held by the job across its retries (every attempt shares the `baseJobId`) and released when it
  *   ends completed, failed, aborted, expired or quarantined.
+ * - **Concurrency keys** (`job.concurrencyKey`, `{ key, limit }`): at most `limit` jobs with the
+ *   same key run at the same time. Each key has `limit` slot locks; a job takes one at dispatch,
+ *   in the same all-or-nothing acquisition as its dispatch scopes, and gives it back with them
+ *   (see concurrency-keys.ts for how a slot is chosen). A dispatch scope is a key of limit 1.
  *
- * Both kinds share one namespace per queue: a scope held at put also keeps out jobs that want it
- * at dispatch, and a job listing a scope in both lists holds it from put to finish (amboy's
- * "enqueue all scopes"). **Concurrency keys**: a dispatch scope is a concurrency key of limit 1;
- * limits above 1 are not offered.
+ * Both kinds of scope share one namespace per queue: a scope held at put also keeps out jobs that
+ * want it at dispatch, and a job listing a scope in both lists holds it from put to finish
+ * (amboy's "enqueue all scopes"). Slot IDs never collide with scope IDs.
  *
  * Crashed holders: a lock changes hands only by a write conditioned on its acquisition token.
  * A contender reads the holder (the job store's `jobGet` / `jobGetLatest`) and takes the lock over
  * when the holder no longer runs under the lock's owner with a live lock (dispatch) or has ended
  * or never got inserted (enqueue). Conflicts are found by the duplicate key of the lock's `_id`,
- * never by message text. Jobs without scopes cost no round trip.
+ * never by message text. Jobs without scopes or concurrency key cost no round trip; the common
+ * case of a job with both costs one insert (scopes and slot together) and one delete.
  *
  * Jobs claimed with `Queue.next()` (run by the caller, not a pool) bypass extensions and take no
- * dispatch scopes.
+ * dispatch scopes or slots.
  */
 import { randomUUID } from 'node:crypto';
+import { firstSlotLock, takeSlot, type LockOutcome, type SettleLock } from './concurrency-keys';
 import { DuplicateJobScopeError } from './errors';
 import type { AttemptContext, QueueExtension, StartVerdict } from './extension';
 import {
   scopeLockId,
-  type ScopeKind,
   type ScopeLockDocument,
+  type ScopeLockFields,
   type ScopeReleaseFilter,
   type ScopeStore,
 } from './scope-store';
@@ -110,6 +115,12 @@ export interface ScopeLockStores {
   scopes: ScopeStore;
 }
 
+/** A concurrency-key slot to take with a set of locks: the first slot to try, and the limit. */
+interface SlotRequest {
+  first: ScopeLockDocument;
+  limit: number;
+}
+
 /** Result of taking a set of locks: all taken, or the first busy one (nothing kept). */
 interface Acquisition {
   taken: ScopeLockDocument[];
@@ -120,6 +131,17 @@ function unique(scopes: string[]): string[] {
   return [...new Set(scopes)];
 }
 
+/** The lock of `scope`, held as `holder` says. */
+function scopeLock(holder: ScopeLockFields, scope: string): ScopeLockDocument {
+  return { _id: scopeLockId(holder.queue, scope), scope, ...holder };
+}
+
+/** Why a job was sent back: which lock was busy. */
+function busyReason(held: ScopeLockDocument, limit: number | undefined): string {
+  if (held.slot === undefined) return `scope "${held.scope}" is held by job ${held.holder}`;
+  return `concurrency key "${held.scope}" has no free slot (limit ${limit ?? '?'})`;
+}
+
 /** The scope-lock feature, plugged into every queue of a group. */
 export class ScopeLocks implements QueueExtension {
   readonly name = 'scopes';
@@ -128,8 +150,8 @@ export class ScopeLocks implements QueueExtension {
   private readonly scopes: ScopeStore;
   /** Enqueue locks each document took at put, for `insertFailed` to give back. */
   private readonly takenAtPut = new WeakMap<JobDocument, ScopeLockDocument[]>();
-  /** Attempts of this queue's pool that hold dispatch locks now. */
-  private readonly holding = new Set<string>();
+  /** Attempts of this queue's pool that hold dispatch locks (and slots) now: the lock IDs. */
+  private readonly holding = new Map<string, string[]>();
   /** How often each attempt found a scope busy in a row (backoff exponent). */
   private readonly busyCounts = new Map<string, number>();
 
@@ -148,14 +170,19 @@ export class ScopeLocks implements QueueExtension {
       const now = doc.status.modTime;
       const token = randomUUID();
       for (const scope of unique(doc.enqueueScopes)) {
-        const lock = this.lockDocument(queue, scope, 'enqueue', {
-          holder: doc.retryInfo.baseJobId,
-          attemptId: doc._id,
-          owner: '',
-          token,
-          now,
-          expiresAt: new Date(now.getTime() + this.options.insertGraceMs),
-        });
+        const lock = scopeLock(
+          {
+            queue,
+            kind: 'enqueue',
+            holder: doc.retryInfo.baseJobId,
+            attemptId: doc._id,
+            owner: '',
+            token,
+            acquiredAt: now,
+            expiresAt: new Date(now.getTime() + this.options.insertGraceMs),
+          },
+          scope,
+        );
         locks.push(lock);
         mine.set(lock, doc);
       }
@@ -180,23 +207,27 @@ export class ScopeLocks implements QueueExtension {
 
   async beforeStart(ctx: AttemptContext): Promise<StartVerdict> {
     const { job } = ctx;
-    if (job.scopes.length === 0) return RUN;
-    const token = randomUUID();
-    const expiresAt = job.status.lockExpiresAt ?? ctx.now;
-    const locks = unique(job.scopes).map((scope) =>
-      this.lockDocument(ctx.queue, scope, 'dispatch', {
-        holder: job.baseJobId,
-        attemptId: job.id,
-        owner: ctx.token.owner,
-        token,
-        now: ctx.now,
-        expiresAt,
-      }),
-    );
-    const got = await this.acquire(locks, ctx.now);
+    const key = job.concurrencyKey;
+    if (job.scopes.length === 0 && !key) return RUN;
+    const holder: ScopeLockFields = {
+      queue: ctx.queue,
+      kind: 'dispatch',
+      holder: job.baseJobId,
+      attemptId: job.id,
+      owner: ctx.token.owner,
+      token: randomUUID(),
+      acquiredAt: ctx.now,
+      expiresAt: job.status.lockExpiresAt ?? ctx.now,
+    };
+    const locks = unique(job.scopes).map((scope) => scopeLock(holder, scope));
+    const slot = key && { first: firstSlotLock(holder, key), limit: key.limit };
+    const got = await this.acquire(locks, ctx.now, slot);
     if (!got.busy) {
       this.busyCounts.delete(job.id);
-      this.holding.add(job.id);
+      this.holding.set(
+        job.id,
+        got.taken.map((l) => l._id),
+      );
       return RUN;
     }
     const n = this.busyCounts.get(job.id) ?? 0;
@@ -206,7 +237,7 @@ export class ScopeLocks implements QueueExtension {
     return {
       action: 'release',
       delayMs: backoffMs(n, this.options.busyDelayMinMs, this.options.busyDelayMaxMs),
-      reason: `scope "${held.scope}" is held by job ${held.holder}`,
+      reason: busyReason(held, key?.limit),
     };
   }
 
@@ -214,9 +245,11 @@ export class ScopeLocks implements QueueExtension {
     const { job } = ctx;
     if (state !== 'pending') this.busyCounts.delete(job.id);
     const filters: ScopeReleaseFilter[] = [];
-    if (this.holding.delete(job.id)) {
+    const held = this.holding.get(job.id);
+    if (held) {
+      this.holding.delete(job.id);
       filters.push({
-        ids: unique(job.scopes).map((s) => scopeLockId(ctx.queue, s)),
+        ids: held,
         kind: 'dispatch',
         attemptId: job.id,
         owner: ctx.token.owner,
@@ -233,69 +266,61 @@ export class ScopeLocks implements QueueExtension {
     await this.scopes.scopeRelease(filters);
   }
 
-  private lockDocument(
-    queue: string,
-    scope: string,
-    kind: ScopeKind,
-    f: {
-      holder: string;
-      attemptId: string;
-      owner: string;
-      token: string;
-      now: Date;
-      expiresAt: Date;
-    },
-  ): ScopeLockDocument {
-    return {
-      _id: scopeLockId(queue, scope),
-      queue,
-      scope,
-      kind,
-      holder: f.holder,
-      attemptId: f.attemptId,
-      owner: f.owner,
-      token: f.token,
-      acquiredAt: f.now,
-      expiresAt: f.expiresAt,
-    };
-  }
-
   /**
-   * Takes every lock or none: one insert for all, then each conflict is resolved (held by the
-   * same job, taken over from a dead holder, or busy). On busy or error, gives back what it took.
+   * Takes every lock (and a slot of the key, when asked) or none: one insert for all, then each
+   * conflict is resolved (held by the same job, taken over from a dead holder, or busy); a held
+   * slot sends the job on to the key's other slots. On busy or error, gives back what it took.
    */
-  private async acquire(locks: ScopeLockDocument[], now: Date): Promise<Acquisition> {
+  private async acquire(
+    locks: ScopeLockDocument[],
+    now: Date,
+    slot?: SlotRequest,
+  ): Promise<Acquisition> {
     const store = this.scopes;
-    const taken: ScopeLockDocument[] = [];
+    // Every lock tried, to give back on busy or error; its tokens are this acquisition's.
+    const tried = slot ? [...locks, slot.first] : [...locks];
+    const settle: SettleLock = (lock, known) => this.resolve(lock, now, known);
     try {
-      const conflicts = new Set(await store.scopeInsert(locks));
-      for (const lock of locks) if (!conflicts.has(lock._id)) taken.push(lock);
+      const conflicts = new Set(await store.scopeInsert(tried));
+      const taken = tried.filter((l) => !conflicts.has(l._id));
       for (const lock of locks) {
         if (!conflicts.has(lock._id)) continue;
-        const outcome = await this.resolve(lock, now);
+        const outcome = await settle(lock);
         if (outcome === 'taken') taken.push(lock);
         else if (outcome !== 'held-by-self') {
-          await store.scopeRelease([tokenFilter(locks)]);
+          await store.scopeRelease([tokenFilter(tried)]);
           return { taken: [], busy: { lock, held: outcome } };
         }
+      }
+      if (slot && conflicts.has(slot.first._id)) {
+        const got = await takeSlot({ store, ...slot, settle, tried });
+        if ('busy' in got) {
+          await store.scopeRelease([tokenFilter(tried)]);
+          return { taken: [], busy: { lock: slot.first, held: got.busy } };
+        }
+        taken.push(got.taken);
       }
       return { taken };
     } catch (err) {
       // Our tokens are unique to this acquisition: deleting by them never touches another's lock.
-      await store.scopeRelease([tokenFilter(locks)]).catch(() => undefined);
+      await store.scopeRelease([tokenFilter(tried)]).catch(() => undefined);
       throw err;
     }
   }
 
-  /** Settles one contended lock: 'taken', 'held-by-self', or the live holder's lock (busy). */
+  /**
+   * Settles one contended lock: 'taken', 'held-by-self', or the live holder's lock (busy).
+   * `known`: the lock's document as the caller just read it (null: free), saving the first read.
+   */
   private async resolve(
     lock: ScopeLockDocument,
     now: Date,
-  ): Promise<'taken' | 'held-by-self' | ScopeLockDocument> {
+    known?: ScopeLockDocument | null,
+  ): Promise<LockOutcome> {
     const store = this.scopes;
     let held: ScopeLockDocument | null = null;
     for (let i = 0; i < TAKE_TRIES; i++) {
-      held = await store.scopeGet(lock._id);
+      held = i === 0 && known !== undefined ? known : await store.scopeGet(lock._id);
       if (!held) {
         // Released meanwhile: try again to insert it.
         if ((await store.scopeInsert([lock])).length === 0) return 'taken';

@@ -109,6 +109,20 @@ export interface StoredDependency {
   onEdgeFailure: 'fail' | 'run';
 }
 
+/** Largest `limit` of a concurrency key. */
+export const CONCURRENCY_LIMIT_MAX = 1000;
+
+/**
+ * A concurrency key: at most `limit` jobs holding the same `key` run at the same time in one
+ * queue, across all processes (see lib/concurrency-keys.ts). A dispatch scope is a key of limit 1.
+ */
+export interface ConcurrencyKey {
+  /** Named like a scope: 1-256 characters, not starting with `$`, no NUL. */
+  key: string;
+  /** An integer in 1..CONCURRENCY_LIMIT_MAX. */
+  limit: number;
+}
+
 /** The stored document of one job attempt. */
 export interface JobDocument {
   /** Attempt ID: the job ID for attempt 0, `${baseJobId}#${n}` for attempt n. */
@@ -127,6 +141,8 @@ export interface JobDocument {
   scopes: string[];
   /** Enqueue scopes: taken at put, held across retries, released when the job finishes. */
   enqueueScopes: string[];
+  /** Concurrency key taken at claim with the dispatch scopes; absent on most jobs. */
+  concurrencyKey?: ConcurrencyKey;
   dependency: StoredDependency;
   /** Why the document was quarantined, when it was. */
   quarantine?: { code: string; reason: string; at: Date };

@@ -4,6 +4,7 @@
  * `{ "$ne": null }` can never become an operator.
  */
 import { InvalidArgumentError } from './errors';
+import { CONCURRENCY_LIMIT_MAX, type ConcurrencyKey } from './types';
 
 const ID = /^[A-Za-z0-9_.:@/-][A-Za-z0-9_.:@/+=,-]{0,199}$/;
 const QUEUE = /^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,99}$/;
@@ -60,6 +61,28 @@ export function checkScope(scope: unknown): string {
     throw new InvalidArgumentError(`invalid scope ${describe(scope)}`);
   }
   return scope;
+}
+
+/**
+ * A concurrency key option: `{ key, limit }`, the key named like a scope, the limit an integer
+ * in 1..CONCURRENCY_LIMIT_MAX. Returns a copy holding only those two fields.
+ */
+export function checkConcurrency(value: unknown): ConcurrencyKey {
+  const v = value as Partial<Record<keyof ConcurrencyKey, unknown>> | null;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    throw new InvalidArgumentError(
+      `concurrency must be { key: string; limit: number }, got ${describe(value)}`,
+    );
+  }
+  if (typeof v.key !== 'string' || !SCOPE.test(v.key)) {
+    throw new InvalidArgumentError(`invalid concurrency key ${describe(v.key)}`);
+  }
+  const limit = v.limit;
+  if (typeof limit !== 'number' || !Number.isInteger(limit)) {
+    throw new InvalidArgumentError(`concurrency limit must be an integer, got ${describe(limit)}`);
+  }
+  checkNumber('concurrency limit', limit, 1, CONCURRENCY_LIMIT_MAX);
+  return { key: v.key, limit };
 }
 
 /** A finite number within bounds. */

@@ -13,12 +13,19 @@
  * - complete: a pending, blocked or failed job is marked completed.
  * - delete: every attempt of the job; a running job only with `force` (its worker then loses
  *   the lock at its next heartbeat and aborts the run).
+ *
+ * Complete and delete (and `Management.abort` of a job not yet running) end jobs without any
+ * queue extension running, so they give back the job's scope locks themselves (see locks.ts):
+ * a singleton completed or deleted by an operator can be put again at once. A force-deleted
+ * running job frees its dispatch scopes and slots at once: its run, aborted at its next
+ * heartbeat, may overlap the next holder's by that long.
  */
 import { DuplicateJobError, JobNotFoundError, JobStateError, StoreError } from '../errors';
 import { nextAttemptFrom } from '../retry';
 import type { RetryHandler } from '../retry-handler';
 import type { JobStore } from '../store';
 import { JOB_STATES, type JobDocument, type JobState } from '../types';
+import type { JobLocks } from './locks';
 import type { ActionResult, JobAction } from './types';
 
 /** The newest attempt of the job that `id` (a job ID or an attempt ID) names. */
@@ -27,6 +34,19 @@ export async function newestAttempt(store: JobStore, id: string): Promise<JobDoc
   const doc = await store.jobGet(id);
   if (!doc) return null;
   return (await store.jobGetLatest(doc.retryInfo?.baseJobId ?? doc._id)) ?? doc;
+}
+
+/** Gives back the locks of the attempts an action ended; adds the count to its report. */
+export async function releaseLocks(
+  locks: JobLocks | undefined,
+  doc: JobDocument,
+  attemptIds: string[],
+  result: ActionResult,
+): Promise<ActionResult> {
+  if (!locks || attemptIds.length === 0) return result;
+  const baseJobId = doc.retryInfo?.baseJobId ?? doc._id;
+  const n = await locks.release({ queue: doc.queue, baseJobId, attemptIds });
+  return n > 0 ? { ...result, locksReleased: n } : result;
 }
 
 /** Builds the report of an action. */
@@ -177,8 +197,13 @@ export async function requeueJob(
   return report('requeue', id, 'done', { changed: 1, ids: [doc._id], state: 'pending' });
 }
 
-/** Marks a pending, blocked or failed job completed. */
-export async function completeJob(store: JobStore, id: string, now: Date): Promise<ActionResult> {
+/** Marks a pending, blocked or failed job completed, and gives back its scope locks. */
+export async function completeJob(
+  store: JobStore,
+  id: string,
+  now: Date,
+  locks?: JobLocks,
+): Promise<ActionResult> {
   const doc = await newestAttempt(store, id);
   if (!doc) return report('complete', id, 'not-found');
   const from: JobState[] = ['pending', 'blocked', 'failed'];
@@ -199,14 +224,16 @@ export async function completeJob(store: JobStore, id: string, now: Date): Promi
     now,
   });
   if (ok === null) return conflict('complete', id, doc);
-  return report('complete', id, 'done', { changed: 1, ids: [doc._id], state: 'completed' });
+  const done = report('complete', id, 'done', { changed: 1, ids: [doc._id], state: 'completed' });
+  return releaseLocks(locks, doc, [doc._id], done);
 }
 
-/** Deletes every attempt of a job; a running one only with `force`. */
+/** Deletes every attempt of a job (a running one only with `force`) and its scope locks. */
 export async function deleteJob(
   store: JobStore,
   id: string,
   force: boolean,
+  locks?: JobLocks,
 ): Promise<ActionResult> {
   const latest = await newestAttempt(store, id);
   if (!latest) return report('delete', id, 'not-found');
@@ -229,5 +256,10 @@ export async function deleteJob(
     if (ok) ids.push(a._id);
     else if (a === latest) return conflict('delete', id, latest);
   }
-  return report('delete', id, 'done', { changed: ids.length, ids });
+  return releaseLocks(
+    locks,
+    latest,
+    ids,
+    report('delete', id, 'done', { changed: ids.length, ids }),
+  );
 }

@@ -22,6 +22,7 @@ import {
   completeJob,
   deleteJob,
   newestAttempt,
+  releaseLocks,
   report,
   requeueJob,
   retryJob,
@@ -30,6 +31,7 @@ import {
 import { ScopeLocks } from '../scopes';
 import type { WorkerRecord, WorkerStore } from '../worker-store';
 import { attemptDetail } from './attempts';
+import { JobLocks } from './locks';
 import { checkStates, encodeCursor, pageParams } from './filters';
 import {
   resolveManagementOptions,
@@ -73,6 +75,8 @@ export class Management {
   private readonly retryHandler: RetryHandler;
   /** New attempts made by retry/requeue take the job's enqueue scopes again, as a put would. */
   private readonly reservation: Reservation;
+  /** Jobs ended or deleted here run no queue extension: their scope locks are given back here. */
+  private readonly locks: JobLocks;
 
   /**
    * @param source a queue group (aborts and pauses then take effect in this process at once) or
@@ -88,6 +92,7 @@ export class Management {
     this.retryHandler = source instanceof QueueGroup ? source.retry : new RetryHandler(this.store);
     this.options = resolveManagementOptions(options);
     const scopes = new ScopeLocks(stores);
+    this.locks = new JobLocks(stores);
     this.reservation = {
       reserve: (doc) => scopes.beforeInsert(doc.queue, [doc]),
       unreserve: (doc) => scopes.insertFailed(doc.queue, [doc]),
@@ -176,8 +181,11 @@ export class Management {
       ? await this.group.abort(target)
       : await this.store.jobRequestAbort(target, this.options.now());
     switch (outcome) {
-      case 'aborted':
-        return report('abort', id, 'done', { changed: 1, ids: [target], state: 'aborted' });
+      case 'aborted': {
+        // Ended before it ran: no hook gives its enqueue scopes back.
+        const done = report('abort', id, 'done', { changed: 1, ids: [target], state: 'aborted' });
+        return releaseLocks(this.locks, doc, [target], done);
+      }
       case 'requested':
         return report('abort', id, 'requested', { changed: 1, ids: [target], state: 'running' });
       case 'finished':
@@ -211,7 +219,7 @@ export class Management {
 
   /** Marks a pending, blocked or failed job completed. */
   async complete(id: string): Promise<ActionResult> {
-    return completeJob(this.store, checkAttemptId(id), this.options.now());
+    return completeJob(this.store, checkAttemptId(id), this.options.now(), this.locks);
   }
 
   /** Deletes a job and all its attempts; refuses a running job unless `force`. */
@@ -219,7 +227,7 @@ export class Management {
     if (options.force !== undefined && typeof options.force !== 'boolean') {
       throw new InvalidArgumentError('force must be a boolean');
     }
-    return deleteJob(this.store, checkAttemptId(id), options.force ?? false);
+    return deleteJob(this.store, checkAttemptId(id), options.force ?? false, this.locks);
   }
 
   /** Records of every queue (fuses: `paused`, `pausedTypes`), ascending by name. */

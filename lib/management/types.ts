@@ -165,6 +165,11 @@ export interface ActionResult {
   changed: number;
   /** IDs of those documents. */
   ids: string[];
+  /**
+   * Scope locks the action gave back (enqueue scopes, dispatch scopes, concurrency slots) of the
+   * job it ended or deleted; absent when there were none.
+   */
+  locksReleased?: number;
   /** State of the affected attempt afterwards (the new attempt for retry and requeue). */
   state?: JobState;
   /** Why nothing changed, for 'unchanged', 'refused', 'conflict' and 'not-found'. */

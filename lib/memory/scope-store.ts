@@ -1,6 +1,6 @@
 /**
  * In-memory implementation of the scope-lock storage protocol, with the semantics of the MongoDB
- * store: a Map keyed by `${queue}/${scope}` stands for the unique `_id` index. Documents are
+ * store: a Map keyed by the lock `_id` stands for the unique `_id` index. Documents are
  * cloned in and out.
  */
 import type { ScopeLockDocument, ScopeReleaseFilter, ScopeStore } from '../scope-store';
@@ -36,6 +36,13 @@ export class MemoryScopeStore implements ScopeStore {
   async scopeGet(id: string): Promise<Doc | null> {
     const doc = this.locks.get(id);
     return doc ? structuredClone(doc) : null;
+  }
+
+  async scopeGetMany(ids: string[]): Promise<Doc[]> {
+    return ids.flatMap((id) => {
+      const doc = this.locks.get(id);
+      return doc ? [structuredClone(doc)] : [];
+    });
   }
 
   async scopeTakeOver(params: { lock: Doc; expectedToken: string }): Promise<boolean> {

@@ -1,6 +1,7 @@
 /**
- * Every filter and update of the scope-locks collection. The unique `_id` (`${queue}/${scope}`)
- * is the lock: an insert that hits a duplicate key means the scope is held.
+ * Every filter and update of the scope-locks collection. The unique `_id` (`${queue}/${scope}`,
+ * or `${queue}/$slot/${i}/${key}` for a concurrency-key slot) is the lock: an insert that hits a
+ * duplicate key means the scope (or slot) is held.
  */
 import type { Collection, Db, Filter } from 'mongodb';
 import { MongoBulkWriteError } from 'mongodb';
@@ -59,6 +60,11 @@ export class MongoScopeStore implements ScopeStore {
 
   async scopeGet(id: string): Promise<Doc | null> {
     return this.scopes.findOne({ _id: id });
+  }
+
+  async scopeGetMany(ids: string[]): Promise<Doc[]> {
+    if (ids.length === 0) return [];
+    return this.scopes.find({ _id: { $in: ids } }).toArray();
   }
 
   async scopeTakeOver(params: { lock: Doc; expectedToken: string }): Promise<boolean> {

@@ -82,6 +82,12 @@ const TABLE: [string, (d: Raw) => void, JobState[], string?][] = [
   ['retryInfo missing', (d) => delete d.retryInfo, ['quarantined'], 'DROVER_MALFORMED_JOB'],
   ['scopes a string', (d) => (d.scopes = 's'), ['quarantined'], 'DROVER_MALFORMED_JOB'],
   ['dependency missing', (d) => delete d.dependency, ['quarantined'], 'DROVER_MALFORMED_JOB'],
+  [
+    'concurrency key malformed',
+    (d) => (d.concurrencyKey = { key: 'k', limit: 0 }),
+    ['quarantined'],
+    'DROVER_MALFORMED_JOB',
+  ],
   ['_id a number', (d) => (d._id = 4242), ['quarantined'], 'DROVER_MALFORMED_JOB'],
   [
     'dependency of an unknown kind',
@@ -212,6 +218,7 @@ for (const [name, makeBackend] of BACKENDS) {
         ['retryInfo', 'baseJobId'],
         ['scopes'],
         ['enqueueScopes'],
+        ['concurrencyKey'],
         ['dependency'],
         ['dependency', 'edges'],
         ['dependency', 'type'],

@@ -285,6 +285,7 @@ for (const [name, makeBackend] of BACKENDS) {
           retryable: fc.boolean(),
           scopes: fc.array(scope, { maxLength: 3 }),
           enqueueScopes: fc.array(scope, { maxLength: 3 }),
+          concurrency: fc.record({ key: scope, limit: number }),
         },
         { requiredKeys: [] },
       );
@@ -314,6 +315,7 @@ for (const [name, makeBackend] of BACKENDS) {
           maxAttempts: fc.anything({ maxDepth: 1 }),
           scopes: fc.anything({ maxDepth: 1 }),
           enqueueScopes: fc.anything({ maxDepth: 1 }),
+          concurrency: fc.anything({ maxDepth: 1 }),
           dependency: fc.anything({ maxDepth: 2 }),
         },
         { requiredKeys: [] },

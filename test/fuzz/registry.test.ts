@@ -17,7 +17,10 @@ const tag = 'registry';
 
 /** A valid stored document of a FuzzPayloadJob. */
 function validDocument(data: unknown = { n: 1 }): JobDocument {
-  const job = FuzzPayloadJob.create({ data }, { id: 'doc-1', scopes: ['s'] });
+  const job = FuzzPayloadJob.create(
+    { data },
+    { id: 'doc-1', scopes: ['s'], concurrency: { key: 'k', limit: 2 } },
+  );
   return defaultRegistry.toDocument(job, 'q', new Date());
 }
 
