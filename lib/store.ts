@@ -172,6 +172,23 @@ export interface ReclaimParams {
 export type AbortOutcome = 'aborted' | 'requested' | 'finished' | 'not-found';
 
 /**
+ * What a claim does to a pending attempt, applied to a document in memory: the memory store's
+ * claim, and the MongoDB store's batched claim on the candidates it read (its update sets the
+ * same fields in the database).
+ */
+export function applyClaim(doc: JobDocument, params: JobClaimParams): JobDocument {
+  doc.state = 'running';
+  doc.status.owner = params.owner;
+  doc.status.inProgress = true;
+  doc.status.lockExpiresAt = new Date(params.now.getTime() + params.lockTimeoutMs);
+  doc.status.modTime = params.now;
+  doc.status.abortRequested = false;
+  doc.status.modCount += 1;
+  doc.timeInfo.start = params.now;
+  return doc;
+}
+
+/**
  * What a store writes on its own (not given by a caller): the error records of `jobReclaimStale`
  * and `jobRequestAbort`, and the reason of `jobQuarantineMalformed`. Every backend writes the same.
  */

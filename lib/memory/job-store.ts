@@ -7,6 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { DuplicateJobError, ErrorCode } from '../errors';
 import {
+  applyClaim,
   MAX_LOCK_LOSSES_DEFAULT,
   storeRecords,
   type AbortOutcome,
@@ -132,16 +133,7 @@ export class MemoryJobStore extends MemoryJobStoreAdmin implements JobStore {
       )
       .sort(claimOrder)
       .slice(0, params.limit);
-    for (const d of due) {
-      d.state = 'running';
-      d.status.owner = params.owner;
-      d.status.inProgress = true;
-      d.status.lockExpiresAt = new Date(params.now.getTime() + params.lockTimeoutMs);
-      d.status.modTime = params.now;
-      d.status.abortRequested = false;
-      d.timeInfo.start = params.now;
-      d.status.modCount += 1;
-    }
+    for (const d of due) applyClaim(d, params);
     return structuredClone(due);
   }
 

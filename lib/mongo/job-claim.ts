@@ -7,7 +7,7 @@
  */
 import type { Collection, Filter, UpdateFilter } from 'mongodb';
 import { MongoServerError } from 'mongodb';
-import type { JobClaimParams } from '../store';
+import { applyClaim, type JobClaimParams } from '../store';
 import type { JobDocument } from '../types';
 import { malformedQuarantine, nonce } from './job-filters';
 
@@ -47,7 +47,7 @@ export function claimFilter(
 /** The claim order; the claim index serves it. */
 export const CLAIM_SORT = { priority: -1, dueAt: 1, _id: 1 } as const;
 
-/** The claim's update; `applyClaim` repeats it on a document read before the claim. */
+/** The claim's update; `applyClaim` (lib/store.ts) sets the same fields on a document. */
 export function claimUpdate(params: JobClaimParams, claimId: string): UpdateFilter<Doc> {
   return {
     $set: {
@@ -65,17 +65,9 @@ export function claimUpdate(params: JobClaimParams, claimId: string): UpdateFilt
 }
 
 /** A candidate as the claim's update left it in the database (kept in step with claimUpdate). */
-function applyClaim(doc: Doc, params: JobClaimParams, claimId: string): Doc {
+function claimed(doc: Doc, params: JobClaimParams, claimId: string): Doc {
   doc.status.claimId = claimId;
-  doc.state = 'running';
-  doc.status.owner = params.owner;
-  doc.status.inProgress = true;
-  doc.status.lockExpiresAt = new Date(params.now.getTime() + params.lockTimeoutMs);
-  doc.status.modTime = params.now;
-  doc.status.abortRequested = false;
-  doc.status.modCount += 1;
-  doc.timeInfo.start = params.now;
-  return doc;
+  return applyClaim(doc, params);
 }
 
 /** Claims due pending attempts of a queue for an owner (JobStore.jobClaim). */
@@ -131,7 +123,7 @@ async function claimBatch(jobs: Collection<Doc>, params: JobClaimParams): Promis
     });
   if (res.modifiedCount === 0) return [];
   if (res.modifiedCount === candidates.length) {
-    return candidates.map((c) => applyClaim(c, params, claimId));
+    return candidates.map((c) => claimed(c, params, claimId));
   }
   const ids = candidates.map((c) => c._id);
   const won = await jobs
