@@ -28,7 +28,7 @@ export class LockKeeper {
    * A run stops this long before its lock runs out when no heartbeat got through (a cut
    * connection): it must end before another worker may take the job over.
    */
-  get fenceMarginMs(): number {
+  private get fenceMarginMs(): number {
     return Math.min(this.pool.opts.heartbeatMs / 2, this.pool.opts.lockTimeoutMs / 4);
   }
 
