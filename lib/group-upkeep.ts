@@ -1,8 +1,9 @@
 /**
  * Bookkeeping behind a queue group's pruning and discovery: when each queue held here was last
- * active, and the background passes that run on an interval.
+ * active. (The background passes that run on an interval are in background-passes.ts, which
+ * runner pools use too; re-exported here for the group.)
  */
-import type { Logger } from 'pino';
+export { BackgroundPasses } from './background-passes';
 
 /** Last local activity of each queue; writes `lastActive` of its record at most every `touchEveryMs`. */
 export class QueueActivity {
@@ -45,46 +46,5 @@ export class QueueActivity {
   clear(): void {
     this.activeAt.clear();
     this.touchedAt.clear();
-  }
-}
-
-/** Named passes run on intervals, never two of one name at once; `stop` waits for them. */
-export class BackgroundPasses {
-  private readonly timers: NodeJS.Timeout[] = [];
-  private readonly running = new Map<string, Promise<unknown>>();
-  private stopped = false;
-
-  constructor(private readonly logger: Logger) {}
-
-  /**
-   * Runs `pass` every `everyMs` (and once at once if `immediate`). An unref'd timer does not keep
-   * the process alive.
-   */
-  every(
-    name: string,
-    everyMs: number,
-    pass: () => Promise<unknown>,
-    options: { unref?: boolean; immediate?: boolean } = {},
-  ): void {
-    const timer = setInterval(() => this.run(name, pass), everyMs);
-    if (options.unref) timer.unref();
-    this.timers.push(timer);
-    if (options.immediate) setImmediate(() => this.run(name, pass));
-  }
-
-  /** Runs a pass unless one of that name is under way; logs its failure. */
-  private run(name: string, pass: () => Promise<unknown>): void {
-    if (this.stopped || this.running.has(name)) return;
-    const run = pass()
-      .catch((err: unknown) => this.logger.warn({ err }, `queue group ${name} pass failed`))
-      .finally(() => this.running.delete(name));
-    this.running.set(name, run);
-  }
-
-  /** Stops the timers and waits for the passes under way. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    for (const timer of this.timers.splice(0)) clearInterval(timer);
-    await Promise.allSettled([...this.running.values()]);
   }
 }

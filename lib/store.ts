@@ -10,6 +10,7 @@
  *   nothing;
  * - heartbeats only `$set` the lock expiry; they do not change `modCount`.
  */
+import { ErrorCode } from './errors';
 import type { JobDocument, JobErrorRecord, JobState, QueueStats } from './types';
 
 export interface JobClaimParams {
@@ -122,6 +123,40 @@ export interface JobPageParams {
   limit: number;
 }
 
+/** Parameters of `jobTransition`: a write guarded by modCount and the `from` states. */
+export interface JobTransitionParams {
+  id: string;
+  modCount: number;
+  from: JobState[];
+  update: JobUpdate;
+  now: Date;
+}
+
+/** Parameters of `jobProgress`. */
+export interface JobProgressParams {
+  token: LockToken;
+  progress: number;
+  message?: string;
+  now: Date;
+}
+
+/** Parameters of `jobQuarantine`. */
+export interface JobQuarantineParams {
+  id: string;
+  modCount: number;
+  code: string;
+  reason: string;
+  now: Date;
+}
+
+/** Parameters of `jobPrune`. */
+export interface JobPruneParams {
+  queue: string;
+  endedBefore: Date;
+  states: JobState[];
+  limit: number;
+}
+
 /** Default of `maxLockLosses`: a sixth crash of the same attempt fails it. */
 export const MAX_LOCK_LOSSES_DEFAULT = 5;
 
@@ -135,6 +170,60 @@ export interface ReclaimParams {
 
 /** Result of an abort request. */
 export type AbortOutcome = 'aborted' | 'requested' | 'finished' | 'not-found';
+
+/**
+ * What a claim does to a pending attempt, applied to a document in memory: the memory store's
+ * claim, and the MongoDB store's batched claim on the candidates it read (its update sets the
+ * same fields in the database).
+ */
+export function applyClaim(doc: JobDocument, params: JobClaimParams): JobDocument {
+  doc.state = 'running';
+  doc.status.owner = params.owner;
+  doc.status.inProgress = true;
+  doc.status.lockExpiresAt = new Date(params.now.getTime() + params.lockTimeoutMs);
+  doc.status.modTime = params.now;
+  doc.status.abortRequested = false;
+  doc.status.modCount += 1;
+  doc.timeInfo.start = params.now;
+  return doc;
+}
+
+/**
+ * What a store writes on its own (not given by a caller): the error records of `jobReclaimStale`
+ * and `jobRequestAbort`, and the reason of `jobQuarantineMalformed`. Every backend writes the same.
+ */
+export const storeRecords = {
+  /** A stale lock went back to pending: the attempt may run again. */
+  lockExpired: (now: Date): JobErrorRecord => ({
+    message: 'lock expired: owner stopped heartbeating',
+    code: ErrorCode.LockLost,
+    at: now,
+    retryable: true,
+  }),
+  /** A lock lost `maxLockLosses` times: the attempt fails (a poison pill). */
+  poisoned: (now: Date, maxLockLosses: number): JobErrorRecord => ({
+    message: `lock lost ${maxLockLosses} times: its workers keep dying; failed to protect the pool`,
+    code: ErrorCode.LockLost,
+    at: now,
+    retryable: false,
+  }),
+  /** A stale lock of an attempt whose abort was requested: it ends aborted. */
+  abortedStale: (now: Date): JobErrorRecord => ({
+    message: 'aborted on request; its owner stopped heartbeating',
+    code: ErrorCode.Aborted,
+    at: now,
+    retryable: false,
+  }),
+  /** An abort of a pending or blocked attempt. */
+  abortedBeforeStart: (now: Date): JobErrorRecord => ({
+    message: 'aborted before it started',
+    code: ErrorCode.Aborted,
+    at: now,
+    retryable: false,
+  }),
+  /** The quarantine reason of a pending document whose envelope a claim cannot update. */
+  malformedReason: 'envelope fields missing or of the wrong type',
+} as const;
 
 /** Storage of job documents. */
 export interface JobStore {
@@ -158,20 +247,9 @@ export interface JobStore {
    * `modCount` and one of the `from` states, and increments `modCount`. Returns the new modCount
    * or null when the document changed meanwhile.
    */
-  jobTransition(params: {
-    id: string;
-    modCount: number;
-    from: JobState[];
-    update: JobUpdate;
-    now: Date;
-  }): Promise<number | null>;
+  jobTransition(params: JobTransitionParams): Promise<number | null>;
   /** Stores progress of a held attempt with a small `$set` that leaves `modCount` alone. */
-  jobProgress(params: {
-    token: LockToken;
-    progress: number;
-    message?: string;
-    now: Date;
-  }): Promise<boolean>;
+  jobProgress(params: JobProgressParams): Promise<boolean>;
   /** Several guarded writes in one round trip; returns the IDs whose write took effect. */
   jobWriteMany(writes: JobWriteParams[]): Promise<Set<string>>;
   /**
@@ -185,13 +263,7 @@ export interface JobStore {
    */
   jobRequestAbort(id: string, now: Date): Promise<AbortOutcome>;
   /** Marks a document that could not be loaded; guarded by its current modCount. */
-  jobQuarantine(params: {
-    id: string;
-    modCount: number;
-    code: string;
-    reason: string;
-    now: Date;
-  }): Promise<boolean>;
+  jobQuarantine(params: JobQuarantineParams): Promise<boolean>;
   /**
    * Quarantines pending documents whose envelope a claim cannot update (hand edits, other tools):
    * `status.modCount` not a number, `timeInfo` not an object, or `dueAt` not a date. The claim
@@ -219,12 +291,7 @@ export interface JobStore {
    * Deletes up to `limit` attempts of `queue` in `states` that ended before `endedBefore`
    * (one batch; attempts with no end time are kept). Returns how many were deleted.
    */
-  jobPrune(params: {
-    queue: string;
-    endedBefore: Date;
-    states: JobState[];
-    limit: number;
-  }): Promise<number>;
+  jobPrune(params: JobPruneParams): Promise<number>;
   /** Names of every queue holding at least one attempt. */
   jobQueueNames(): Promise<string[]>;
   close(): Promise<void>;

@@ -2,34 +2,29 @@
  * In-memory implementation of the job storage protocol, with the same fencing semantics as the
  * MongoDB store: for tests, for single-process use, and as the reference the behaviour suite
  * holds both to. Documents are cloned in and out so callers never share state with the store.
+ * Listing and management queries are in the base class (job-store-admin.ts), as in lib/mongo/.
  */
 import { EventEmitter } from 'node:events';
-import { DuplicateJobError } from '../errors';
-import type {
-  AbortOutcome,
-  JobClaimParams,
-  JobHeartbeatParams,
-  JobHeartbeatResult,
-  JobCountRow,
-  JobListParams,
-  JobPageParams,
-  JobStore,
-  JobSummaryDocument,
-  JobUpdate,
-  JobWriteParams,
-  LockToken,
-  ReclaimParams,
-} from '../store';
-import { MAX_LOCK_LOSSES_DEFAULT } from '../store';
+import { DuplicateJobError, ErrorCode } from '../errors';
 import {
-  emptyQueueStats,
-  HANDED_OVER_AT,
-  JOB_STATES,
-  type JobDocument,
-  type JobState,
-  type QueueStats,
-} from '../types';
-import type { JobChangedSinceParams, JobLatestState } from '../store';
+  applyClaim,
+  MAX_LOCK_LOSSES_DEFAULT,
+  storeRecords,
+  type AbortOutcome,
+  type JobClaimParams,
+  type JobHeartbeatParams,
+  type JobHeartbeatResult,
+  type JobProgressParams,
+  type JobQuarantineParams,
+  type JobStore,
+  type JobTransitionParams,
+  type JobUpdate,
+  type JobWriteParams,
+  type LockToken,
+  type ReclaimParams,
+} from '../store';
+import type { JobDocument } from '../types';
+import { compareStrings, MemoryJobStoreAdmin } from './job-store-admin';
 
 type Doc = JobDocument;
 
@@ -83,12 +78,11 @@ function claimOrder(a: Doc, b: Doc): number {
   if (a.priority !== b.priority) return b.priority - a.priority;
   const t = a.dueAt.getTime() - b.dueAt.getTime();
   if (t !== 0) return t;
-  return a._id < b._id ? -1 : a._id > b._id ? 1 : 0;
+  return compareStrings(a._id, b._id);
 }
 
-/** Job storage in a Map. */
-export class MemoryJobStore implements JobStore {
-  private readonly docs = new Map<string, Doc>();
+/** Job storage in a Map: inserts, reads, the claim-run-record path and reclaims. */
+export class MemoryJobStore extends MemoryJobStoreAdmin implements JobStore {
   private readonly insertEvents = new EventEmitter().setMaxListeners(0);
 
   async init(): Promise<void> {}
@@ -139,16 +133,7 @@ export class MemoryJobStore implements JobStore {
       )
       .sort(claimOrder)
       .slice(0, params.limit);
-    for (const d of due) {
-      d.state = 'running';
-      d.status.owner = params.owner;
-      d.status.inProgress = true;
-      d.status.lockExpiresAt = new Date(params.now.getTime() + params.lockTimeoutMs);
-      d.status.modTime = params.now;
-      d.status.abortRequested = false;
-      d.timeInfo.start = params.now;
-      d.status.modCount += 1;
-    }
+    for (const d of due) applyClaim(d, params);
     return structuredClone(due);
   }
 
@@ -182,25 +167,14 @@ export class MemoryJobStore implements JobStore {
     return done;
   }
 
-  async jobTransition(params: {
-    id: string;
-    modCount: number;
-    from: JobState[];
-    update: JobUpdate;
-    now: Date;
-  }): Promise<number | null> {
+  async jobTransition(params: JobTransitionParams): Promise<number | null> {
     const d = this.docs.get(params.id);
     if (!d || d.status.modCount !== params.modCount || !params.from.includes(d.state)) return null;
     applyUpdate(d, params.update, params.now);
     return d.status.modCount;
   }
 
-  async jobProgress(params: {
-    token: LockToken;
-    progress: number;
-    message?: string;
-    now: Date;
-  }): Promise<boolean> {
+  async jobProgress(params: JobProgressParams): Promise<boolean> {
     const d = this.docs.get(params.token.id);
     if (!holds(d, params.token) || d.state !== 'running') return false;
     d.status.progress = params.progress;
@@ -230,25 +204,10 @@ export class MemoryJobStore implements JobStore {
       d.status.errCount += 1;
       d.status.errors.push(
         poisoned
-          ? {
-              message: `lock lost ${maxLockLosses} times: its workers keep dying; failed to protect the pool`,
-              code: 'DROVER_LOCK_LOST',
-              at: params.now,
-              retryable: false,
-            }
+          ? storeRecords.poisoned(params.now, maxLockLosses)
           : abort
-            ? {
-                message: 'aborted on request; its owner stopped heartbeating',
-                code: 'DROVER_ABORTED',
-                at: params.now,
-                retryable: false,
-              }
-            : {
-                message: 'lock expired: owner stopped heartbeating',
-                code: 'DROVER_LOCK_LOST',
-                at: params.now,
-                retryable: true,
-              },
+            ? storeRecords.abortedStale(params.now)
+            : storeRecords.lockExpired(params.now),
       );
       n++;
     }
@@ -264,12 +223,7 @@ export class MemoryJobStore implements JobStore {
       d.status.modTime = now;
       d.status.modCount += 1;
       d.status.errCount += 1;
-      d.status.errors.push({
-        message: 'aborted before it started',
-        code: 'DROVER_ABORTED',
-        at: now,
-        retryable: false,
-      });
+      d.status.errors.push(storeRecords.abortedBeforeStart(now));
       return 'aborted';
     }
     if (d.state === 'running') {
@@ -279,13 +233,7 @@ export class MemoryJobStore implements JobStore {
     return 'finished';
   }
 
-  async jobQuarantine(params: {
-    id: string;
-    modCount: number;
-    code: string;
-    reason: string;
-    now: Date;
-  }): Promise<boolean> {
+  async jobQuarantine(params: JobQuarantineParams): Promise<boolean> {
     const d = this.docs.get(params.id);
     if (!d || d.status.modCount !== params.modCount) return false;
     d.state = 'quarantined';
@@ -304,44 +252,13 @@ export class MemoryJobStore implements JobStore {
       if (d.queue !== params.queue || d.state !== 'pending' || wellFormed(d)) continue;
       d.state = 'quarantined';
       d.quarantine = {
-        code: 'DROVER_MALFORMED_JOB',
-        reason: 'envelope fields missing or of the wrong type',
+        code: ErrorCode.MalformedJob,
+        reason: storeRecords.malformedReason,
         at: params.now,
       };
       ids.push(d._id);
     }
     return ids;
-  }
-
-  async jobStats(queue: string, now: Date): Promise<QueueStats> {
-    const stats: QueueStats = emptyQueueStats(queue);
-    for (const d of this.docs.values()) {
-      if (d.queue !== queue) continue;
-      stats.total++;
-      if ((JOB_STATES as readonly string[]).includes(d.state)) stats[d.state]++;
-      if (d.state === 'pending' && d.dueAt <= now) stats.due++;
-    }
-    return stats;
-  }
-
-  async jobList(params: JobListParams): Promise<Doc[]> {
-    const out = [...this.docs.values()]
-      .filter(
-        (d) =>
-          (params.queue === undefined || d.queue === params.queue) &&
-          (params.states === undefined || params.states.includes(d.state)) &&
-          (params.type === undefined || d.type.name === params.type) &&
-          (params.baseJobId === undefined || d.retryInfo.baseJobId === params.baseJobId) &&
-          (params.edge === undefined || d.dependency.edges.includes(params.edge)) &&
-          (params.dueBefore === undefined || d.dueAt <= params.dueBefore) &&
-          (params.idContains === undefined || d._id.includes(params.idContains)) &&
-          (params.afterId === undefined || d._id > params.afterId) &&
-          (params.createdAfter === undefined || d.timeInfo.created >= params.createdAfter) &&
-          (params.createdBefore === undefined || d.timeInfo.created < params.createdBefore),
-      )
-      .sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0))
-      .slice(0, params.limit);
-    return structuredClone(out);
   }
 
   jobOnInsert(queue: string, listener: () => void): () => void {
@@ -354,137 +271,5 @@ export class MemoryJobStore implements JobStore {
   /** Test helper: replaces a stored document as-is (e.g. to simulate hand edits). */
   rawPut(doc: Doc): void {
     this.docs.set(doc._id, structuredClone(doc));
-  }
-
-  // --- management ---
-
-  async jobCounts(params: { queue?: string; now: Date }): Promise<JobCountRow[]> {
-    const rows = new Map<string, JobCountRow>();
-    for (const d of this.docs.values()) {
-      if (params.queue !== undefined && d.queue !== params.queue) continue;
-      const row = { queue: String(d.queue ?? ''), type: String(d.type?.name ?? '') };
-      const state = String(d.state ?? '') as JobState;
-      const key = JSON.stringify([row.queue, row.type, state]);
-      const r = rows.get(key) ?? { ...row, state, count: 0, due: 0 };
-      r.count++;
-      if (state === 'pending' && d.dueAt instanceof Date && d.dueAt <= params.now) r.due++;
-      rows.set(key, r);
-    }
-    const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-    return [...rows.values()].sort(
-      (a, b) => cmp(a.queue, b.queue) || cmp(a.type, b.type) || cmp(a.state, b.state),
-    );
-  }
-
-  async jobPage(params: JobPageParams): Promise<JobSummaryDocument[]> {
-    // Same semantics as the MongoDB filter: a missing creation time sorts as null (lowest).
-    const created = (d: Doc): number | null =>
-      d.timeInfo?.created instanceof Date ? d.timeInfo.created.getTime() : null;
-    const after = params.after;
-    const afterCreated = after?.created ? after.created.getTime() : null;
-    const newestOrder = (a: Doc, b: Doc): number => {
-      const ca = created(a) ?? -Infinity;
-      const cb = created(b) ?? -Infinity;
-      if (ca !== cb) return cb - ca;
-      return a._id < b._id ? 1 : a._id > b._id ? -1 : 0;
-    };
-    const out = [...this.docs.values()]
-      .filter((d) => {
-        const c = created(d);
-        if (params.queue !== undefined && d.queue !== params.queue) return false;
-        if (params.states !== undefined && !params.states.includes(d.state)) return false;
-        if (params.type !== undefined && d.type?.name !== params.type) return false;
-        if (params.idContains !== undefined && !d._id.includes(params.idContains)) return false;
-        if (params.createdAfter && (c === null || c < params.createdAfter.getTime())) return false;
-        if (params.createdBefore && (c === null || c >= params.createdBefore.getTime()))
-          return false;
-        if (!after) return true;
-        if (params.order === 'id') return d._id > after.id;
-        if (afterCreated === null) return c === null && d._id < after.id;
-        return c === null || c < afterCreated || (c === afterCreated && d._id < after.id);
-      })
-      .sort(
-        params.order === 'id'
-          ? (a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0)
-          : newestOrder,
-      )
-      .slice(0, params.limit)
-      .map((d) => {
-        const { payload: _payload, ...rest } = d;
-        return rest;
-      });
-    return structuredClone(out);
-  }
-
-  async jobDelete(params: { id: string; modCount: number; from: JobState[] }): Promise<boolean> {
-    const d = this.docs.get(params.id);
-    if (!d || d.status?.modCount !== params.modCount || !params.from.includes(d.state)) {
-      return false;
-    }
-    return this.docs.delete(params.id);
-  }
-
-  async jobPrune(params: {
-    queue: string;
-    endedBefore: Date;
-    states: JobState[];
-    limit: number;
-  }): Promise<number> {
-    let n = 0;
-    for (const d of [...this.docs.values()]) {
-      if (n >= params.limit) break;
-      const end = d.timeInfo?.end;
-      if (d.queue !== params.queue || !params.states.includes(d.state)) continue;
-      if (!(end instanceof Date) || end >= params.endedBefore) continue;
-      // A retrying attempt whose next attempt may not exist yet is the job's only record.
-      if (d.state === 'retrying' && d.dueAt.getTime() !== HANDED_OVER_AT.getTime()) continue;
-      this.docs.delete(d._id);
-      n++;
-    }
-    return n;
-  }
-
-  async jobQueueNames(): Promise<string[]> {
-    const names = new Set<string>();
-    for (const d of this.docs.values()) if (typeof d.queue === 'string') names.add(d.queue);
-    return [...names].sort();
-  }
-
-  // --- events ---
-
-  async jobChangedSince(params: JobChangedSinceParams): Promise<JobSummaryDocument[]> {
-    const t = params.after.modTime.getTime();
-    const key = (d: Doc) => d.status.modTime.getTime();
-    const out = [...this.docs.values()]
-      .filter(
-        (d) =>
-          d.queue === params.queue &&
-          d.status?.modTime instanceof Date &&
-          (key(d) > t || (key(d) === t && d._id > params.after.id)),
-      )
-      .sort((a, b) => key(a) - key(b) || (a._id < b._id ? -1 : a._id > b._id ? 1 : 0))
-      .slice(0, params.limit)
-      .map((d) => {
-        const { payload: _payload, ...rest } = d;
-        return rest;
-      });
-    return structuredClone(out);
-  }
-
-  async jobLatestStates(params: { queue: string; idPrefix: string }): Promise<JobLatestState[]> {
-    const newest = new Map<string, JobLatestState>();
-    for (const d of this.docs.values()) {
-      const base = d.retryInfo.baseJobId;
-      if (d.queue !== params.queue || !base.startsWith(params.idPrefix)) continue;
-      const seen = newest.get(base);
-      if (seen && seen.attempt >= d.retryInfo.currentAttempt) continue;
-      newest.set(base, {
-        id: d._id,
-        baseJobId: base,
-        attempt: d.retryInfo.currentAttempt,
-        state: d.state,
-      });
-    }
-    return [...newest.values()];
   }
 }

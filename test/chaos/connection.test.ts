@@ -119,7 +119,7 @@ describe('chaos: a runner pool under a lost connection (MongoDB through a proxy)
   });
 
   // Regression: the progress write's driver error was thrown into the job, so a job reporting
-  // progress during a connection loss failed although its work succeeded (lib/runner.ts).
+  // progress during a connection loss failed although its work succeeded (lib/attempt-executor.ts).
   it('does not fail a job whose progress write is lost with the connection', async function () {
     const { a, b } = await pair(300, { lockTimeoutMs: 4_000, heartbeatMs: 1_000 });
     const qa = await a.get('q');
@@ -146,7 +146,7 @@ describe('chaos: a runner pool under a lost connection (MongoDB through a proxy)
 
   // Regression: a failed heartbeat changed nothing, so while A could not reach the server its
   // run went on past the lock's expiry and B ran the job at the same time. A pool aborts a run
-  // (LockLostError) once its last confirmed lock expiry is near: self-fencing (lib/runner.ts).
+  // (LockLostError) once its last confirmed lock expiry is near: self-fencing (lib/lock-keeper.ts).
   it('stops a run whose lock could not be refreshed before another worker takes it over', async function () {
     const { a, b } = await pair(10_000);
     const qa = await a.get('q');
@@ -167,7 +167,7 @@ describe('chaos: a runner pool under a lost connection (MongoDB through a proxy)
     );
   });
 
-  // BUG (lib/runner.ts execute(), ctx.progress): the job awaits the progress write, which ignores
+  // BUG (lib/attempt-executor.ts jobContext(), progress): the job awaits the progress write, which ignores
   // the run's signal; on a stalled connection the write hangs (until the driver gives up), so a
   // fenced run cannot stop: it goes on after its lock expired, while another worker runs the job.
   // Suggested fix: race the write with the signal (return, or throw signal.reason, on abort).

@@ -7,7 +7,6 @@
  */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { fork } from 'node:child_process';
 import path from 'node:path';
 import { MongoClient } from 'mongodb';
 import { QueueGroup } from '../../lib';
@@ -15,6 +14,7 @@ import { initStores, mongoStores, type Stores } from '../../lib/stores';
 import { eventually, testLogger } from '../support/backends';
 import { SleepJob } from '../support/jobs';
 import { maxConcurrentByScope, overlappingRuns } from '../support/scope-jobs';
+import { forkWorker } from '../support/fork';
 import { dropDatabase, testUri, uniqueDbName } from '../support/server';
 import { countBy, WorkerHandle } from './harness';
 import { SCOPE_WORKER_CONFIG_ENV, type ScopeWorkerConfig } from './scope-worker';
@@ -46,10 +46,11 @@ describe('multi-process: scope locks, 3 processes, 200 jobs over 5 scopes', func
       queue: queueName,
       ...config,
     };
-    const child = fork(path.join(__dirname, 'scope-worker.js'), [], {
-      env: { ...process.env, [SCOPE_WORKER_CONFIG_ENV]: JSON.stringify(full) },
-      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
-    });
+    const child = forkWorker(
+      path.join(__dirname, 'scope-worker.js'),
+      SCOPE_WORKER_CONFIG_ENV,
+      full,
+    );
     const handle = new WorkerHandle(child);
     workers.push(handle);
     return handle;

@@ -1,8 +1,9 @@
 /**
- * Index definitions of the jobs collection. The queue name leads every index, so the claim stays
- * shard-friendly (a `queue`-prefixed shard key routes it to one shard) and a large backlog in one
- * queue never slows another. `test/behaviour/indexes.test.ts` checks the claim's filter and sort
- * against these definitions.
+ * The jobs collection module, its indexes (the module is job-store.ts, job-claim.ts,
+ * job-store-admin.ts, job-filters.ts and this file). The queue name leads every index, so the
+ * claim stays shard-friendly (a `queue`-prefixed shard key routes it to one shard) and a large
+ * backlog in one queue never slows another. `test/behaviour/indexes.test.ts` checks the claim's
+ * filter and sort against these definitions.
  */
 import type { IndexDescription } from 'mongodb';
 

@@ -1,0 +1,158 @@
+/**
+ * Runs one claimed attempt: checks its dispatch deadline, asks the extensions whether it may
+ * start, gives the job its context (signal, logger, progress) under a max-time timer, and maps
+ * what happened (it returned, threw, or was aborted, and why) to the outcome it asks for.
+ * Writing that outcome is the recorder's (outcome-recorder.ts).
+ */
+import type { Logger } from 'pino';
+import {
+  attemptContext,
+  attemptInfo,
+  type HeldAttempt,
+  type PoolContext,
+  type RequestedOutcome,
+} from './attempt';
+import {
+  DispatchExpiredError,
+  JobAbortedError,
+  LockLostError,
+  MaxTimeExceededError,
+  ShutdownError,
+  toError,
+} from './errors';
+import type { StartVerdict } from './extension';
+import type { JobContext } from './job';
+import { backoffMs } from './sleep';
+
+/** Runs the attempts of one pool. */
+export class AttemptExecutor {
+  constructor(private readonly pool: PoolContext) {}
+
+  /**
+   * Runs `entry` and returns the outcome to record, or undefined when its lock was lost while it
+   * ran (the outcome is dropped; 'lock-lost' was emitted).
+   */
+  async execute(entry: HeldAttempt): Promise<RequestedOutcome | undefined> {
+    const { job, controller } = entry;
+    const { opts, log } = this.pool;
+    if (job.timeInfo.dispatchBy && job.timeInfo.dispatchBy < opts.now()) {
+      job.addError(new DispatchExpiredError(job.id, job.timeInfo.dispatchBy));
+      return { state: 'expired' };
+    }
+    let verdict: StartVerdict;
+    try {
+      verdict = await this.startVerdict(entry);
+    } catch (err) {
+      // An extension failed (e.g. its store is unreachable): give the job back, untouched.
+      this.pool.emit('error', toError(err));
+      log.warn({ err, jobId: job.id }, 'a beforeStart hook failed: job released');
+      return { state: 'pending', delayMs: backoffMs(0, opts.pollMaxMs, opts.pollMaxMs) };
+    }
+    switch (verdict.action) {
+      case 'release':
+        return { state: 'pending', delayMs: verdict.delayMs };
+      case 'block':
+        return { state: 'blocked' };
+      case 'finish':
+        if (verdict.error) job.addError(verdict.error);
+        return { state: verdict.state };
+    }
+    this.pool.emit('claimed', attemptInfo(this.pool.queue, job));
+    const logger = log.child({
+      jobId: job.id,
+      type: job.type.name,
+      attempt: job.retryInfo.currentAttempt,
+    });
+    const maxTimeMs = job.timeInfo.maxTimeMs;
+    const timer =
+      maxTimeMs > 0
+        ? setTimeout(() => controller.abort(new MaxTimeExceededError(job.id, maxTimeMs)), maxTimeMs)
+        : undefined;
+    const errorsBefore = job.status.errCount;
+    let thrown: unknown;
+    try {
+      await job.run(this.jobContext(entry, logger));
+    } catch (err) {
+      thrown = err;
+    } finally {
+      clearTimeout(timer);
+    }
+    const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
+    if (reason instanceof LockLostError) {
+      logger.warn('lock lost: outcome dropped');
+      this.pool.emit('lock-lost', attemptInfo(this.pool.queue, job));
+      return undefined;
+    }
+    if (reason instanceof ShutdownError && thrown !== undefined) return { state: 'pending' };
+    if (reason instanceof MaxTimeExceededError) {
+      job.addError(reason);
+    } else if (reason instanceof JobAbortedError && thrown !== undefined) {
+      job.addError(reason);
+      return { state: 'aborted' };
+    } else if (thrown !== undefined) {
+      job.recordThrown(thrown);
+    }
+    // The retry handler decides in the recorder whether the retry asked for is granted.
+    if (job.retryInfo.needsRetry) return { state: 'retrying' };
+    return { state: job.status.errCount > errorsBefore ? 'failed' : 'completed' };
+  }
+
+  /** Asks every extension; the first verdict other than 'run' wins. */
+  private async startVerdict(entry: HeldAttempt): Promise<StartVerdict> {
+    for (const ext of this.pool.extensions) {
+      if (!ext.beforeStart) continue;
+      const verdict = await ext.beforeStart(attemptContext(this.pool, entry));
+      if (verdict.action !== 'run') return verdict;
+    }
+    return { action: 'run' };
+  }
+
+  /** What the job's `run` gets: its signal, a logger, and a progress call that never fails it. */
+  private jobContext(entry: HeldAttempt, logger: Logger): JobContext {
+    const { job, controller } = entry;
+    const { store, opts, queue } = this.pool;
+    return {
+      signal: controller.signal,
+      logger,
+      queue,
+      attempt: job.retryInfo.currentAttempt,
+      progress: async (percent, message) => {
+        const p = Math.max(0, Math.min(100, percent));
+        job.status.progress = p;
+        if (message !== undefined) job.status.progressMessage = message;
+        if (entry.finishing || controller.signal.aborted) return;
+        try {
+          const write = store.jobProgress({
+            token: entry.token,
+            progress: p,
+            message,
+            now: opts.now(),
+          });
+          // A write hanging on a stalled connection must not keep an aborted (e.g. fenced) run
+          // from stopping: the job gets control back as soon as its signal fires.
+          if (!(await untilAborted(write, controller.signal))) return;
+        } catch (err) {
+          // Progress is informative: a lost write (a cut connection) must not fail the job.
+          logger.warn({ err }, 'progress not stored');
+          return;
+        }
+        this.pool.emit('progress', { ...attemptInfo(queue, job), progress: p, message });
+      },
+    };
+  }
+}
+
+/** Waits for `p`; resolves false early (leaving `p` to settle alone) if `signal` fires first. */
+async function untilAborted(p: Promise<unknown>, signal: AbortSignal): Promise<boolean> {
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<false>((resolve) => {
+    onAbort = () => resolve(false);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  p.catch(() => undefined);
+  try {
+    return await Promise.race([p.then(() => true as const), aborted]);
+  } finally {
+    if (onAbort) signal.removeEventListener('abort', onAbort);
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * The in-memory job store, its listing and management side: statistics, lists and pages, counts,
+ * deletes and prunes, and the queries of the event followers, with the semantics of
+ * lib/mongo/job-store-admin.ts. `MemoryJobStore` (job-store.ts) extends this class with the
+ * claim-run-record path.
+ */
+import type {
+  JobChangedSinceParams,
+  JobCountRow,
+  JobLatestState,
+  JobListParams,
+  JobPageParams,
+  JobPruneParams,
+  JobSummaryDocument,
+} from '../store';
+import {
+  emptyQueueStats,
+  HANDED_OVER_AT,
+  JOB_STATES,
+  type JobDocument,
+  type JobState,
+  type QueueStats,
+} from '../types';
+
+type Doc = JobDocument;
+
+/** Compares two strings (IDs, names) in code-unit order, as MongoDB sorts them. */
+export function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** A stored attempt as lists give it: without its payload. */
+function withoutPayload(d: Doc): JobSummaryDocument {
+  const { payload: _payload, ...rest } = d;
+  return rest;
+}
+
+/** The listing and management queries of `MemoryJobStore`, over its documents. */
+export abstract class MemoryJobStoreAdmin {
+  /** Every stored attempt by ID; documents are cloned in and out. */
+  protected readonly docs = new Map<string, Doc>();
+
+  async jobStats(queue: string, now: Date): Promise<QueueStats> {
+    const stats: QueueStats = emptyQueueStats(queue);
+    for (const d of this.docs.values()) {
+      if (d.queue !== queue) continue;
+      stats.total++;
+      if ((JOB_STATES as readonly string[]).includes(d.state)) stats[d.state]++;
+      if (d.state === 'pending' && d.dueAt <= now) stats.due++;
+    }
+    return stats;
+  }
+
+  async jobList(params: JobListParams): Promise<Doc[]> {
+    const out = [...this.docs.values()]
+      .filter(
+        (d) =>
+          (params.queue === undefined || d.queue === params.queue) &&
+          (params.states === undefined || params.states.includes(d.state)) &&
+          (params.type === undefined || d.type.name === params.type) &&
+          (params.baseJobId === undefined || d.retryInfo.baseJobId === params.baseJobId) &&
+          (params.edge === undefined || d.dependency.edges.includes(params.edge)) &&
+          (params.dueBefore === undefined || d.dueAt <= params.dueBefore) &&
+          (params.idContains === undefined || d._id.includes(params.idContains)) &&
+          (params.afterId === undefined || d._id > params.afterId) &&
+          (params.createdAfter === undefined || d.timeInfo.created >= params.createdAfter) &&
+          (params.createdBefore === undefined || d.timeInfo.created < params.createdBefore),
+      )
+      .sort((a, b) => compareStrings(a._id, b._id))
+      .slice(0, params.limit);
+    return structuredClone(out);
+  }
+
+  // --- management ---
+
+  async jobCounts(params: { queue?: string; now: Date }): Promise<JobCountRow[]> {
+    const rows = new Map<string, JobCountRow>();
+    for (const d of this.docs.values()) {
+      if (params.queue !== undefined && d.queue !== params.queue) continue;
+      const row = { queue: String(d.queue ?? ''), type: String(d.type?.name ?? '') };
+      const state = String(d.state ?? '') as JobState;
+      const key = JSON.stringify([row.queue, row.type, state]);
+      const r = rows.get(key) ?? { ...row, state, count: 0, due: 0 };
+      r.count++;
+      if (state === 'pending' && d.dueAt instanceof Date && d.dueAt <= params.now) r.due++;
+      rows.set(key, r);
+    }
+    return [...rows.values()].sort(
+      (a, b) =>
+        compareStrings(a.queue, b.queue) ||
+        compareStrings(a.type, b.type) ||
+        compareStrings(a.state, b.state),
+    );
+  }
+
+  async jobPage(params: JobPageParams): Promise<JobSummaryDocument[]> {
+    // Same semantics as the MongoDB filter: a missing creation time sorts as null (lowest).
+    const created = (d: Doc): number | null =>
+      d.timeInfo?.created instanceof Date ? d.timeInfo.created.getTime() : null;
+    const after = params.after;
+    const afterCreated = after?.created ? after.created.getTime() : null;
+    const newestOrder = (a: Doc, b: Doc): number => {
+      const ca = created(a) ?? -Infinity;
+      const cb = created(b) ?? -Infinity;
+      if (ca !== cb) return cb - ca;
+      return compareStrings(b._id, a._id);
+    };
+    const out = [...this.docs.values()]
+      .filter((d) => {
+        const c = created(d);
+        if (params.queue !== undefined && d.queue !== params.queue) return false;
+        if (params.states !== undefined && !params.states.includes(d.state)) return false;
+        if (params.type !== undefined && d.type?.name !== params.type) return false;
+        if (params.idContains !== undefined && !d._id.includes(params.idContains)) return false;
+        if (params.createdAfter && (c === null || c < params.createdAfter.getTime())) return false;
+        if (params.createdBefore && (c === null || c >= params.createdBefore.getTime()))
+          return false;
+        if (!after) return true;
+        if (params.order === 'id') return d._id > after.id;
+        if (afterCreated === null) return c === null && d._id < after.id;
+        return c === null || c < afterCreated || (c === afterCreated && d._id < after.id);
+      })
+      .sort(params.order === 'id' ? (a, b) => compareStrings(a._id, b._id) : newestOrder)
+      .slice(0, params.limit)
+      .map(withoutPayload);
+    return structuredClone(out);
+  }
+
+  async jobDelete(params: { id: string; modCount: number; from: JobState[] }): Promise<boolean> {
+    const d = this.docs.get(params.id);
+    if (!d || d.status?.modCount !== params.modCount || !params.from.includes(d.state)) {
+      return false;
+    }
+    return this.docs.delete(params.id);
+  }
+
+  async jobPrune(params: JobPruneParams): Promise<number> {
+    let n = 0;
+    for (const d of [...this.docs.values()]) {
+      if (n >= params.limit) break;
+      const end = d.timeInfo?.end;
+      if (d.queue !== params.queue || !params.states.includes(d.state)) continue;
+      if (!(end instanceof Date) || end >= params.endedBefore) continue;
+      // A retrying attempt whose next attempt may not exist yet is the job's only record.
+      if (d.state === 'retrying' && d.dueAt.getTime() !== HANDED_OVER_AT.getTime()) continue;
+      this.docs.delete(d._id);
+      n++;
+    }
+    return n;
+  }
+
+  async jobQueueNames(): Promise<string[]> {
+    const names = new Set<string>();
+    for (const d of this.docs.values()) if (typeof d.queue === 'string') names.add(d.queue);
+    return [...names].sort();
+  }
+
+  // --- events ---
+
+  async jobChangedSince(params: JobChangedSinceParams): Promise<JobSummaryDocument[]> {
+    const t = params.after.modTime.getTime();
+    const key = (d: Doc) => d.status.modTime.getTime();
+    const out = [...this.docs.values()]
+      .filter(
+        (d) =>
+          d.queue === params.queue &&
+          d.status?.modTime instanceof Date &&
+          (key(d) > t || (key(d) === t && d._id > params.after.id)),
+      )
+      .sort((a, b) => key(a) - key(b) || compareStrings(a._id, b._id))
+      .slice(0, params.limit)
+      .map(withoutPayload);
+    return structuredClone(out);
+  }
+
+  async jobLatestStates(params: { queue: string; idPrefix: string }): Promise<JobLatestState[]> {
+    const newest = new Map<string, JobLatestState>();
+    for (const d of this.docs.values()) {
+      const base = d.retryInfo.baseJobId;
+      if (d.queue !== params.queue || !base.startsWith(params.idPrefix)) continue;
+      const seen = newest.get(base);
+      if (seen && seen.attempt >= d.retryInfo.currentAttempt) continue;
+      newest.set(base, {
+        id: d._id,
+        baseJobId: base,
+        attempt: d.retryInfo.currentAttempt,
+        state: d.state,
+      });
+    }
+    return [...newest.values()];
+  }
+}

@@ -1,0 +1,176 @@
+/**
+ * The jobs collection module, its listing and management side: statistics, lists and pages,
+ * counts, deletes and prunes, and the queries of the event followers. `MongoJobStore`
+ * (job-store.ts) extends this class with the claim-run-record path; job-claim.ts holds the claim,
+ * job-filters.ts the shared filter builders and job-indexes.ts the indexes. Nothing else in drover reads or writes
+ * job documents in MongoDB.
+ */
+import type { Collection, Filter, Sort } from 'mongodb';
+import type {
+  JobChangedSinceParams,
+  JobCountRow,
+  JobLatestState,
+  JobListParams,
+  JobPageParams,
+  JobPruneParams,
+  JobSummaryDocument,
+} from '../store';
+import {
+  emptyQueueStats,
+  HANDED_OVER_AT,
+  JOB_STATES,
+  type JobDocument,
+  type JobState,
+  type QueueStats,
+} from '../types';
+import { escapeRegex, listFilter, pageFilter } from './job-filters';
+
+type Doc = JobDocument;
+
+/** The listing and management queries of `MongoJobStore`, over its collection. */
+export abstract class MongoJobStoreAdmin {
+  constructor(readonly jobs: Collection<Doc>) {}
+
+  async jobStats(queue: string, now: Date): Promise<QueueStats> {
+    const [groups, due] = await Promise.all([
+      this.jobs
+        .aggregate<{ _id: string; n: number }>([
+          { $match: { queue } },
+          { $group: { _id: '$state', n: { $sum: 1 } } },
+        ])
+        .toArray(),
+      this.jobs.countDocuments({ queue, state: 'pending', dueAt: { $lte: now } }),
+    ]);
+    const stats: QueueStats = { ...emptyQueueStats(queue), due };
+    for (const g of groups) {
+      if ((JOB_STATES as readonly string[]).includes(g._id))
+        stats[g._id as keyof Omit<QueueStats, 'queue'>] = g.n;
+      stats.total += g.n;
+    }
+    return stats;
+  }
+
+  async jobList(params: JobListParams): Promise<Doc[]> {
+    return this.jobs.find(listFilter(params)).sort({ _id: 1 }).limit(params.limit).toArray();
+  }
+
+  async jobCounts(params: { queue?: string; now: Date }): Promise<JobCountRow[]> {
+    type Group = { _id: { queue: string; type: string; state: JobState }; n: number; due: number };
+    const isDue = { $and: [{ $eq: ['$state', 'pending'] }, { $lte: ['$dueAt', params.now] }] };
+    const rows = await this.jobs
+      .aggregate<Group>([
+        ...(params.queue === undefined ? [] : [{ $match: { queue: params.queue } }]),
+        {
+          $group: {
+            _id: { queue: '$queue', type: '$type.name', state: '$state' },
+            n: { $sum: 1 },
+            due: { $sum: { $cond: [isDue, 1, 0] } },
+          },
+        },
+        { $sort: { '_id.queue': 1, '_id.type': 1, '_id.state': 1 } },
+      ])
+      .toArray();
+    return rows.map((r) => ({
+      queue: String(r._id.queue ?? ''),
+      type: String(r._id.type ?? ''),
+      // A malformed document may hold no state or an unknown one; callers count it in totals.
+      state: String(r._id.state ?? '') as JobState,
+      count: r.n,
+      due: r.due,
+    }));
+  }
+
+  async jobPage(params: JobPageParams): Promise<JobSummaryDocument[]> {
+    const sort: Sort = params.order === 'id' ? { _id: 1 } : { 'timeInfo.created': -1, _id: -1 };
+    return this.jobs
+      .find(pageFilter(params), { projection: { payload: 0 } })
+      .sort(sort)
+      .limit(params.limit)
+      .toArray();
+  }
+
+  async jobDelete(params: { id: string; modCount: number; from: JobState[] }): Promise<boolean> {
+    const res = await this.jobs.deleteOne({
+      _id: params.id,
+      'status.modCount': params.modCount,
+      state: { $in: params.from },
+    });
+    return res.deletedCount === 1;
+  }
+
+  async jobPrune(params: JobPruneParams): Promise<number> {
+    // Served by the `ended` index. Reading IDs first bounds the batch (deleteMany has no limit);
+    // the delete re-checks the filter, so an attempt that changed meanwhile is kept.
+    const filter: Filter<Doc> = {
+      queue: params.queue,
+      state: { $in: params.states },
+      'timeInfo.end': { $lt: params.endedBefore },
+      // A retrying attempt whose next attempt may not exist yet is the job's only record.
+      $or: [{ state: { $ne: 'retrying' } }, { dueAt: HANDED_OVER_AT }],
+    };
+    const ids = (
+      await this.jobs.find(filter, { projection: { _id: 1 }, limit: params.limit }).toArray()
+    ).map((d) => d._id);
+    if (ids.length === 0) return 0;
+    const res = await this.jobs.deleteMany({ ...filter, _id: { $in: ids } });
+    return res.deletedCount;
+  }
+
+  async jobQueueNames(): Promise<string[]> {
+    const names = await this.jobs.distinct('queue');
+    return names.filter((n): n is string => typeof n === 'string').sort();
+  }
+
+  // --- events ---
+
+  async jobChangedSince(params: JobChangedSinceParams): Promise<JobSummaryDocument[]> {
+    // Served by the `changed` index (queue, status.modTime, _id).
+    const { modTime, id } = params.after;
+    return this.jobs
+      .find(
+        {
+          queue: params.queue,
+          $or: [
+            { 'status.modTime': { $gt: modTime } },
+            { 'status.modTime': modTime, _id: { $gt: id } },
+          ],
+        },
+        { projection: { payload: 0 } },
+      )
+      .sort({ 'status.modTime': 1, _id: 1 })
+      .limit(params.limit)
+      .toArray();
+  }
+
+  async jobLatestStates(params: { queue: string; idPrefix: string }): Promise<JobLatestState[]> {
+    // Attempt IDs start with their base ID: an anchored pattern is a range scan of `_id`.
+    const docs = await this.jobs
+      .find(
+        {
+          _id: { $regex: `^${escapeRegex(params.idPrefix)}` },
+          'retryInfo.baseJobId': { $regex: `^${escapeRegex(params.idPrefix)}` },
+          queue: params.queue,
+        },
+        { projection: { state: 1, 'retryInfo.baseJobId': 1, 'retryInfo.currentAttempt': 1 } },
+      )
+      .toArray();
+    return newestAttempts(
+      docs.map((d) => ({
+        id: d._id,
+        baseJobId: d.retryInfo.baseJobId,
+        attempt: d.retryInfo.currentAttempt,
+        state: d.state,
+      })),
+    );
+  }
+}
+
+/** Keeps the newest attempt of each base job. */
+function newestAttempts(rows: JobLatestState[]): JobLatestState[] {
+  const newest = new Map<string, JobLatestState>();
+  for (const r of rows) {
+    const seen = newest.get(r.baseJobId);
+    if (!seen || seen.attempt < r.attempt) newest.set(r.baseJobId, r);
+  }
+  return [...newest.values()];
+}
