@@ -37,6 +37,13 @@ export interface QueueExtension {
   beforeStart?(ctx: AttemptContext): Promise<StartVerdict>;
   /** After the attempt left `running` (any outcome, or released), whether or not it ran. */
   afterFinish?(ctx: AttemptContext, state: JobState): Promise<void>;
+  /**
+   * Instead of `afterFinish` when the attempt's outcome was dropped: its lock was lost, it was
+   * abandoned at close, or the outcome write failed. The job's code has returned; the attempt is
+   * left to whoever reclaims it, so only forget per-attempt state and give back what is guarded
+   * by this run's lock (e.g. dispatch locks held under its owner).
+   */
+  outcomeDropped?(ctx: AttemptContext): Promise<void>;
   /** Job types not to claim now (fuses), asked before each claim; keep it cheap (cache). */
   excludedTypes?(queue: string): string[];
   /** False while the queue is paused; asked before each claim; keep it cheap (cache). */

@@ -141,6 +141,9 @@ export class QueueGroup {
     afterFinish: async (ctx, state) => {
       for (const o of this.observers) await o.afterFinish?.(ctx, state);
     },
+    outcomeDropped: async (ctx) => {
+      for (const o of this.observers) await o.outcomeDropped?.(ctx);
+    },
   };
 
   /**

@@ -6,6 +6,7 @@
  * the extensions' `afterFinish` hooks run. An outcome whose lock was lost is dropped.
  */
 import { JobAbortedError, toError } from './errors';
+import type { AttemptContext, QueueExtension } from './extension';
 import type { BaseJob } from './job';
 import {
   attemptContext,
@@ -40,15 +41,18 @@ export class OutcomeRecorder {
     this.writes = new WriteBatcher(pool.store);
   }
 
-  /** Records `outcome` for `entry`; drops it when the entry was abandoned or its lock lost. */
-  async record(entry: HeldAttempt, outcome: RequestedOutcome): Promise<void> {
+  /**
+   * Records `outcome` for `entry`; drops it when the entry was abandoned or its lock lost.
+   * True when it was recorded (and `afterFinish` hooks ran).
+   */
+  async record(entry: HeldAttempt, outcome: RequestedOutcome): Promise<boolean> {
     const { job } = entry;
     const { log, opts } = this.pool;
     entry.finishing = true;
     if (entry.abandoned) {
       log.warn({ jobId: job.id }, 'abandoned at close: outcome dropped');
       this.pool.emit('lock-lost', attemptInfo(this.pool.queue, job));
-      return;
+      return false;
     }
     const now = opts.now();
     const decision = this.decide(job, outcome.state, now);
@@ -81,11 +85,12 @@ export class OutcomeRecorder {
     if (!ok) {
       log.warn({ jobId: job.id, state }, 'lock lost before the outcome was written: dropped');
       this.pool.emit('lock-lost', attemptInfo(this.pool.queue, job));
-      return;
+      return false;
     }
     if (next) await this.insertNextAttempt(entry, next, now);
     this.emitOutcome(entry, state, next);
     await this.afterFinish(entry, state);
+    return true;
   }
 
   /**
@@ -162,15 +167,30 @@ export class OutcomeRecorder {
 
   /** Runs every extension's `afterFinish` in turn; a failing hook is reported, never thrown. */
   private async afterFinish(entry: HeldAttempt, state: JobState): Promise<void> {
+    await this.eachExtension(entry, 'afterFinish', (ext, ctx) => ext.afterFinish?.(ctx, state));
+  }
+
+  /** Runs every extension's `outcomeDropped` (see QueueExtension); never throws. */
+  async outcomeDropped(entry: HeldAttempt): Promise<void> {
+    await this.eachExtension(entry, 'outcomeDropped', (ext, ctx) => ext.outcomeDropped?.(ctx));
+  }
+
+  private async eachExtension(
+    entry: HeldAttempt,
+    hook: string,
+    call: (ext: QueueExtension, ctx: AttemptContext) => Promise<void> | undefined,
+  ): Promise<void> {
     const ctx = attemptContext(this.pool, entry);
     for (const ext of this.pool.extensions) {
-      await ext.afterFinish?.(ctx, state)?.catch((err: unknown) => {
+      try {
+        await call(ext, ctx);
+      } catch (err) {
         this.pool.emit('error', toError(err));
         this.pool.log.error(
           { err, jobId: entry.job.id, extension: ext.name },
-          'afterFinish hook failed',
+          `${hook} hook failed`,
         );
-      });
+      }
     }
   }
 }

@@ -235,7 +235,7 @@ export class RunnerPool {
       this.emit('lock-lost', {
         queue: this.queue,
         jobId: doc._id,
-        type: doc.type.name,
+        type: doc.type?.name ?? '',
         attempt: doc.retryInfo.currentAttempt,
       });
       return;
@@ -280,8 +280,13 @@ export class RunnerPool {
   }
 
   private async runAndRecord(entry: HeldAttempt): Promise<void> {
-    const outcome = await this.executor.execute(entry);
-    if (outcome) await this.recorder.record(entry, outcome);
+    let recorded = false;
+    try {
+      const outcome = await this.executor.execute(entry);
+      if (outcome) recorded = await this.recorder.record(entry, outcome);
+    } finally {
+      if (!recorded) await this.recorder.outcomeDropped(entry);
+    }
   }
 
   private async quarantine(doc: JobDocument, err: unknown): Promise<void> {

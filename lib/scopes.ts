@@ -245,16 +245,8 @@ export class ScopeLocks implements QueueExtension {
     const { job } = ctx;
     if (state !== 'pending') this.busyCounts.delete(job.id);
     const filters: ScopeReleaseFilter[] = [];
-    const held = this.holding.get(job.id);
-    if (held) {
-      this.holding.delete(job.id);
-      filters.push({
-        ids: held,
-        kind: 'dispatch',
-        attemptId: job.id,
-        owner: ctx.token.owner,
-      });
-    }
+    const dispatch = this.dispatchRelease(ctx);
+    if (dispatch) filters.push(dispatch);
     if (job.enqueueScopes.length > 0 && ENQUEUE_SCOPE_RELEASE_STATES.includes(state)) {
       filters.push({
         ids: unique(job.enqueueScopes).map((s) => scopeLockId(ctx.queue, s)),
@@ -264,6 +256,26 @@ export class ScopeLocks implements QueueExtension {
     }
     if (filters.length === 0) return;
     await this.scopes.scopeRelease(filters);
+  }
+
+  /**
+   * The run's outcome was dropped (lock lost, abandoned, write failed): its code has returned, so
+   * the dispatch locks taken under this owner go back now rather than waiting for a takeover.
+   * They are released by attempt and owner, so a lock a reclaiming worker already took over from
+   * us is never touched. Enqueue scopes stay: the job has not ended.
+   */
+  async outcomeDropped(ctx: AttemptContext): Promise<void> {
+    this.busyCounts.delete(ctx.job.id);
+    const dispatch = this.dispatchRelease(ctx);
+    if (dispatch) await this.scopes.scopeRelease([dispatch]);
+  }
+
+  /** Forgets the dispatch locks this pool holds for the attempt; the filter releasing them. */
+  private dispatchRelease(ctx: AttemptContext): ScopeReleaseFilter | undefined {
+    const held = this.holding.get(ctx.job.id);
+    if (!held) return undefined;
+    this.holding.delete(ctx.job.id);
+    return { ids: held, kind: 'dispatch', attemptId: ctx.job.id, owner: ctx.token.owner };
   }
 
   /**

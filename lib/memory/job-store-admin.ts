@@ -57,14 +57,14 @@ export abstract class MemoryJobStoreAdmin {
         (d) =>
           (params.queue === undefined || d.queue === params.queue) &&
           (params.states === undefined || params.states.includes(d.state)) &&
-          (params.type === undefined || d.type.name === params.type) &&
-          (params.baseJobId === undefined || d.retryInfo.baseJobId === params.baseJobId) &&
-          (params.edge === undefined || d.dependency.edges.includes(params.edge)) &&
+          (params.type === undefined || d.type?.name === params.type) &&
+          (params.baseJobId === undefined || d.retryInfo?.baseJobId === params.baseJobId) &&
+          (params.edge === undefined || d.dependency?.edges?.includes(params.edge)) &&
           (params.dueBefore === undefined || d.dueAt <= params.dueBefore) &&
           (params.idContains === undefined || d._id.includes(params.idContains)) &&
           (params.afterId === undefined || d._id > params.afterId) &&
-          (params.createdAfter === undefined || d.timeInfo.created >= params.createdAfter) &&
-          (params.createdBefore === undefined || d.timeInfo.created < params.createdBefore),
+          (params.createdAfter === undefined || d.timeInfo?.created >= params.createdAfter) &&
+          (params.createdBefore === undefined || d.timeInfo?.created < params.createdBefore),
       )
       .sort((a, b) => compareStrings(a._id, b._id))
       .slice(0, params.limit);
@@ -176,8 +176,14 @@ export abstract class MemoryJobStoreAdmin {
   async jobLatestStates(params: { queue: string; idPrefix: string }): Promise<JobLatestState[]> {
     const newest = new Map<string, JobLatestState>();
     for (const d of this.docs.values()) {
-      const base = d.retryInfo.baseJobId;
-      if (d.queue !== params.queue || !base.startsWith(params.idPrefix)) continue;
+      const base = d.retryInfo?.baseJobId;
+      if (
+        d.queue !== params.queue ||
+        typeof base !== 'string' ||
+        !base.startsWith(params.idPrefix)
+      ) {
+        continue;
+      }
       const seen = newest.get(base);
       if (seen && seen.attempt >= d.retryInfo.currentAttempt) continue;
       newest.set(base, {

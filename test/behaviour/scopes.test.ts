@@ -79,6 +79,30 @@ function scopeBehaviour(makeBackend: () => Backend): void {
   after(async () => backend.close());
 
   describe('dispatch scopes', () => {
+    it('are given back at once by a run whose lock was lost (no takeover needed)', async () => {
+      const q = await group.get('lost', { workers: 1 });
+      const lost: string[] = [];
+      q.on('lock-lost', (e) => lost.push(e.jobId));
+      await q.put(WaitForAbortJob.create({ maxMs: 60_000 }, { id: 'holder', scopes: ['db'] }));
+      await q.start();
+      await eventually('running', () => q.isRunning('holder'));
+      assert.deepEqual(
+        (await locks('lost')).map((l) => [l.scope, l.holder]),
+        [['db', 'holder']],
+      );
+      // Nobody claims it again here, so the lock can only go by the lost run giving it back.
+      await group.pause('lost');
+      assert.equal(
+        await backend
+          .store()
+          .jobReclaimStale({ queue: 'lost', now: new Date(Date.now() + 60_000) }),
+        1,
+      );
+      await eventually('the run saw the loss', () => lost.includes('holder'));
+      await eventually('scope given back', async () => (await locks('lost')).length === 0);
+      assert.equal((await q.getDocument('holder'))?.state, 'pending');
+    });
+
     it('serialize jobs sharing a scope, across two groups', async () => {
       // A generous lock: a lock that goes stale on a slow machine is rightly taken over, and
       // that is not what this test is about.

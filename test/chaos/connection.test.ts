@@ -167,10 +167,9 @@ describe('chaos: a runner pool under a lost connection (MongoDB through a proxy)
     );
   });
 
-  // BUG (lib/attempt-executor.ts jobContext(), progress): the job awaits the progress write, which ignores
-  // the run's signal; on a stalled connection the write hangs (until the driver gives up), so a
-  // fenced run cannot stop: it goes on after its lock expired, while another worker runs the job.
-  // Suggested fix: race the write with the signal (return, or throw signal.reason, on abort).
+  // Regression: a progress write used to ignore the run's signal, so on a stalled connection a
+  // fenced run could not stop and went on after its lock expired, while another worker ran the
+  // job. The write now races the signal (lib/attempt-executor.ts, untilAborted).
   it('lets a fenced run stop while its progress write hangs on a stalled connection', async function () {
     const { a, b } = await pair(10_000);
     const qa = await a.get('q');

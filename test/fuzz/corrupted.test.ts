@@ -128,10 +128,9 @@ for (const [name, makeBackend] of BACKENDS) {
       return out;
     };
 
-    // BUG (lib/memory/job-store.ts jobClaim, `!excluded.has(d.type.name)`): a pending document
-    // whose `type` is missing (or null) makes every claim of its queue throw a TypeError, so the
-    // in-memory queue stops for good; the MongoDB claim filter simply matches it. Suggested fix:
-    // read `d.type?.name` there (and let the runner quarantine it as malformed).
+    // Regression (the memory store's claim): a pending document whose `type` was missing (or
+    // null) made every claim of its queue throw a TypeError, so the in-memory queue stopped for
+    // good; the MongoDB claim filter simply matches it. Now it is claimed and quarantined.
     it('does not let a pending document without a type stop the claims', async () => {
       const bad = goodDoc('no-type') as unknown as Raw;
       delete bad.type;

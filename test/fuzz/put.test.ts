@@ -223,8 +223,9 @@ for (const [name, makeBackend] of BACKENDS) {
       );
     });
 
-    // BUG (lib/options.ts resolveQueueOptions): only the numbers are checked; `excludeTypes`,
-    // `registry`, `logger` and `now` of the wrong type fail later with a TypeError.
+    // Regression (lib/options.ts resolveQueueOptions): only the numbers used to be checked;
+    // `excludeTypes`, `registry`, `logger` and `now` of the wrong type failed later with a
+    // TypeError.
     it('rejects queue options of the wrong type with a typed error', async () => {
       const wrong = fc.anything({ maxDepth: 1 });
       const options = fc.record(
@@ -302,9 +303,9 @@ for (const [name, makeBackend] of BACKENDS) {
       );
     });
 
-    // BUG (lib/job.ts BaseJob.applyOptions, and lib/queue.ts toDocument): `scopes`,
-    // `enqueueScopes` and `dependency` are used before they are checked: a non-array or a
-    // dependency without `edges` fails with a TypeError instead of an InvalidArgumentError.
+    // Regression (lib/job.ts BaseJob.applyOptions): `scopes`, `enqueueScopes` and `dependency`
+    // used to be read before they were checked: a non-array or a dependency without `edges`
+    // failed with a TypeError instead of an InvalidArgumentError.
     it('rejects job options of the wrong type with a typed error', async () => {
       const options = fc.record(
         {

@@ -108,9 +108,8 @@ describe('fuzz: the registry with hostile documents', function () {
     );
   });
 
-  // BUG (lib/registry.ts checkShape, `fail`): the message is built with String(raw._id), which
-  // throws a TypeError for an object without a prototype; `describe(raw._id)` from validate.ts
-  // would not.
+  // Regression (lib/registry.ts checkShape): the message was built with String(raw._id), which
+  // throws a TypeError for an object without a prototype.
   it('rejects an _id that cannot be printed with a typed error', () => {
     const doc = validDocument();
     corrupt(doc, ['_id'], Object.create(null));

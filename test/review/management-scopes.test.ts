@@ -1,9 +1,10 @@
 /**
- * Singleton jobs (enqueue scopes) run again. `Queue.retryNow` takes the job's enqueue scopes
- * again for the new attempt (its `reserve`); the management actions `retry` and `requeue` make a
- * new attempt without them; and of two racing `retryNow` calls, the loser gives back the scope
- * lock the winner relies on. Either way a second job holding the same singleton scope can then
- * be put and both run. Both backends.
+ * Singleton jobs (enqueue scopes) run again. Regressions: the management actions `retry` and
+ * `requeue` used to make the new attempt without the job's enqueue scopes, and of two racing
+ * `retryNow` calls the loser gave back the scope lock the winner relied on; either way a second
+ * job holding the same singleton scope could be put and both ran. Now every new attempt takes
+ * the scopes again, as a put would, and a loser gives back only its own acquisition. Both
+ * backends.
  */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
