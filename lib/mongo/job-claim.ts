@@ -110,10 +110,14 @@ async function claimBatch(jobs: Collection<Doc>, params: JobClaimParams): Promis
   if (candidates.length === 0) return [];
   const claimId = nonce();
   const update = claimUpdate(params, claimId);
+  const ids = candidates.map((c) => c._id);
   const res = await jobs
     .updateMany(
       {
         ...filter,
+        // Redundant with the $or, but lets any server find the candidates by the _id index
+        // rather than scanning the queue (mongo-java-server only looks at top-level fields).
+        _id: { $in: ids },
         $or: candidates.map((c) => ({ _id: c._id, 'status.modCount': c.status.modCount })),
       },
       update,
@@ -125,7 +129,6 @@ async function claimBatch(jobs: Collection<Doc>, params: JobClaimParams): Promis
   if (res.modifiedCount === candidates.length) {
     return candidates.map((c) => claimed(c, params, claimId));
   }
-  const ids = candidates.map((c) => c._id);
   const won = await jobs
     .find({
       _id: { $in: ids },
