@@ -4,12 +4,14 @@
  * scope locks live in MongoDB and are shared with the other processes; worker.ts builds its group
  * from a bare job store, whose scope locks would be in this process's memory only.
  *
+ * Its presence record (lib/worker-presence.ts) is in MongoDB too, for the presence process test.
+ *
  * Forked with `DROVER_SCOPE_WORKER_CONFIG` set to a JSON `ScopeWorkerConfig`.
  */
 import 'reflect-metadata';
 import { MongoClient } from 'mongodb';
 import pino from 'pino';
-import { QueueGroup } from '../../lib';
+import { QueueGroup, type WorkerPresenceOptions } from '../../lib';
 import { initStores, mongoStores } from '../../lib/stores';
 import { TEST_URI_ENV } from '../support/server';
 import { serveWorker } from './worker';
@@ -26,6 +28,8 @@ export interface ScopeWorkerConfig {
   heartbeatMs: number;
   pollMinMs?: number;
   pollMaxMs?: number;
+  /** Presence record timing (test/process/presence.test.ts). */
+  presence?: WorkerPresenceOptions;
 }
 
 export const SCOPE_WORKER_CONFIG_ENV = 'DROVER_SCOPE_WORKER_CONFIG';
@@ -49,6 +53,7 @@ async function main(): Promise<void> {
       pollMinMs: config.pollMinMs,
       pollMaxMs: config.pollMaxMs,
     },
+    presence: config.presence,
   });
   await serveWorker(group, client, config.queue);
 }
