@@ -26,6 +26,15 @@ export interface AttemptContext {
   now: Date;
 }
 
+/** How many claims an extension lets one claim round trip make (rate limits). */
+export interface ClaimGrant {
+  granted: number;
+  /** When nothing is granted: when to ask again. */
+  retryAt?: Date;
+  /** Gives back what was granted but not claimed. */
+  giveBack?(unused: number): Promise<void>;
+}
+
 /** A feature plugged into queues. Every hook is optional. */
 export interface QueueExtension {
   readonly name: string;
@@ -46,6 +55,11 @@ export interface QueueExtension {
   outcomeDropped?(ctx: AttemptContext): Promise<void>;
   /** Job types not to claim now (fuses), asked before each claim; keep it cheap (cache). */
   excludedTypes?(queue: string): string[];
+  /**
+   * Before each claim round trip: how many of `want` claims may be made now (a rate limit);
+   * the smallest grant of all extensions is claimed, and each gets back what went unused.
+   */
+  claimGrant?(queue: string, want: number, now: Date): Promise<ClaimGrant>;
   /** False while the queue is paused; asked before each claim; keep it cheap (cache). */
   claimAllowed?(queue: string): boolean;
   /** Periodic upkeep (runs on the reclaim timer): monitors, cache refreshes. */

@@ -28,6 +28,7 @@ import { RunHooks, type RunHooksOptions } from './hooks';
 import { JobFollower, type FollowOptions } from './job-events';
 import { TimeRangeRequests, type TimeRangeRequestsOptions } from '../jobs/time-range-requests';
 import { ScopeLocks } from './scopes';
+import { RateLimits } from './rate-limit';
 import { RetryHandler, type RetryHandlerOptions } from './retry-handler';
 import type { AbortOutcome, JobStore } from './store';
 import { initStores, memoryStores, mongoStores, type Stores } from './stores';
@@ -224,6 +225,7 @@ export class QueueGroup {
       new DependencyExtension(this.store, { logger: this.logger }),
       this.fuses,
       new ScopeLocks(this.stores),
+      new RateLimits(this.stores.rates, (name) => this.queuesByName.get(name)?.options.rateLimit),
       this.activity,
       this.retry.monitor,
       // Last: a chunk of a cancelled request ends before hooks refresh anything for it.

@@ -6,6 +6,7 @@ import pino, { type Logger } from 'pino';
 import { InvalidArgumentError } from './errors';
 import { defaultRegistry, Registry } from './registry';
 import { MAX_LOCK_LOSSES_DEFAULT } from './store';
+import { checkRateLimit, type RateLimit } from './rate-limit';
 import { checkNumber } from './validate';
 
 export { MAX_LOCK_LOSSES_DEFAULT };
@@ -40,6 +41,11 @@ export interface QueueOptions {
   excludeTypes?: string[];
   /** An attempt whose lock goes stale this many times (its workers keep dying) fails. */
   maxLockLosses?: number;
+  /**
+   * At most `max` claims per `perMs` for this queue, in all processes together (see
+   * lib/rate-limit.ts). Every process running the queue should give the same limit.
+   */
+  rateLimit?: RateLimit | null;
   /** Registry to load jobs with. */
   registry?: Registry;
   /** Logger; a pino logger at LOG_LEVEL (default "info") when omitted. */
@@ -59,6 +65,7 @@ export interface ResolvedQueueOptions {
   reclaimEveryMs: number;
   excludeTypes: string[];
   maxLockLosses: number;
+  rateLimit: RateLimit | null;
   registry: Registry;
   logger: Logger;
   now: () => Date;
@@ -151,6 +158,7 @@ export function resolveQueueOptions(...layers: (QueueOptions | undefined)[]): Re
       1,
       1000,
     ),
+    rateLimit: checkRateLimit(o.rateLimit),
     registry: checkKind('registry', o.registry ?? defaultRegistry, (v) => v instanceof Registry),
     logger: checkKind('logger', o.logger ?? defaultLogger(), isLogger),
     now: checkKind('now', o.now ?? (() => new Date()), (v) => typeof v === 'function'),

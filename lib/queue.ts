@@ -15,6 +15,8 @@ import type { QueueExtension } from './extension';
 import type { BaseJob } from './job';
 import { resolveQueueOptions, type QueueOptions, type ResolvedQueueOptions } from './options';
 import { RetryHandler } from './retry-handler';
+import { MemoryRateStore } from './memory/rate-store';
+import { RateLimits } from './rate-limit';
 import { RunnerPool, type RunnerHooks } from './runner';
 import type { AbortOutcome, JobStore, LockToken } from './store';
 import { FINISHED_STATES, type JobDocument, type JobState, type QueueStats } from './types';
@@ -55,6 +57,10 @@ export class Queue extends TypedEmitter<QueueEventMap> {
     // Without a handler from the caller, the queue makes one and runs its monitor itself.
     this.retry = hooks.retry ?? new RetryHandler(store, {}, this.options.logger);
     this.extensions = [...(hooks.extensions ?? []), ...(hooks.retry ? [] : [this.retry.monitor])];
+    // A queue outside a group, with a rate limit nobody enforces: hold it in this process.
+    if (this.options.rateLimit && !this.extensions.some((e) => e instanceof RateLimits)) {
+      this.extensions.push(new RateLimits(new MemoryRateStore(), () => this.options.rateLimit));
+    }
     this.pool = new RunnerPool(store, this.name, this.options, this, {
       ...hooks,
       extensions: this.extensions,

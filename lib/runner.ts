@@ -19,7 +19,7 @@ import {
   toError,
 } from './errors';
 import type { QueueEventMap, TypedEmitter } from './events';
-import type { QueueExtension } from './extension';
+import type { ClaimGrant, QueueExtension } from './extension';
 import type { BaseJob } from './job';
 import type { ResolvedQueueOptions } from './options';
 import { AttemptExecutor } from './attempt-executor';
@@ -186,18 +186,28 @@ export class RunnerPool {
         continue;
       }
       let docs: JobDocument[] = [];
+      const now = this.opts.now();
+      let grants: ClaimGrant[] = [];
       try {
+        grants = await this.claimGrants(free, now);
+        const limit = Math.min(free, ...grants.map((g) => g.granted));
+        if (limit === 0) {
+          await this.sleepUntilGranted(grants, now);
+          continue;
+        }
         docs = await this.store.jobClaim({
           queue: this.queue,
           owner: this.owner,
-          now: this.opts.now(),
+          now,
           lockTimeoutMs: this.opts.lockTimeoutMs,
-          limit: free,
+          limit,
           excludeTypes: this.excludedTypes(),
         });
       } catch (err) {
         this.emit('error', toError(err));
         this.log.warn({ err }, 'claim failed; backing off');
+      } finally {
+        await this.giveBack(grants, docs.length);
       }
       if (docs.length === 0) {
         if (this.running.size === 0 && this.idlePolls === 0)
@@ -210,6 +220,40 @@ export class RunnerPool {
       this.idlePolls = 0;
       for (const doc of docs) this.launch(doc);
     }
+  }
+
+  /**
+   * Asks the extensions that limit claims (rate limits) in turn, each for what the previous one
+   * granted; stops at a grant of 0.
+   */
+  private async claimGrants(want: number, now: Date): Promise<ClaimGrant[]> {
+    const grants: ClaimGrant[] = [];
+    for (const ext of this.extensions) {
+      if (!ext.claimGrant) continue;
+      const grant = await ext.claimGrant(this.queue, want, now);
+      grants.push(grant);
+      want = Math.min(want, grant.granted);
+      if (want === 0) break;
+    }
+    return grants;
+  }
+
+  /** Gives every grant back what the claim did not use; a failure only wastes the claims. */
+  private async giveBack(grants: ClaimGrant[], claimed: number): Promise<void> {
+    for (const g of grants) {
+      if (g.granted <= claimed || !g.giveBack) continue;
+      await g.giveBack(g.granted - claimed).catch((err: unknown) => {
+        this.log.warn({ err }, 'giving back unused claims failed');
+      });
+    }
+  }
+
+  /** Nothing granted: sleeps until the earliest time a grant may come (woken by close). */
+  private async sleepUntilGranted(grants: ClaimGrant[], now: Date): Promise<void> {
+    const at = Math.min(...grants.map((g) => g.retryAt?.getTime() ?? Infinity));
+    const ms = Number.isFinite(at) ? at - now.getTime() : this.opts.pollMaxMs;
+    // A little jitter, so that processes waiting on one window do not all ask at its first ms.
+    await this.wakeable.sleep(Math.max(1, ms) + Math.floor(Math.random() * this.opts.pollMinMs));
   }
 
   /** False while an extension (a fuse, a waiting hook) holds claims back. */

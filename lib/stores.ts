@@ -21,6 +21,9 @@ import type { RequestStore } from './request-store';
 import { MemoryWorkerStore } from './memory/worker-store';
 import { MongoWorkerStore } from './mongo/worker-store';
 import type { WorkerStore } from './worker-store';
+import { MemoryRateStore } from './memory/rate-store';
+import { MongoRateStore } from './mongo/rate-store';
+import type { RateStore } from './rate-store';
 
 /** Stores of one deployment. */
 export interface Stores {
@@ -35,6 +38,8 @@ export interface Stores {
   requests: RequestStore;
   /** Worker presence: one record per live group running pools (see lib/worker-presence.ts). */
   workers: WorkerStore;
+  /** Rate-limit windows: one record per rate-limited queue (see lib/rate-limit.ts). */
+  rates: RateStore;
 }
 
 /** Collection names; every one is prefixed with `prefix` (default `drover`). */
@@ -52,6 +57,7 @@ export function mongoStores(db: Db, names: CollectionNames = {}): Stores {
     scopes: new MongoScopeStore(db, `${prefix}_scopes`),
     requests: new MongoRequestStore(db, `${prefix}_requests`),
     workers: new MongoWorkerStore(db, `${prefix}_workers`),
+    rates: new MongoRateStore(db, `${prefix}_rates`),
   };
 }
 
@@ -64,6 +70,7 @@ export function memoryStores(): Stores {
     scopes: new MemoryScopeStore(),
     requests: new MemoryRequestStore(),
     workers: new MemoryWorkerStore(),
+    rates: new MemoryRateStore(),
   };
 }
 
