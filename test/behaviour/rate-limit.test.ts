@@ -98,6 +98,28 @@ function rateBehaviour(makeBackend: () => Backend): void {
     }
   });
 
+  it('never grants more than max to concurrent takers, across a window change', async () => {
+    const rates = backend.stores().rates;
+    const [w1, w2] = [new Date(1_000_000), new Date(1_001_000)];
+    const take = (windowStart: Date, want: number) =>
+      rates.rateTake({ id: 'race', windowStart, max: 10, want });
+    const first = await Promise.all(Array.from({ length: 12 }, (_, i) => take(w1, 1 + (i % 3))));
+    const sum = (ns: number[]) => ns.reduce((s, n) => s + n, 0);
+    assert.ok(sum(first) <= 10 && sum(first) > 0, `granted ${sum(first)} of 10`);
+    assert.equal((await rates.rateGet('race'))?.count, sum(first));
+    // Late takers of the old window and early ones of the new, at once.
+    const mixed = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => (i % 2 ? take(w2, 2) : take(w1, 2))),
+    );
+    const doc = await rates.rateGet('race');
+    assert.equal(doc?.windowStart.getTime(), w2.getTime());
+    const inW2 = sum(mixed.filter((_, i) => i % 2 === 1));
+    assert.ok(inW2 <= 10, `granted ${inW2} of 10 in the new window`);
+    assert.ok((doc?.count ?? 0) <= 10);
+    // Once the new window counts, the old one grants nothing.
+    assert.equal(await take(w1, 1), 0);
+  });
+
   it('rejects bad limits with InvalidArgumentError', () => {
     for (const rateLimit of [
       { max: 0, perMs: 1000 },
