@@ -44,6 +44,8 @@ import type { WorkerRecord } from './worker-store';
 
 /** States of jobs that keep a queue from being pruned: work waiting or under way. */
 const WORK_STATES: JobState[] = ['pending', 'blocked', 'running'];
+/** Delay of the presence write that follows a release made by a waiting hook. */
+const PRESENCE_AFTER_RELEASE_MS = 200;
 /** Page size when listing queue records. */
 const RECORD_PAGE = 500;
 /** Queue events that count as activity (puts are seen by the `activity` extension). */
@@ -285,6 +287,12 @@ export class QueueGroup {
     const active = () => this.markActive(name);
     for (const event of ACTIVITY_EVENTS) queue.on(event, active);
     queue.on('started', () => void this.presence.refresh());
+    // A wait releases the jobs it caught: report them as no longer running once their slots
+    // are free (just after the release's extensions ran), not at the next periodic write.
+    queue.on('released', () => {
+      if (this.hooks.claimAllowed()) return;
+      setTimeout(() => void this.presence.refresh(), PRESENCE_AFTER_RELEASE_MS).unref();
+    });
   }
 
   /** Notes activity of a held queue (a late event of a pruned one does not count). */

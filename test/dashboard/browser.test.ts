@@ -11,7 +11,14 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { BaseJob, JobType, RetryableError, type JobContext, type QueueGroup } from '../../lib';
+import {
+  BaseJob,
+  HookWaitError,
+  JobType,
+  RetryableError,
+  type JobContext,
+  type QueueGroup,
+} from '../../lib';
 import { startDashboard, type DashboardServer } from '../../lib/dashboard';
 import { Management } from '../../lib/management';
 import { eventually, mongoBackend, testLogger, type Backend } from '../support/backends';
@@ -132,6 +139,20 @@ describe('dashboard in headless Chromium', function () {
     group = backend.group({ workers: 6 });
     mgmt = new Management(group);
     await fill(group);
+    // Another worker process, held by a hook until someone signs in again: its Workers row.
+    const held = backend.groupWith({
+      hooks: {
+        beforeRun: [
+          () => {
+            throw new HookWaitError('auth-required', 'partner API token expired: sign in again');
+          },
+        ],
+        retryMinMs: 60_000,
+      },
+    });
+    const sync = await held.get('partner-sync', { workers: 2 });
+    await sync.put(RenderInvoiceJob.create({ orderId: 'order-4001' }, { id: 'sync-order-4001' }));
+    await sync.start();
     dash = await startDashboard({
       management: mgmt,
       group,
@@ -223,6 +244,11 @@ describe('dashboard in headless Chromium', function () {
 
     // The overview again, once throughput is measured: the README's screenshot.
     await page.goto(dash.url);
+    await eventually(
+      'the waiting worker shown',
+      async () => /auth-required/.test((await page.locator('#workers').textContent()) ?? ''),
+      20_000,
+    );
     const rate = page.locator('[data-rate="completedPerMin"]');
     await eventually(
       'throughput measured',
