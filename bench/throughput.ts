@@ -56,7 +56,7 @@ export async function runThroughput(
     for (const w of workers) w.go();
     const deadline = Date.now() + ctx.opts.cellTimeoutS * 1000;
     const finals = (): number => workers.reduce((sum, w) => sum + w.finals, 0);
-    while (finals() < n && Date.now() < deadline && !workers.some((w) => w.gone)) {
+    while (finals() < n && Date.now() < deadline && !workers.some((w) => w.exited)) {
       await sleep(WAIT_POLL_MS);
     }
     const timedOut = finals() < n;

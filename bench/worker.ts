@@ -1,18 +1,22 @@
 /**
  * A bench worker process, forked by bench/workers.ts: opens one consumer of one system, waits
- * for 'go', runs jobs, and on 'stop' reports what it measured, closes and exits.
+ * for 'go', runs jobs, and on 'close' reports what it measured, closes and exits.
  *
- * Parent -> worker: { kind: 'go' }, { kind: 'stop' }. Worker -> parent: 'ready'; 'progress'
+ * Parent -> worker: { kind: 'go' }; { kind: 'close', drainTimeoutMs } (the close message of
+ * test/support/fork.ts; the consumer gets that long to close before the worker exits anyway).
+ * Worker -> parent: 'ready'; 'progress'
  * (final outcomes so far, every PROGRESS_MS); with `reportEach`, 'started' and 'finished' per job
  * (latency runs only: IPC per job would distort CPU figures); 'metrics'; 'error'.
  */
+import type { CloseMessage } from '../test/support/fork';
 import { epochMs, meter, meterRedis, type MeterSnapshot } from './meter';
 import { agendaTuning } from './systems/agenda';
 import { DRIVERS, type Consumer, type SystemName, type Target } from './systems';
 
 export const WORKER_CONFIG_ENV = 'DROVER_BENCH_WORKER';
 const PROGRESS_MS = 50;
-const CLOSE_TIMEOUT_MS = 10_000;
+/** How long the consumer may take to close when the parent asks; then the worker exits anyway. */
+export const WORKER_CLOSE_TIMEOUT_MS = 10_000;
 /** When the parent is gone nobody waits for a clean close: exit soon. */
 const ORPHAN_CLOSE_TIMEOUT_MS = 2_000;
 
@@ -32,7 +36,7 @@ export interface WorkerMetrics extends MeterSnapshot {
   lastFinalAt: number;
 }
 
-export type ToWorker = { kind: 'go' } | { kind: 'stop' };
+export type ToWorker = { kind: 'go' } | CloseMessage;
 export type FromWorker =
   | { kind: 'ready' }
   | { kind: 'progress'; finals: number }
@@ -106,8 +110,8 @@ async function main(): Promise<void> {
         reported = finals;
       }, PROGRESS_MS);
       consumer.start().catch((err: unknown) => send({ kind: 'error', message: String(err) }));
-    } else if (msg.kind === 'stop') {
-      void stop(CLOSE_TIMEOUT_MS);
+    } else if (msg.kind === 'close') {
+      void stop(msg.drainTimeoutMs ?? WORKER_CLOSE_TIMEOUT_MS);
     }
   });
   onGone = () => void stop(ORPHAN_CLOSE_TIMEOUT_MS);

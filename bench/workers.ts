@@ -1,10 +1,13 @@
 /**
  * Parent side of the bench worker processes: forks them, relays what they report, and makes
- * sure none outlives the run (every child is tracked and killed on abort or exit).
+ * sure none outlives the run (every child is tracked and killed on abort or exit). Forking,
+ * exits, kills and graceful closes are test/support/fork.ts's, shared with the multi-process
+ * tests and the chaos runs; only the bench's messages (ready, progress, metrics) are handled here.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { ForkedWorker, ForkedWorkers, forkWorker } from '../test/support/fork';
 import {
+  WORKER_CLOSE_TIMEOUT_MS,
   WORKER_CONFIG_ENV,
   type FromWorker,
   type ToWorker,
@@ -13,57 +16,27 @@ import {
 } from './worker';
 
 const READY_TIMEOUT_MS = 60_000;
+/** How long a worker asked to close may take to exit before SIGKILL. */
 const EXIT_TIMEOUT_MS = 15_000;
-
-const live = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
-});
-
-/** Kills every worker still running (abort path). */
-export function killAllWorkers(): void {
-  for (const child of live) child.kill('SIGKILL');
-}
+/** Characters of a worker's stderr kept for error messages. */
+const STDERR_KEPT = 4_000;
 
 /** One forked worker. */
-export class WorkerProcess {
+export class WorkerProcess extends ForkedWorker<FromWorker> {
   finals = 0;
   metrics?: WorkerMetrics;
-  stderr = '';
   readonly errors: string[] = [];
-  private readonly child: ChildProcess;
-  private readonly exited: Promise<void>;
   private readyResolve?: () => void;
-  private readonly ready: Promise<void>;
-  private metricsResolve?: () => void;
-  private exitCode: number | null = null;
-  private hasExited = false;
+  private readonly ready = new Promise<void>((resolve) => (this.readyResolve = resolve));
 
   constructor(
     config: WorkerConfig,
-    private readonly onMessage: (msg: FromWorker, worker: WorkerProcess) => void = () => {},
+    private readonly relay: (msg: FromWorker, worker: WorkerProcess) => void = () => {},
   ) {
-    this.child = fork(path.join(__dirname, 'worker.js'), [], {
-      env: { ...process.env, [WORKER_CONFIG_ENV]: JSON.stringify(config) },
-      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
-    });
-    live.add(this.child);
-    this.child.stderr?.on('data', (b: Buffer) => {
-      this.stderr = (this.stderr + b.toString()).slice(-4000);
-    });
-    this.ready = new Promise((resolve) => (this.readyResolve = resolve));
-    this.exited = new Promise((resolve) => {
-      this.child.once('exit', (code) => {
-        this.exitCode = code;
-        this.hasExited = true;
-        live.delete(this.child);
-        resolve();
-      });
-    });
-    this.child.on('message', (msg: FromWorker) => this.handle(msg));
+    super(forkWorker(path.join(__dirname, 'worker.js'), WORKER_CONFIG_ENV, config), STDERR_KEPT);
   }
 
-  private handle(msg: FromWorker): void {
+  protected onMessage(msg: FromWorker): void {
     switch (msg.kind) {
       case 'ready':
         this.readyResolve?.();
@@ -73,7 +46,6 @@ export class WorkerProcess {
         break;
       case 'metrics':
         this.metrics = msg.metrics;
-        this.metricsResolve?.();
         break;
       case 'error':
         this.errors.push(msg.message);
@@ -81,16 +53,7 @@ export class WorkerProcess {
       default:
         break;
     }
-    this.onMessage(msg, this);
-  }
-
-  /** True once the process is gone. */
-  get gone(): boolean {
-    return this.hasExited;
-  }
-
-  get pid(): number {
-    return this.child.pid ?? -1;
+    this.relay(msg, this);
   }
 
   /** Resolves when the worker is ready; rejects if it dies or takes too long. */
@@ -99,7 +62,7 @@ export class WorkerProcess {
     try {
       await Promise.race([
         this.ready,
-        this.exited.then(() => {
+        this.whenExited().then(() => {
           throw new Error(`worker ${this.pid} exited (${this.exitCode}) early:\n${this.stderr}`);
         }),
         new Promise((_, reject) => {
@@ -114,33 +77,40 @@ export class WorkerProcess {
     }
   }
 
-  private post(msg: ToWorker): void {
+  go(): void {
+    const msg: ToWorker = { kind: 'go' };
     if (this.child.connected) this.child.send(msg);
   }
 
-  go(): void {
-    this.post({ kind: 'go' });
-  }
-
-  /** Asks for the metrics, lets the worker close and exit; SIGKILL if it hangs. */
+  /**
+   * Lets the worker report its metrics, close and exit (SIGKILL if it hangs); the metrics, or
+   * undefined when it sent none.
+   */
   async stop(): Promise<WorkerMetrics | undefined> {
-    if (!this.hasExited) {
-      const gotMetrics = new Promise<void>((resolve) => (this.metricsResolve = resolve));
-      this.post({ kind: 'stop' });
-      await Promise.race([gotMetrics, this.exited]);
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, EXIT_TIMEOUT_MS);
-      });
-      await Promise.race([this.exited, timeout]);
-      clearTimeout(timer);
-      if (!this.hasExited) {
-        this.child.kill('SIGKILL');
-        await this.exited;
-      }
-    }
+    // The worker sends its metrics before it closes its consumer, so they precede its exit.
+    await this.close(WORKER_CLOSE_TIMEOUT_MS, EXIT_TIMEOUT_MS);
     return this.metrics;
   }
+}
+
+/** Every worker forked by this bench process. */
+class BenchWorkers extends ForkedWorkers<WorkerProcess> {
+  /** Forks one worker and tracks it. */
+  spawn(
+    config: WorkerConfig,
+    relay?: (msg: FromWorker, worker: WorkerProcess) => void,
+  ): WorkerProcess {
+    return this.add(new WorkerProcess(config, relay));
+  }
+}
+
+// One per bench process, like the process itself: the exit handler must reach every child.
+const forked = new BenchWorkers();
+process.on('exit', () => killAllWorkers());
+
+/** Kills every worker still running (abort path); the SIGKILLs are sent before this returns. */
+export function killAllWorkers(): void {
+  void forked.killAll();
 }
 
 /** Forks `count` workers and waits until all are ready (killing them all if one fails). */
@@ -149,7 +119,7 @@ export async function forkWorkers(
   config: WorkerConfig,
   onMessage?: (msg: FromWorker, worker: WorkerProcess) => void,
 ): Promise<WorkerProcess[]> {
-  const workers = Array.from({ length: count }, () => new WorkerProcess(config, onMessage));
+  const workers = Array.from({ length: count }, () => forked.spawn(config, onMessage));
   try {
     await Promise.all(workers.map((w) => w.waitReady()));
   } catch (err) {

@@ -7,7 +7,8 @@
  * The group fails when a child failed (its errors name the children); when every failure was
  * retryable it asks for a retry instead, and the next attempt runs only the children that did not
  * complete. Aborting the group aborts its running children and skips those not started.
- * Children run in the group's worker: their scopes, dependencies and retry settings do not apply.
+ * Children run in the group's worker: their scopes, concurrency keys, dependencies and retry
+ * settings do not apply (give the group itself a `concurrency` key option to bound it).
  */
 import { JobAbortedError, MaxTimeExceededError, toError } from '../lib/errors';
 import { BaseJob, type JobContext } from '../lib/job';
@@ -36,7 +37,10 @@ export interface ChildResult {
 export class GroupJob extends BaseJob {
   /** The children, as the registry stores them. */
   children: JobDocument[] = [];
-  /** Children run at the same time. */
+  /**
+   * Children run at the same time, inside this job. Not the `concurrency` job option, which
+   * bounds how many jobs sharing a key run in the queue.
+   */
   concurrency = GROUP_CONCURRENCY_DEFAULT;
   /** One entry per child, in the order of `children`. */
   results: ChildResult[] = [];

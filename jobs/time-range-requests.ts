@@ -81,10 +81,13 @@ export interface SubmitTimeRange<T extends TimeRangeChunkJob> {
   chunkMs?: number;
   /** Payload fields every chunk gets. */
   fields?: Partial<Omit<JobFields<T>, keyof TimeRangeChunkJob>>;
-  /** Options of every chunk (each chunk has its own attempts). */
+  /**
+   * Options of every chunk (each chunk has its own attempts). A `concurrency` key bounds how many
+   * chunks (of this request and of any other job sharing the key) run at the same time.
+   */
   chunkOptions?: Pick<
     JobOptions,
-    'maxAttempts' | 'priority' | 'maxTimeMs' | 'retryable' | 'scopes'
+    'maxAttempts' | 'priority' | 'maxTimeMs' | 'retryable' | 'scopes' | 'concurrency'
   >;
   /** When true, a chunk out of retries does not fail the request. Default false. */
   continueOnChunkFailure?: boolean;

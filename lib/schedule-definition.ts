@@ -7,7 +7,7 @@ import { InvalidArgumentError } from './errors';
 import type { JobOptions } from './job';
 import type { ScheduledJobOptions, ScheduleDefinition, ScheduleDocument } from './schedule-store';
 import { tickAtOrAfter, tickAtOrBefore, type ResolvedTiming } from './schedule-times';
-import { checkJobId, checkNumber, checkScope, describe } from './validate';
+import { checkConcurrency, checkJobId, checkNumber, checkScope, describe } from './validate';
 
 /** Longest scheduler key: room is left for `@` and the tick's epoch milliseconds in the job ID. */
 export const SCHEDULE_KEY_MAX_LENGTH = 180;
@@ -81,6 +81,7 @@ export function checkScheduledOptions(o: ScheduledJobOptions): ScheduledJobOptio
   if (o.enqueueScopes !== undefined) {
     out.enqueueScopes = checkScopes('enqueueScopes', o.enqueueScopes);
   }
+  if (o.concurrency !== undefined) out.concurrency = checkConcurrency(o.concurrency);
   if (o.dispatchWithinMs !== undefined) {
     out.dispatchWithinMs = checkNumber('dispatchWithinMs', o.dispatchWithinMs, 1, 366 * 86400_000);
   }

@@ -12,7 +12,7 @@
  * - `nextTickAt` is an index hint for `scheduleDue`: it may be early, never late. Correctness
  *   rests on `lastTick`, `createdAt` and the deterministic job ID of each tick.
  */
-import type { JobTypeInfo } from './types';
+import type { ConcurrencyKey, JobTypeInfo } from './types';
 
 /** Job options a schedule applies to every job it enqueues. */
 export interface ScheduledJobOptions {
@@ -31,6 +31,11 @@ export interface ScheduledJobOptions {
    * running) is skipped: a singleton schedule.
    */
   enqueueScopes?: string[];
+  /**
+   * Concurrency key of each job: at most `limit` jobs with this `key` run at the same time in the
+   * queue (those of this schedule and any others sharing the key), as the job option does.
+   */
+  concurrency?: ConcurrencyKey;
   /**
    * Each job expires instead of starting later than this many milliseconds after its tick
    * (`dispatchBy = tick + dispatchWithinMs`), so a late catch-up tick does not run stale work.

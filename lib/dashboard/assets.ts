@@ -187,6 +187,7 @@ export const CLIENT_JS = String.raw`'use strict';
       owner: l.status.owner || '—',
       'abort requested': l.status.abortRequested ? 'yes' : 'no',
       scopes: [...l.scopes, ...l.enqueueScopes].join(', ') || '—',
+      'concurrency key': l.concurrencyKey ? l.concurrencyKey.key + ' (limit ' + l.concurrencyKey.limit + ')' : '—',
     };
     for (const [k, v] of Object.entries(facts)) setText(document.querySelector('[data-fact="' + k + '"]'), v);
     setText(document.getElementById('payload'), JSON.stringify(l.payload, null, 2));

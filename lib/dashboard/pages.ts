@@ -274,6 +274,10 @@ function facts(detail: JobDetail): [string, string][] {
     ['owner', l.status.owner || '—'],
     ['abort requested', l.status.abortRequested ? 'yes' : 'no'],
     ['scopes', [...l.scopes, ...l.enqueueScopes].join(', ') || '—'],
+    [
+      'concurrency key',
+      l.concurrencyKey ? `${l.concurrencyKey.key} (limit ${l.concurrencyKey.limit})` : '—',
+    ],
   ];
 }
 

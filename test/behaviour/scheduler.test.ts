@@ -1,15 +1,18 @@
 /**
  * Periodic and cron jobs against both backends: deterministic tick IDs, one job per tick across
- * racing schedulers, time zones, removal seen by every process, updates, restarts, bad input.
+ * racing schedulers, time zones, removal seen by every process, updates, restarts, concurrency keys,
+ * bad input.
  * Every test but the last drives `tick(now)` with an injected clock; none sleeps.
  */
 import assert from 'node:assert/strict';
 import {
+  CONCURRENCY_LIMIT_MAX,
   InvalidArgumentError,
   QueueGroup,
   scheduleTimes,
   tickJobId,
   UnknownJobTypeError,
+  type ConcurrencyKey,
   type JobDocument,
   type ScheduleStore,
   type Scheduler,
@@ -310,6 +313,43 @@ function schedulerBehaviour(makeBackend: () => Backend): void {
     assert.deepEqual((await s.tick(at(3000))).enqueued, [tickJobId('single', at(3000))]);
   });
 
+  it('gives every job it enqueues the concurrency key of the entry', async () => {
+    const s = scheduler();
+    const spec = { key: 'keyed', queue: QUEUE, job: ReportJob, everyMs: 1000 } as const;
+    const concurrency = { key: 'tenant:acme', limit: 2 };
+    const created = await s.upsert({ ...spec, options: { concurrency, priority: 1 } });
+    assert.deepEqual(created.entry.options.concurrency, concurrency);
+    assert.deepEqual((await s.get('keyed'))?.options.concurrency, concurrency, 'stored');
+    const same = await s.upsert({ ...spec, options: { priority: 1, concurrency } });
+    assert.equal(same.outcome, 'unchanged');
+
+    await s.tick(at(1000));
+    await s.tick(at(2000));
+    const docs = await jobs();
+    assert.deepEqual(
+      docs.map((d) => [d._id, d.concurrencyKey]),
+      [
+        [tickJobId('keyed', at(1000)), concurrency],
+        [tickJobId('keyed', at(2000)), concurrency],
+      ],
+    );
+    const queue = await backend.group().get(QUEUE);
+    const job = await queue.get(tickJobId('keyed', at(2000)));
+    assert.deepEqual(job?.concurrencyKey, concurrency);
+
+    // A changed limit is a changed definition, applied from the next tick on.
+    const wider = { key: 'tenant:acme', limit: 5 };
+    const changed = await s.upsert({ ...spec, options: { concurrency: wider, priority: 1 } });
+    assert.equal(changed.outcome, 'updated');
+    await s.tick(at(3000));
+    const third = await backend.store().jobGet(tickJobId('keyed', at(3000)));
+    assert.deepEqual(third?.concurrencyKey, wider);
+    await s.upsert({ ...spec, options: { priority: 1 } });
+    await s.tick(at(4000));
+    const plain = await backend.store().jobGet(tickJobId('keyed', at(4000)));
+    assert.ok(plain && !('concurrencyKey' in plain), 'no key once the option is dropped');
+  });
+
   it('reports an entry whose job type this process does not know, and goes on', async () => {
     const s = scheduler();
     await s.upsert({ key: 'known', queue: QUEUE, job: ReportJob, everyMs: 1000 });
@@ -342,6 +382,11 @@ function schedulerBehaviour(makeBackend: () => Backend): void {
   it('rejects invalid keys, timings, zones, options and job classes', async () => {
     const s = scheduler();
     const base = { key: 'k', queue: QUEUE, job: ReportJob };
+    const badKey = { key: '$where', limit: 1 };
+    const halfLimit = { key: 'k', limit: 1.5 };
+    const tooMany = { key: 'k', limit: CONCURRENCY_LIMIT_MAX + 1 };
+    // What untyped callers (plain JavaScript, JSON) may pass.
+    const noLimit = { key: 'k' } as unknown as ConcurrencyKey;
     const invalid: [string, Parameters<Scheduler['upsert']>[0]][] = [
       ['bad cron', { ...base, cron: 'bogus' }],
       ['empty cron', { ...base, cron: '  ' }],
@@ -360,6 +405,11 @@ function schedulerBehaviour(makeBackend: () => Backend): void {
       ['bad queue', { ...base, queue: 'no spaces', everyMs: 1000 }],
       ['bad priority', { ...base, everyMs: 1000, options: { priority: Number.NaN } }],
       ['bad scope', { ...base, everyMs: 1000, options: { scopes: ['$x'] } }],
+      ['bad concurrency key', { ...base, everyMs: 1000, options: { concurrency: badKey } }],
+      ['zero limit', { ...base, everyMs: 1000, options: { concurrency: { key: 'k', limit: 0 } } }],
+      ['fractional limit', { ...base, everyMs: 1000, options: { concurrency: halfLimit } }],
+      ['limit too high', { ...base, everyMs: 1000, options: { concurrency: tooMany } }],
+      ['no limit', { ...base, everyMs: 1000, options: { concurrency: noLimit } }],
     ];
     for (const [what, spec] of invalid) {
       await assert.rejects(s.upsert(spec), InvalidArgumentError, what);

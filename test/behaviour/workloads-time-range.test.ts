@@ -1,12 +1,14 @@
 /**
  * Chunked time-range requests (the backfill seed) against both backends: newest chunk first,
- * per-chunk retries, a request failed by a chunk out of retries (or not), cancellation from
- * another process, adoption after a restart with every chunk run exactly once, and pruning.
+ * per-chunk retries, a concurrency key on every chunk, a request failed by a chunk out of retries
+ * (or not), cancellation from another process, adoption after a restart with every chunk run
+ * exactly once, and pruning.
  */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import {
   FULL_COUNT_MAX_CHUNKS,
+  InvalidArgumentError,
   QueueGroup,
   chunkJobId,
   splitTimeRange,
@@ -120,6 +122,23 @@ function timeRangeBehaviour(makeBackend: () => Backend): void {
       attempts.map((a) => a.status.errCount > 0),
       [true, true, false],
     );
+  });
+
+  it('gives every chunk, and every retry of one, the concurrency key of chunkOptions', async () => {
+    const g = group({ defaults: { ...FAST, workers: 3 } });
+    const concurrency = { key: 'backfill:cpu.load', limit: 1 };
+    await submit(
+      g,
+      { flakyChunks: [2], failAttempts: 2 },
+      { chunkOptions: { maxAttempts: 3, concurrency } },
+    );
+    await (await g.get('backfill')).start();
+    const info = await g.timeRanges.waitFor('req-1', { timeoutMs: 20_000 });
+    assert.equal(info.state, 'done');
+    const docs = await backend.store().jobList({ queue: 'backfill', limit: 100 });
+    assert.equal(docs.length, 8, 'six chunks and two retries of chunk 2');
+    for (const doc of docs) assert.deepEqual(doc.concurrencyKey, concurrency, doc._id);
+    assert.deepEqual([...chunkLog.completions().values()], [1, 1, 1, 1, 1, 1]);
   });
 
   it('fails the request when a chunk runs out of retries, and aborts the rest', async () => {
@@ -313,6 +332,10 @@ function timeRangeBehaviour(makeBackend: () => Backend): void {
     await assert.rejects(submit(g, {}, { id: 'a/b' }), /must not contain/);
     await assert.rejects(submit(g, {}, { chunkMs: 0 }), /chunkMs/);
     await assert.rejects(submit(g, {}, { name: '' }), /name/);
+    await assert.rejects(
+      submit(g, {}, { chunkOptions: { concurrency: { key: 'k', limit: 0 } } }),
+      InvalidArgumentError,
+    );
     assert.deepEqual(await g.timeRanges.list(), []);
   });
 }

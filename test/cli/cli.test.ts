@@ -55,7 +55,14 @@ describe('drover CLI', function () {
       makeDoc({ id: 'img-2', queue: 'images' }),
       makeDoc({ id: 'img-3', queue: 'images', state: 'completed' }),
       makeDoc({ id: 'img-old', queue: 'images', state: 'completed', created: old }),
-      makeDoc({ id: 'mail-1', queue: 'mail', kind: 'fail', state: 'failed', created: old }),
+      makeDoc({
+        id: 'mail-1',
+        queue: 'mail',
+        kind: 'fail',
+        state: 'failed',
+        created: old,
+        concurrency: { key: 'smtp:eu', limit: 2 },
+      }),
       makeDoc({ id: 'mail-2', queue: 'mail', state: 'running' }),
     ]);
   });
@@ -171,19 +178,26 @@ describe('drover CLI', function () {
     assert.equal(JSON.parse(bad.stderr).error.code, 'DROVER_INVALID');
   });
 
-  it('show --json prints one job in full; unknown and injected IDs fail', async () => {
+  it('show prints one job in full, its concurrency key too; unknown and injected IDs fail', async () => {
     const run = await withDb('show', 'mail-1', '--json');
     assert.equal(run.code, 0, run.stderr);
     const detail = json<{
       id: string;
       state: string;
-      latest: { payload: { message: string } };
+      latest: { payload: { message: string }; concurrencyKey?: { key: string; limit: number } };
       attempts: { id: string; errors: { message: string }[] }[];
     }>(run);
     assert.equal(detail.id, 'mail-1');
     assert.equal(detail.state, 'failed');
     assert.equal(detail.latest.payload.message, 'boom');
+    assert.deepEqual(detail.latest.concurrencyKey, { key: 'smtp:eu', limit: 2 });
     assert.equal(detail.attempts[0].errors[0].message, 'failed here');
+    const human = await withDb('show', 'mail-1');
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, /^concurrency key\s+smtp:eu \(limit 2\)$/m);
+    const plain = await withDb('show', 'img-2');
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.doesNotMatch(plain.stdout, /concurrency key/, 'shown only when the job has one');
     const missing = await withDb('show', 'no-such-job', '--json');
     assert.equal(missing.code, 1);
     assert.equal(missing.stdout, '');

@@ -101,7 +101,12 @@ async function fill(group: QueueGroup): Promise<void> {
       { id: 'charge-order-2001', maxAttempts: 5 },
     ),
   );
-  await reports.put(WaitForAbortJob.create({ maxMs: 120_000 }, { id: 'report-2024-q4' }));
+  await reports.put(
+    WaitForAbortJob.create(
+      { maxMs: 120_000 },
+      { id: 'report-2024-q4', concurrency: { key: 'reports:<b>quarterly</b>', limit: 2 } },
+    ),
+  );
   await exporting.put(WaitForAbortJob.create({ maxMs: 120_000 }, { id: 'export-customers' }));
   await reports.put(
     RenderInvoiceJob.create(
@@ -233,6 +238,12 @@ describe('dashboard in headless Chromium', function () {
     assert.match((await page.locator('#flash').textContent()) ?? '', /abort report-2024-q4: /);
     assert.equal((await mgmt.job('report-2024-q4'))?.state, 'aborted');
     assert.ok(await page.locator('button[data-action="abort"]').isDisabled());
+    // The script re-rendered the facts with the new state: the concurrency key as text.
+    assert.equal(
+      await page.locator('[data-fact="concurrency key"]').textContent(),
+      'reports:<b>quarterly</b> (limit 2)',
+    );
+    assert.equal(await page.locator('[data-fact="concurrency key"] b').count(), 0);
 
     // A payload holding a script is shown as text and never runs.
     await page.goto(`${base}/jobs/invoice-order-1002`);

@@ -80,7 +80,10 @@ function dashboardBehaviour(makeBackend: () => Backend): void {
     mgmt = new Management(group);
     const mail = await group.get('mail');
     await mail.putMany([
-      NoopJob.create({ tag: XSS }, { id: 'xss-1', delayMs: 3600_000 }),
+      NoopJob.create(
+        { tag: XSS },
+        { id: 'xss-1', delayMs: 3600_000, concurrency: { key: `tenant:${XSS}`, limit: 3 } },
+      ),
       SleepJob.create({ ms: 1 }, { id: 'spare-1', delayMs: 3600_000 }),
       SleepJob.create({ ms: 1 }, { id: 'mail-ok-1' }),
       SleepJob.create({ ms: 1 }, { id: 'mail-ok-2' }),
@@ -113,6 +116,14 @@ function dashboardBehaviour(makeBackend: () => Backend): void {
     assert.equal(page.status, 200);
     assert.ok(!page.text.includes(XSS), 'the payload is not raw HTML');
     assert.ok(page.text.includes('&lt;script&gt;alert(1)&lt;/script&gt;'), page.text);
+    assert.ok(
+      page.text.includes(
+        '<dd data-fact="concurrency key">tenant:&lt;script&gt;alert(1)&lt;/script&gt; (limit 3)</dd>',
+      ),
+      'the concurrency key is shown, escaped',
+    );
+    const plain = await call(d, '/jobs/spare-1');
+    assert.ok(plain.text.includes('<dd data-fact="concurrency key">—</dd>'), 'none: a dash');
     const failed = await call(d, '/jobs/mail-bad-1');
     assert.ok(!failed.text.includes('<b>'), 'error messages are escaped');
     assert.ok(failed.text.includes('bad &lt;b&gt;&lt;script&gt;'));

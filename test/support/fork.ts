@@ -1,6 +1,6 @@
 /**
- * Parent side of forked worker processes, for the multi-process tests (test/process/harness.ts)
- * and the chaos runs (chaos/controller.ts): forks a script with its JSON config in an
+ * Parent side of forked worker processes, for the multi-process tests (test/process/harness.ts),
+ * the chaos runs (chaos/controller.ts) and the benchmark (bench/workers.ts): forks a script with its JSON config in an
  * environment variable and an IPC channel, keeps what the process writes to stderr and how it
  * exited, and ends it with SIGKILL or a graceful close (a 'close' message; SIGTERM without IPC;
  * SIGKILL if it does not exit in time). What a worker reports over IPC is its subclass's.
@@ -64,6 +64,11 @@ export abstract class ForkedWorker<FromChild> {
 
   get pid(): number {
     return this.child.pid ?? -1;
+  }
+
+  /** Resolves once the process has exited (for races with other events; never rejects). */
+  whenExited(): Promise<void> {
+    return this.exitPromise;
   }
 
   /** Waits for the process to exit, up to `timeoutMs`; true when it did. */

@@ -6,6 +6,7 @@ import {
   attemptId,
   defaultRegistry,
   HANDED_OVER_AT,
+  type ConcurrencyKey,
   type JobDocument,
   type JobState,
 } from '../../lib';
@@ -24,6 +25,8 @@ export interface DocSpec {
   dueAt?: Date;
   attempt?: number;
   tag?: string;
+  /** Concurrency key option of the job. */
+  concurrency?: ConcurrencyKey;
 }
 
 const FINISHED: JobState[] = ['retrying', 'completed', 'failed', 'aborted', 'expired'];
@@ -31,10 +34,11 @@ const FINISHED: JobState[] = ['retrying', 'completed', 'failed', 'aborted', 'exp
 /** A document in the given state, as if a worker had put it there. */
 export function makeDoc(spec: DocSpec): JobDocument {
   const created = spec.created ?? new Date();
+  const options = { id: spec.id, concurrency: spec.concurrency };
   const job =
     spec.kind === 'fail'
-      ? FailJob.create({ message: spec.tag ?? 'boom' }, { id: spec.id })
-      : NoopJob.create({ tag: spec.tag ?? '' }, { id: spec.id });
+      ? FailJob.create({ message: spec.tag ?? 'boom' }, options)
+      : NoopJob.create({ tag: spec.tag ?? '' }, options);
   const doc = defaultRegistry.toDocument(job, spec.queue ?? 'q', created);
   const attempt = spec.attempt ?? 0;
   doc._id = attemptId(spec.id, attempt);

@@ -54,6 +54,9 @@ function detailText(d: JobDetail): string {
     ],
   ];
   if (l.scopes?.length) pairs.push(['scopes', l.scopes.join(', ')]);
+  if (l.concurrencyKey) {
+    pairs.push(['concurrency key', `${l.concurrencyKey.key} (limit ${l.concurrencyKey.limit})`]);
+  }
   if (l.dependency && l.dependency.type !== 'always') {
     pairs.push(['dependency', `${l.dependency.type} on ${l.dependency.edges.join(', ') || '-'}`]);
   }
