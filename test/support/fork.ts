@@ -8,6 +8,9 @@
 import { fork, type ChildProcess } from 'node:child_process';
 
 /** The message that asks a worker to close gracefully (every worker script understands it). */
+/** Longest wait, after a worker exited, for the IPC messages it sent before. */
+const IPC_DRAIN_MS = 2_000;
+
 export interface CloseMessage {
   kind: 'close';
   drainTimeoutMs?: number;
@@ -48,14 +51,26 @@ export abstract class ForkedWorker<FromChild> {
       this.stderr += chunk.toString();
       if (this.stderr.length > stderrKept) this.stderr = this.stderr.slice(-stderrKept);
     });
-    this.exitPromise = new Promise((resolve) => {
+    // IPC messages can still be in flight when 'exit' comes; the channel's 'disconnect' comes
+    // after the last of them, so waiting for both means every message sent has been handled.
+    const disconnected = new Promise<void>((resolve) => {
+      if (!child.connected) resolve();
+      else child.once('disconnect', () => resolve());
+    });
+    this.exitPromise = new Promise<void>((resolve) => {
       child.once('exit', (code, signal) => {
-        this.exited = true;
         this.exitedAt = Date.now();
         this.exitCode = code;
         this.exitSignal = signal;
-        resolve();
+        // Bounded: a channel a grandchild keeps open must not hold the exit back for good.
+        const bound = setTimeout(() => resolve(), IPC_DRAIN_MS);
+        void disconnected.then(() => {
+          clearTimeout(bound);
+          resolve();
+        });
       });
+    }).then(() => {
+      this.exited = true;
     });
   }
 
