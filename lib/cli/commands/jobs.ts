@@ -54,6 +54,7 @@ function detailText(d: JobDetail): string {
     ],
   ];
   if (l.scopes?.length) pairs.push(['scopes', l.scopes.join(', ')]);
+  if (l.enqueueScopes?.length) pairs.push(['enqueue scopes', l.enqueueScopes.join(', ')]);
   if (l.concurrencyKey) {
     pairs.push(['concurrency key', `${l.concurrencyKey.key} (limit ${l.concurrencyKey.limit})`]);
   }
