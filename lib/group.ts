@@ -2,14 +2,16 @@
  * A queue group: named queues over one set of stores, created on demand, closed together; abort
  * by ID across all of them (and, through the store, across processes).
  */
-import { connectClient, type ConnectRetryOptions } from './mongo/connect';
-import { MongoClient, type MongoClientOptions } from 'mongodb';
+import { connectClient } from './mongo/connect';
+import type { MongoClient } from 'mongodb';
 import type { Logger } from 'pino';
 import { DependencyExtension } from './dependencies';
 import { InvalidArgumentError, QueueClosedError } from './errors';
 import type { QueueExtension } from './extension';
 import { QueueFuses } from './fuses';
-import { BackgroundPasses, QueueActivity } from './group-upkeep';
+import type { ConnectOptions, QueueGroupOptions } from './group-options';
+import { ACTIVITY_EVENTS, GroupUpkeep, QueueActivity } from './group-upkeep';
+import { PresenceTriggers, presenceSnapshot } from './group-presence';
 import { defaultLogger, type QueueOptions } from './options';
 import {
   checkQueueOptionLayers,
@@ -17,88 +19,26 @@ import {
   recordableOptions,
   resolveQueueUpkeep,
   type QueueOptionLayers,
-  type QueuePattern,
-  type QueueUpkeepOptions,
   type ResolvedQueueUpkeep,
 } from './queue-options';
 import type { QueueRecord } from './queue-store';
 import { Queue } from './queue';
 import { Scheduler, type SchedulerOptions } from './scheduler';
-import { RunHooks, type RunHooksOptions } from './hooks';
+import { RunHooks } from './hooks';
 import { JobFollower, type FollowOptions } from './job-events';
-import { TimeRangeRequests, type TimeRangeRequestsOptions } from '../jobs/time-range-requests';
+import { TimeRangeRequests } from '../jobs/time-range-requests';
 import { ScopeLocks } from './scopes';
 import { RateLimits } from './rate-limit';
-import { RetryHandler, type RetryHandlerOptions } from './retry-handler';
+import { RetryHandler } from './retry-handler';
 import type { AbortOutcome, JobStore } from './store';
 import { initStores, memoryStores, mongoStores, type Stores } from './stores';
-import type { JobState } from './types';
-import { checkAttemptId, checkNumber, checkQueueName } from './validate';
+import { checkAttemptId, checkQueueName } from './validate';
+import { ObserverRelay } from './observers';
 import { newOwnerId } from './runner';
-import {
-  WorkerPresence,
-  type PresenceSnapshot,
-  type WorkerPresenceOptions,
-} from './worker-presence';
+import { WorkerPresence } from './worker-presence';
 import type { WorkerRecord } from './worker-store';
 
-/** States of jobs that keep a queue from being pruned: work waiting or under way. */
-const WORK_STATES: JobState[] = ['pending', 'blocked', 'running'];
-/** Delay of the presence write that follows a release made by a waiting hook. */
-const PRESENCE_AFTER_RELEASE_MS = 200;
-/** Page size when listing queue records. */
-const RECORD_PAGE = 500;
-/** Queue events that count as activity (puts are seen by the `activity` extension). */
-const ACTIVITY_EVENTS = [
-  'claimed',
-  'completed',
-  'failed',
-  'retrying',
-  'aborted',
-  'expired',
-  'released',
-] as const;
-/**
- * Options of a group. A queue's options merge, later over earlier: `defaults`, every matching
- * entry of `patterns` (in order), `queues[name]`, then the options given to `get` when the queue
- * is created.
- */
-export interface QueueGroupOptions extends QueueUpkeepOptions {
-  /** Defaults for every queue of the group. */
-  defaults?: QueueOptions;
-  /** Options by name pattern: a glob (`emails.*`, `*` any run of characters) or a RegExp. */
-  patterns?: QueuePattern[];
-  /** Options of individual queues by exact name. */
-  queues?: Record<string, QueueOptions>;
-  /** Clock of queue records and pruning; `defaults.now`, else the system clock. */
-  now?: () => Date;
-  logger?: Logger;
-  /** Extra extensions given to every queue (after the built-in ones). */
-  extensions?: QueueExtension[];
-  /** Retries of every queue: bounds, backoff and the monitor of half-done hand-overs. */
-  retry?: RetryHandlerOptions;
-  /** Hooks run before and after each job of every queue (see lib/hooks.ts). */
-  hooks?: RunHooksOptions;
-  /** Time-range requests whose chunks run in the group's queues (jobs/time-range-requests.ts). */
-  timeRanges?: TimeRangeRequestsOptions;
-  /** The group's presence record, listed by `workers()` in every process. */
-  presence?: WorkerPresenceOptions;
-}
-
-/** Options of `QueueGroup.connect`. */
-export interface ConnectOptions extends QueueGroupOptions {
-  /** MongoDB connection string. */
-  uri?: string;
-  /** An already connected client; the group will not close it. */
-  client?: MongoClient;
-  /** Database name. */
-  db: string;
-  /** Prefix of the collection names. Default `drover`. */
-  collectionPrefix?: string;
-  clientOptions?: MongoClientOptions;
-  /** Retry the first connection (a worker started before its database). One attempt by default. */
-  connectRetry?: ConnectRetryOptions;
-}
+export type { ConnectOptions, QueueGroupOptions } from './group-options';
 
 /** Named queues sharing one set of stores. */
 export class QueueGroup {
@@ -107,7 +47,7 @@ export class QueueGroup {
   private readonly opening = new Map<string, Promise<Queue>>();
   private readonly lastActive: QueueActivity;
   /** Automatic prune and discovery passes. */
-  private readonly passes: BackgroundPasses;
+  private readonly passes: GroupUpkeep;
   private readonly layers: QueueOptionLayers;
   private readonly upkeep: ResolvedQueueUpkeep;
   private readonly now: () => Date;
@@ -127,27 +67,17 @@ export class QueueGroup {
   readonly timeRanges: TimeRangeRequests;
   /** This group's record in the workers collection, while it runs pools. */
   readonly presence: WorkerPresence;
+  /** Rewrites `presence` when a wait begins or ends or a queue's pool starts. */
+  private readonly presenceTriggers: PresenceTriggers;
+  /** Relays to `observers`; last in every queue's list, so `beforeStart` sees only runs. */
+  private readonly observerRelay = new ObserverRelay();
   /** Followers made by `follow`, closed with the group. */
   private readonly followers = new Set<JobFollower>();
   /**
    * Extensions attached after construction (metrics, lib/metrics.ts): every queue, held or
    * opened later, calls their `beforeStart` (verdict ignored: they only observe) and `afterFinish`.
    */
-  readonly observers = new Set<QueueExtension>();
-  /** Relays to `observers`; last in every queue's list, so `beforeStart` sees only runs. */
-  private readonly observerRelay: QueueExtension = {
-    name: 'observers',
-    beforeStart: async (ctx) => {
-      for (const o of this.observers) await o.beforeStart?.(ctx);
-      return { action: 'run' };
-    },
-    afterFinish: async (ctx, state) => {
-      for (const o of this.observers) await o.afterFinish?.(ctx, state);
-    },
-    outcomeDropped: async (ctx) => {
-      for (const o of this.observers) await o.outcomeDropped?.(ctx);
-    },
-  };
+  readonly observers = this.observerRelay.observers;
 
   /**
    * A group over `stores`. Given a bare job store, the other stores are in memory (queue records
@@ -178,19 +108,34 @@ export class QueueGroup {
         .queueTouch({ name, now })
         .catch((err: unknown) => this.logger.warn({ err, queue: name }, 'queue touch failed'));
     });
-    this.passes = new BackgroundPasses(this.logger);
     this.presence = new WorkerPresence(
       newOwnerId(),
       this.stores.workers,
-      () => this.presenceSnapshot(),
+      () => presenceSnapshot(this.hooks, this.queuesByName.values()),
       this.now,
       this.logger,
       options.presence,
     );
-    // A wait that begins or ends is visible to other processes at once, not a pass later.
-    const refresh = () => void this.presence.refresh();
-    this.hooks.on('waiting', refresh).on('resumed', refresh);
-    this.startUpkeep();
+    this.presenceTriggers = new PresenceTriggers(this.presence, this.hooks);
+    const held = {
+      held: this.queuesByName,
+      isOpening: (name: string) => this.opening.has(name),
+      isClosed: () => this.closed,
+      open: (name: string) => this.get(name),
+      drop: (name: string) => {
+        this.queuesByName.delete(name);
+        this.fuses.forget(name);
+      },
+    };
+    this.passes = new GroupUpkeep(held, {
+      stores: this.stores,
+      activity: this.lastActive,
+      presence: this.presence,
+      upkeep: this.upkeep,
+      now: this.now,
+      logger: this.logger,
+    });
+    this.passes.start();
   }
 
   /** The job store. */
@@ -286,13 +231,7 @@ export class QueueGroup {
     this.lastActive.opened(name);
     const active = () => this.markActive(name);
     for (const event of ACTIVITY_EVENTS) queue.on(event, active);
-    queue.on('started', () => void this.presence.refresh());
-    // A wait releases the jobs it caught: report them as no longer running once their slots
-    // are free (just after the release's extensions ran), not at the next periodic write.
-    queue.on('released', () => {
-      if (this.hooks.claimAllowed()) return;
-      setTimeout(() => void this.presence.refresh(), PRESENCE_AFTER_RELEASE_MS).unref();
-    });
+    this.presenceTriggers.follow(queue);
   }
 
   /** Notes activity of a held queue (a late event of a pruned one does not count). */
@@ -342,19 +281,7 @@ export class QueueGroup {
 
   /** Names of every queue recorded in the queues collection, by any process, in name order. */
   async discover(): Promise<string[]> {
-    const names: string[] = [];
-    for await (const record of this.records()) names.push(record.name);
-    return names;
-  }
-
-  private async *records(): AsyncIterable<QueueRecord> {
-    let after: string | undefined;
-    for (;;) {
-      const page = await this.stores.queues.queueList({ after, limit: RECORD_PAGE });
-      yield* page;
-      if (page.length < RECORD_PAGE) return;
-      after = page[page.length - 1].name;
-    }
+    return this.passes.discover();
   }
 
   /** The stored record of a queue (creation, activity, fuses, options), or undefined. */
@@ -369,31 +296,7 @@ export class QueueGroup {
    * `pruneIdleMs`. Returns the names started.
    */
   async startDiscovered(): Promise<string[]> {
-    const match = this.upkeep.autoStart;
-    const started: string[] = [];
-    if (!match) return started;
-    const recentSince = this.now().getTime() - this.upkeep.pruneIdleMs;
-    for await (const record of this.records()) {
-      const { name } = record;
-      if (this.closed) break;
-      if (this.queuesByName.has(name) || this.opening.has(name) || !match(name)) continue;
-      try {
-        if (record.lastActive.getTime() < recentSince && !(await this.hasWork(name))) continue;
-        await this.get(name);
-        started.push(name);
-      } catch (err) {
-        if (this.closed) break;
-        this.logger.warn({ err, queue: name }, 'starting a discovered queue failed');
-      }
-    }
-    if (started.length > 0) this.logger.info({ queues: started }, 'discovered queues started');
-    return started;
-  }
-
-  /** Whether any job of the queue is waiting or running, in any process. */
-  private async hasWork(name: string): Promise<boolean> {
-    const docs = await this.store.jobList({ queue: name, states: WORK_STATES, limit: 1 });
-    return docs.length > 0;
+    return this.passes.startDiscovered();
   }
 
   /**
@@ -402,30 +305,7 @@ export class QueueGroup {
    * records stay, and `get` creates the queue again. Returns the names pruned.
    */
   async prune(options: { idleMs?: number } = {}): Promise<string[]> {
-    const idleMs =
-      options.idleMs === undefined
-        ? this.upkeep.pruneIdleMs
-        : checkNumber('idleMs', options.idleMs, 0, Number.MAX_SAFE_INTEGER);
-    const idle = (name: string, queue: Queue) =>
-      this.queuesByName.get(name) === queue &&
-      queue.runningJobs().length === 0 &&
-      this.lastActive.idleFor(name, idleMs);
-    const pruned: string[] = [];
-    for (const [name, queue] of [...this.queuesByName]) {
-      if (!idle(name, queue) || (await this.hasWork(name))) continue;
-      // Checked again after the read: a put or claim meanwhile keeps the queue.
-      if (!idle(name, queue)) continue;
-      this.queuesByName.delete(name);
-      this.lastActive.forget(name);
-      this.fuses.forget(name);
-      await queue.close();
-      pruned.push(name);
-    }
-    if (pruned.length > 0) {
-      this.logger.info({ queues: pruned }, 'idle queues pruned');
-      void this.presence.refresh();
-    }
-    return pruned;
+    return this.passes.prune(options);
   }
 
   /**
@@ -449,20 +329,6 @@ export class QueueGroup {
   /** Resumes claims of a paused job type; undefined when the queue has no record. */
   async resumeType(name: string, type: string): Promise<QueueRecord | undefined> {
     return this.fuses.resumeType(name, type);
-  }
-
-  /** Starts the automatic prune and discovery loops the options ask for. */
-  private startUpkeep(): void {
-    const { pruneEveryMs, autoStart, discoverEveryMs } = this.upkeep;
-    if (pruneEveryMs > 0) {
-      this.passes.every('prune', pruneEveryMs, () => this.prune(), { unref: true });
-    }
-    if (autoStart) {
-      // Not unref'd: a worker process waiting for queues to appear must stay alive.
-      this.passes.every('discover', discoverEveryMs, () => this.startDiscovered(), {
-        immediate: true,
-      });
-    }
   }
 
   private assertOpen(name: string): void {
@@ -517,20 +383,6 @@ export class QueueGroup {
   async workers(options: { queue?: string } = {}): Promise<WorkerRecord[]> {
     const queue = options.queue === undefined ? undefined : checkQueueName(options.queue);
     return this.stores.workers.workerList({ now: this.now(), queue });
-  }
-
-  /** What this group's presence record says now. */
-  private presenceSnapshot(): PresenceSnapshot {
-    const hold = this.hooks.state();
-    const queues = [...this.queuesByName.values()]
-      .filter((q) => q.started)
-      .map((q) => ({
-        name: q.name,
-        owner: q.owner,
-        workers: q.options.workers,
-        running: q.runningJobs().length,
-      }));
-    return { state: hold.state, message: hold.message, stateSince: hold.since, queues };
   }
 
   /** Closes every queue (gracefully) and the client the group opened. */

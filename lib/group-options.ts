@@ -1,0 +1,55 @@
+/**
+ * Options of a queue group and of `QueueGroup.connect` (lib/group.ts, which re-exports them).
+ */
+import type { MongoClient, MongoClientOptions } from 'mongodb';
+import type { Logger } from 'pino';
+import type { TimeRangeRequestsOptions } from '../jobs/time-range-requests';
+import type { QueueExtension } from './extension';
+import type { RunHooksOptions } from './hooks';
+import type { ConnectRetryOptions } from './mongo/connect';
+import type { QueueOptions } from './options';
+import type { QueuePattern, QueueUpkeepOptions } from './queue-options';
+import type { RetryHandlerOptions } from './retry-handler';
+import type { WorkerPresenceOptions } from './worker-presence';
+
+/**
+ * Options of a group. A queue's options merge, later over earlier: `defaults`, every matching
+ * entry of `patterns` (in order), `queues[name]`, then the options given to `get` when the queue
+ * is created.
+ */
+export interface QueueGroupOptions extends QueueUpkeepOptions {
+  /** Defaults for every queue of the group. */
+  defaults?: QueueOptions;
+  /** Options by name pattern: a glob (`emails.*`, `*` any run of characters) or a RegExp. */
+  patterns?: QueuePattern[];
+  /** Options of individual queues by exact name. */
+  queues?: Record<string, QueueOptions>;
+  /** Clock of queue records and pruning; `defaults.now`, else the system clock. */
+  now?: () => Date;
+  logger?: Logger;
+  /** Extra extensions given to every queue (after the built-in ones). */
+  extensions?: QueueExtension[];
+  /** Retries of every queue: bounds, backoff and the monitor of half-done hand-overs. */
+  retry?: RetryHandlerOptions;
+  /** Hooks run before and after each job of every queue (see lib/hooks.ts). */
+  hooks?: RunHooksOptions;
+  /** Time-range requests whose chunks run in the group's queues (jobs/time-range-requests.ts). */
+  timeRanges?: TimeRangeRequestsOptions;
+  /** The group's presence record, listed by `workers()` in every process. */
+  presence?: WorkerPresenceOptions;
+}
+
+/** Options of `QueueGroup.connect`. */
+export interface ConnectOptions extends QueueGroupOptions {
+  /** MongoDB connection string. */
+  uri?: string;
+  /** An already connected client; the group will not close it. */
+  client?: MongoClient;
+  /** Database name. */
+  db: string;
+  /** Prefix of the collection names. Default `drover`. */
+  collectionPrefix?: string;
+  clientOptions?: MongoClientOptions;
+  /** Retry the first connection (a worker started before its database). One attempt by default. */
+  connectRetry?: ConnectRetryOptions;
+}
