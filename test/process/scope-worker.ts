@@ -4,14 +4,15 @@
  * scope locks live in MongoDB and are shared with the other processes; worker.ts builds its group
  * from a bare job store, whose scope locks would be in this process's memory only.
  *
- * Its presence record (lib/worker-presence.ts) is in MongoDB too, for the presence process test.
+ * Its presence record (lib/worker-presence.ts) and rate-limit windows are in MongoDB too, for the
+ * presence and rate-limit process tests.
  *
  * Forked with `DROVER_SCOPE_WORKER_CONFIG` set to a JSON `ScopeWorkerConfig`.
  */
 import 'reflect-metadata';
 import { MongoClient } from 'mongodb';
 import pino from 'pino';
-import { QueueGroup, type WorkerPresenceOptions } from '../../lib';
+import { QueueGroup, type RateLimit, type WorkerPresenceOptions } from '../../lib';
 import { initStores, mongoStores } from '../../lib/stores';
 import { TEST_URI_ENV } from '../support/server';
 import { serveWorker } from './worker';
@@ -30,6 +31,8 @@ export interface ScopeWorkerConfig {
   pollMaxMs?: number;
   /** Presence record timing (test/process/presence.test.ts). */
   presence?: WorkerPresenceOptions;
+  /** The queue's rate limit (test/process/rate-limit.test.ts). */
+  rateLimit?: RateLimit;
 }
 
 export const SCOPE_WORKER_CONFIG_ENV = 'DROVER_SCOPE_WORKER_CONFIG';
@@ -52,6 +55,7 @@ async function main(): Promise<void> {
       heartbeatMs: config.heartbeatMs,
       pollMinMs: config.pollMinMs,
       pollMaxMs: config.pollMaxMs,
+      rateLimit: config.rateLimit,
     },
     presence: config.presence,
   });
