@@ -5,61 +5,34 @@
  */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import path from 'node:path';
-import { MongoClient } from 'mongodb';
 import { Management } from '../../lib';
-import { initStores, mongoStores, type Stores } from '../../lib/stores';
 import { eventually } from '../support/backends';
-import { forkWorker } from '../support/fork';
-import { dropDatabase, testUri, uniqueDbName } from '../support/server';
-import { WorkerHandle } from './harness';
-import { SCOPE_WORKER_CONFIG_ENV, type ScopeWorkerConfig } from './scope-worker';
+import { SharedDeployment } from './deployment';
 
 describe('multi-process: worker presence', function () {
   this.timeout(60_000);
 
-  const dbName = uniqueDbName('presence_process');
-  const prefix = 'pr';
+  const deployment = new SharedDeployment('presence_process', 'pr');
   /** A record lives 1.5 s without a write; a live process rewrites it every 300 ms. */
   const presence = { everyMs: 300, ttlMs: 1_500 };
-  let client: MongoClient;
-  let stores: Stores;
-  const workers: WorkerHandle[] = [];
-
-  function spawn(): WorkerHandle {
-    const config: ScopeWorkerConfig = {
-      uri: testUri(),
-      db: dbName,
-      prefix,
+  const spawn = () =>
+    deployment.spawn({
       queue: 'work',
       workers: 2,
       lockTimeoutMs: 5_000,
       heartbeatMs: 500,
       presence,
-    };
-    const handle = new WorkerHandle(
-      forkWorker(path.join(__dirname, 'scope-worker.js'), SCOPE_WORKER_CONFIG_ENV, config),
-    );
-    workers.push(handle);
-    return handle;
-  }
+    });
 
-  before(async () => {
-    client = await MongoClient.connect(testUri());
-    stores = mongoStores(client.db(dbName), { prefix });
-    await initStores(stores);
-  });
+  before(async () => deployment.open());
 
   after(async function () {
     this.timeout(30_000);
-    await Promise.all(workers.map((w) => w.close(1_000).catch(() => undefined)));
-    await Promise.all(workers.map((w) => w.kill9()));
-    await client?.close();
-    await dropDatabase(dbName);
+    await deployment.close();
   });
 
   it('lists live processes, drops a killed one after its expiry and a closed one at once', async () => {
-    const management = new Management(stores);
+    const management = new Management(deployment.stores);
     const pids = async () => (await management.workers()).map((w) => w.pid).sort();
     const [victim, survivor] = [spawn(), spawn()];
     await eventually('both ready', () => victim.ready && survivor.ready, 30_000);

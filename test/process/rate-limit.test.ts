@@ -5,16 +5,10 @@
  */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import path from 'node:path';
-import { MongoClient } from 'mongodb';
-import { QueueGroup, rateWindow, type JobInfo } from '../../lib';
-import { initStores, mongoStores, type Stores } from '../../lib/stores';
-import { eventually, testLogger } from '../support/backends';
-import { forkWorker } from '../support/fork';
+import { rateWindow, type JobInfo } from '../../lib';
+import { eventually } from '../support/backends';
 import { NoopJob } from '../support/jobs';
-import { dropDatabase, testUri, uniqueDbName } from '../support/server';
-import { WorkerHandle } from './harness';
-import { SCOPE_WORKER_CONFIG_ENV, type ScopeWorkerConfig } from './scope-worker';
+import { SharedDeployment } from './deployment';
 
 const PROCESSES = 3;
 const JOBS = 30;
@@ -23,50 +17,27 @@ const LIMIT = { max: 5, perMs: 500 };
 describe('multi-process: a rate limit shared by 3 processes', function () {
   this.timeout(60_000);
 
-  const dbName = uniqueDbName('rate_process');
-  const prefix = 'rl';
-  let client: MongoClient;
-  let stores: Stores;
-  let group: QueueGroup;
-  const workers: WorkerHandle[] = [];
+  const deployment = new SharedDeployment('rate_process', 'rl');
 
-  before(async () => {
-    client = await MongoClient.connect(testUri());
-    stores = mongoStores(client.db(dbName), { prefix });
-    await initStores(stores);
-    // The parent only puts and reads; it never starts a pool.
-    group = new QueueGroup(stores, { logger: testLogger });
-  });
+  before(async () => deployment.open());
 
   after(async function () {
     this.timeout(30_000);
-    await Promise.all(workers.map((w) => w.close(1_000).catch(() => undefined)));
-    await Promise.all(workers.map((w) => w.kill9()));
-    await group?.close().catch(() => undefined);
-    await client?.close();
-    await dropDatabase(dbName);
+    await deployment.close();
   });
 
   it('never claims more than max per window between them, and completes every job', async () => {
-    for (let i = 0; i < PROCESSES; i++) {
-      const config: ScopeWorkerConfig = {
-        uri: testUri(),
-        db: dbName,
-        prefix,
+    const workers = Array.from({ length: PROCESSES }, () =>
+      deployment.spawn({
         queue: 'limited',
         workers: 4,
         lockTimeoutMs: 20_000,
         heartbeatMs: 1_000,
         rateLimit: LIMIT,
-      };
-      workers.push(
-        new WorkerHandle(
-          forkWorker(path.join(__dirname, 'scope-worker.js'), SCOPE_WORKER_CONFIG_ENV, config),
-        ),
-      );
-    }
+      }),
+    );
     await Promise.all(workers.map((w) => w.waitReady()));
-    const queue = await group.get('limited');
+    const queue = await deployment.group.get('limited');
     await queue.putMany(
       Array.from({ length: JOBS }, (_, i) => NoopJob.create({}, { id: `rl-${i}` })),
     );

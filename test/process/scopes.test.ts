@@ -7,17 +7,11 @@
  */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import path from 'node:path';
-import { MongoClient } from 'mongodb';
-import { QueueGroup } from '../../lib';
-import { initStores, mongoStores, type Stores } from '../../lib/stores';
-import { eventually, testLogger } from '../support/backends';
+import { eventually } from '../support/backends';
 import { SleepJob } from '../support/jobs';
 import { maxConcurrentByScope, overlappingRuns } from '../support/scope-jobs';
-import { forkWorker } from '../support/fork';
-import { dropDatabase, testUri, uniqueDbName } from '../support/server';
-import { countBy, WorkerHandle } from './harness';
-import { SCOPE_WORKER_CONFIG_ENV, type ScopeWorkerConfig } from './scope-worker';
+import { SharedDeployment, type DeploymentWorkerConfig } from './deployment';
+import { countBy } from './harness';
 import type { WorkerMessage } from './worker';
 
 const PROCESSES = 3;
@@ -28,49 +22,16 @@ const SCOPES = 5;
 describe('multi-process: scope locks, 3 processes, 200 jobs over 5 scopes', function () {
   this.timeout(60_000);
 
-  const dbName = uniqueDbName('scopes_process');
-  const prefix = 'sc';
   const queueName = 'scoped';
-  let client: MongoClient;
-  let stores: Stores;
-  let group: QueueGroup;
-  const workers: WorkerHandle[] = [];
+  const deployment = new SharedDeployment('scopes_process', 'sc');
+  const spawn = (config: Omit<DeploymentWorkerConfig, 'queue'> & { queue?: string }) =>
+    deployment.spawn({ queue: queueName, ...config });
 
-  function spawn(
-    config: Omit<ScopeWorkerConfig, 'db' | 'prefix' | 'queue'> & { queue?: string },
-  ): WorkerHandle {
-    const full: ScopeWorkerConfig = {
-      uri: testUri(),
-      db: dbName,
-      prefix,
-      queue: queueName,
-      ...config,
-    };
-    const child = forkWorker(
-      path.join(__dirname, 'scope-worker.js'),
-      SCOPE_WORKER_CONFIG_ENV,
-      full,
-    );
-    const handle = new WorkerHandle(child);
-    workers.push(handle);
-    return handle;
-  }
-
-  before(async function () {
-    client = await MongoClient.connect(testUri());
-    stores = mongoStores(client.db(dbName), { prefix });
-    await initStores(stores);
-    // The parent only puts and reads; it never starts a pool.
-    group = new QueueGroup(stores, { logger: testLogger });
-  });
+  before(async () => deployment.open());
 
   after(async function () {
     this.timeout(30_000);
-    await Promise.all(workers.map((w) => w.close(1_000).catch(() => undefined)));
-    await Promise.all(workers.map((w) => w.kill9()));
-    await group?.close().catch(() => undefined);
-    await client?.close();
-    await dropDatabase(dbName);
+    await deployment.close();
   });
 
   it('never runs two jobs of one scope at once and completes every job once', async function () {
@@ -87,7 +48,7 @@ describe('multi-process: scope locks, 3 processes, 200 jobs over 5 scopes', func
     );
     await Promise.all(procs.map((w) => w.waitReady()));
 
-    const queue = await group.get(queueName);
+    const queue = await deployment.group.get(queueName);
     const jobs = Array.from({ length: JOBS }, (_, i) =>
       SleepJob.create(
         { ms: 2 + Math.floor(Math.random() * 6) },
@@ -149,7 +110,11 @@ describe('multi-process: scope locks, 3 processes, 200 jobs over 5 scopes', func
     assert.equal(maxByScope.size, SCOPES);
     for (const [scope, max] of maxByScope) assert.equal(max, 1, `${scope} ran one at a time`);
     assert.ok(pids.size > 1, `runs spread over processes: ${JSON.stringify([...pids])}`);
-    assert.deepEqual(await stores.scopes.scopeList({ queue: queueName }), [], 'no lock left');
+    assert.deepEqual(
+      await deployment.stores.scopes.scopeList({ queue: queueName }),
+      [],
+      'no lock left',
+    );
   });
 
   it('frees the scopes of a killed process once its locks go stale', async function () {
@@ -168,7 +133,7 @@ describe('multi-process: scope locks, 3 processes, 200 jobs over 5 scopes', func
     });
     const CRASH_JOBS = 30;
     const scopeOf = (i: number) => `crash-${i % 3}`;
-    const q = await group.get(queue);
+    const q = await deployment.group.get(queue);
     await q.putMany(
       Array.from({ length: CRASH_JOBS }, (_, i) =>
         SleepJob.create(
@@ -225,7 +190,7 @@ describe('multi-process: scope locks, 3 processes, 200 jobs over 5 scopes', func
         .filter((r) => r.scopes.some((sc) => orphanScopes.has(sc)) && r.start >= killedAt)
         .map((r) => r.start - killedAt),
     );
-    assert.deepEqual(await stores.scopes.scopeList({ queue }), [], 'no lock left');
+    assert.deepEqual(await deployment.stores.scopes.scopeList({ queue }), [], 'no lock left');
     if (process.env.DROVER_TEST_VERBOSE) {
       console.log(
         `      killed a process holding ${orphans.length} job(s) of scope(s) ${[...orphanScopes].join(', ')}; ` +
