@@ -192,7 +192,11 @@ export class RunnerPool {
         grants = await this.claimGrants(free, now);
         const limit = Math.min(free, ...grants.map((g) => g.granted));
         if (limit === 0) {
-          await this.sleepUntilGranted(grants, now);
+          // What others granted goes back before the sleep, not after it.
+          const refused = grants;
+          grants = [];
+          await this.giveBack(refused, 0);
+          await this.sleepUntilGranted(refused, now);
           continue;
         }
         docs = await this.store.jobClaim({
