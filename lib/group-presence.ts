@@ -7,9 +7,6 @@ import type { RunHooks } from './hooks';
 import type { Queue } from './queue';
 import type { PresenceSnapshot, WorkerPresence } from './worker-presence';
 
-/** Delay of the presence write that follows a release made by a waiting hook. */
-const PRESENCE_AFTER_RELEASE_MS = 200;
-
 /** What a group's presence record says now: the hooks' state and the queues with a pool here. */
 export function presenceSnapshot(hooks: RunHooks, queues: Iterable<Queue>): PresenceSnapshot {
   const hold = hooks.state();
@@ -19,7 +16,7 @@ export function presenceSnapshot(hooks: RunHooks, queues: Iterable<Queue>): Pres
       name: q.name,
       owner: q.owner,
       workers: q.options.workers,
-      running: q.runningJobs().length,
+      running: q.executingJobs().length,
     }));
   return { state: hold.state, message: hold.message, stateSince: hold.since, queues: started };
 }
@@ -38,11 +35,10 @@ export class PresenceTriggers {
   /** Follows a queue the group holds: its pool starting, and releases made by a wait. */
   follow(queue: Queue): void {
     queue.on('started', () => void this.presence.refresh());
-    // A wait releases the jobs it caught: report them as no longer running once their slots
-    // are free (just after the release's extensions ran), not at the next periodic write.
+    // A wait releases the jobs it caught: report them as no longer running at once (a released
+    // job is finishing, so the snapshot leaves it out), not at the next periodic write.
     queue.on('released', () => {
-      if (this.hooks.claimAllowed()) return;
-      setTimeout(() => void this.presence.refresh(), PRESENCE_AFTER_RELEASE_MS).unref();
+      if (!this.hooks.claimAllowed()) void this.presence.refresh();
     });
   }
 }

@@ -325,6 +325,14 @@ export class Queue extends TypedEmitter<QueueEventMap> {
   }
 
   /**
+   * The running jobs whose code has not returned yet: `runningJobs()` less those whose outcome
+   * (or release) is being recorded.
+   */
+  executingJobs(): string[] {
+    return this.pool.executingJobs();
+  }
+
+  /**
    * Aborts a job by ID wherever it runs: at once in this process, within one heartbeat in any
    * other. A job not yet started ends `aborted` at once.
    */

@@ -131,6 +131,11 @@ export class RunnerPool {
     return [...this.running.keys()];
   }
 
+  /** Running jobs whose code has not returned yet (not yet recording their outcome). */
+  executingJobs(): string[] {
+    return [...this.running].filter(([, r]) => !r.finishing).map(([id]) => id);
+  }
+
   /** Aborts a job running in this pool; false when it is not here. */
   abort(id: string, reason: Error = new JobAbortedError(id)): boolean {
     const r = this.running.get(id);

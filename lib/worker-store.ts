@@ -17,7 +17,7 @@ export interface WorkerQueue {
   owner: string;
   /** Concurrency of the pool. */
   workers: number;
-  /** Jobs running now. */
+  /** Jobs whose code runs now (not those recording their outcome). */
   running: number;
 }
 

@@ -25,11 +25,11 @@ export class MongoRateStore implements RateStore {
     const { id, windowStart, max, want } = params;
     for (let i = 0; i < TAKE_TRIES; i++) {
       // Room for all of `want` in the current window: one round trip.
-      const fast = await this.rates.findOneAndUpdate(
+      const fast = await this.rates.updateOne(
         { _id: id, windowStart, count: { $lte: max - want } },
         { $inc: { count: want } },
       );
-      if (fast) return want;
+      if (fast.modifiedCount === 1) return want;
       const doc = await this.rates.findOne({ _id: id });
       const take = (count: number) => Math.max(0, Math.min(want, max - count));
       if (!doc) {

@@ -89,6 +89,11 @@ function workerBehaviour(makeBackend: () => Backend): void {
       const [w] = await management.workers();
       return w?.state === 'auth-required';
     });
+    // The job the wait caught is released, and the record says so without a periodic write.
+    await eventually(
+      'the released job no longer counted',
+      async () => (await management.workers())[0]?.queues[0]?.running === 0,
+    );
     const [w] = await management.workers();
     assert.equal(w.message, 'token expired: sign in again');
     assert.ok(w.stateSince instanceof Date);
