@@ -2,7 +2,7 @@
  * `npm run demo`: runs the demo on MONGODB_URI, or on an embedded server (mongodb-memory-server
  * when a mongod binary is available, else the in-memory mongo-java-server stand-in).
  */
-import { runDemo } from '../lib/demo';
+import { runDemo } from '../lib/ops/demo';
 import { startServer } from '../test/support/server';
 
 async function main(): Promise<void> {

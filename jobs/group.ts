@@ -11,8 +11,8 @@
  * settings do not apply (give the group itself a `concurrency` key option to bound it).
  */
 import { JobAbortedError, MaxTimeExceededError, toError } from '../lib/errors';
-import { BaseJob, type JobContext } from '../lib/job';
-import { defaultRegistry, JobType, type Registry } from '../lib/registry';
+import { BaseJob, type JobContext } from '../lib/job/base-job';
+import { defaultRegistry, JobType, type Registry } from '../lib/job/registry';
 import type { JobDocument, JobErrorRecord } from '../lib/types';
 import { checkNumber } from '../lib/validate';
 

@@ -14,8 +14,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { CommandFailedError, InvalidArgumentError, RetryableError } from '../lib/errors';
-import { BaseJob, type JobContext } from '../lib/job';
-import { JobType } from '../lib/registry';
+import { BaseJob, type JobContext } from '../lib/job/base-job';
+import { JobType } from '../lib/job/registry';
 import { checkNumber } from '../lib/validate';
 
 /** Bytes of stdout and of stderr kept (the last ones). */

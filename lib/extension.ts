@@ -3,8 +3,8 @@
  * dependencies, retries, fuses, metrics...) plug into a queue through these hooks, so each
  * feature lives in its own module and the runner stays small.
  */
-import type { BaseJob } from './job';
-import type { LockToken } from './store';
+import type { BaseJob } from './job/base-job';
+import type { LockToken } from './store/job-store';
 import type { JobDocument, JobState } from './types';
 
 /** What an extension decides about a claimed attempt before it runs. */

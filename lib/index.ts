@@ -6,37 +6,37 @@ export {
   type JobOptions,
   type JobFields,
   type JobClass,
-} from './job';
+} from './job/base-job';
 export {
   JobType,
   Registry,
   defaultRegistry,
   type JobTypeOptions,
   type UpgradeFn,
-} from './registry';
-export { Queue, type JobInfo } from './queue';
-export { QueueGroup, type ConnectOptions, type QueueGroupOptions } from './group';
-export * from './queue-options';
-export { QueueFuses } from './fuses';
-export type { QueueStore, QueueRecord, RecordedOptions } from './queue-store';
-export { MongoQueueStore } from './mongo/queue-store';
-export { MemoryQueueStore } from './memory/queue-store';
-export { RunnerPool } from './runner';
-export * from './scheduler';
+} from './job/registry';
+export { Queue, type JobInfo } from './queue/queue';
+export { QueueGroup, type ConnectOptions, type QueueGroupOptions } from './group/queue-group';
+export * from './group/queue-layers';
+export { QueueFuses } from './limits/fuses';
+export type { QueueStore, QueueRecord, RecordedOptions } from './store/queue-store';
+export { MongoQueueStore } from './store/mongo/queue-store';
+export { MemoryQueueStore } from './store/memory/queue-store';
+export { RunnerPool } from './runner/runner-pool';
+export * from './schedules/scheduler';
 export {
   scheduleTimes,
   SCHEDULE_EVERY_MS_MAX,
   SCHEDULE_EVERY_MS_MIN,
   type ScheduleTiming,
-} from './schedule-times';
+} from './schedules/schedule-times';
 export type {
   ScheduleStore,
   ScheduleDocument,
   ScheduleDefinition,
   ScheduledJobOptions,
-} from './schedule-store';
-export { MongoScheduleStore } from './mongo/schedule-store';
-export { MemoryScheduleStore } from './memory/schedule-store';
+} from './store/schedule-store';
+export { MongoScheduleStore } from './store/mongo/schedule-store';
+export { MemoryScheduleStore } from './store/memory/schedule-store';
 export {
   Backoff,
   attemptId,
@@ -45,7 +45,7 @@ export {
   BACKOFF_MAX_MS_BOUND,
   HANDED_OVER_AT,
   type BackoffPolicy,
-} from './retry';
+} from './retry/attempt-chain';
 export {
   RetryHandler,
   RetryMonitor,
@@ -60,46 +60,46 @@ export {
   type RetryHandlerOptions,
   type ResolvedRetryHandlerOptions,
   type RetryDecision,
-} from './retry-handler';
-export * from './options';
+} from './retry/retry-handler';
+export * from './queue/queue-options';
 export * from './errors';
 export * from './types';
 export type { QueueEventMap, JobEventInfo } from './events';
 export type { QueueExtension, StartVerdict, AttemptContext, ClaimGrant } from './extension';
-export type { JobStore, AbortOutcome } from './store';
-export { MongoJobStore } from './mongo/job-store';
-export { MemoryJobStore } from './memory/job-store';
-export * from './scopes';
-export { scopeLockId, concurrencySlotId } from './scope-store';
+export type { JobStore, AbortOutcome } from './store/job-store';
+export { MongoJobStore } from './store/mongo/job-store';
+export { MemoryJobStore } from './store/memory/job-store';
+export * from './scopes/scope-locks';
+export { scopeLockId, concurrencySlotId } from './store/scope-store';
 export type {
   ScopeKind,
   ScopeLockDocument,
   ScopeLockFields,
   ScopeReleaseFilter,
   ScopeStore,
-} from './scope-store';
+} from './store/scope-store';
 // ConcurrencyKey and CONCURRENCY_LIMIT_MAX come with './types'.
-export { MongoScopeStore } from './mongo/scope-store';
-export { MemoryScopeStore } from './memory/scope-store';
+export { MongoScopeStore } from './store/mongo/scope-store';
+export { MemoryScopeStore } from './store/memory/scope-store';
 export * from '../dependency';
-export * from './dependencies';
-export * from './hooks';
-export * from './worker-store';
-export * from './rate-limit';
-export * from './rate-store';
-export { MongoRateStore } from './mongo/rate-store';
-export { MemoryRateStore } from './memory/rate-store';
-export * from './worker-presence';
-export { MongoWorkerStore } from './mongo/worker-store';
-export { MemoryWorkerStore } from './memory/worker-store';
-export * from './job-events';
-export type { JobChangedSinceParams, JobLatestState } from './store';
-export * from './request-store';
-export { MongoRequestStore } from './mongo/request-store';
-export { MemoryRequestStore } from './memory/request-store';
+export * from './dependencies/blocked-jobs';
+export * from './hooks/run-hooks';
+export * from './store/worker-store';
+export * from './limits/rate-limit';
+export * from './store/rate-store';
+export { MongoRateStore } from './store/mongo/rate-store';
+export { MemoryRateStore } from './store/memory/rate-store';
+export * from './group/worker-presence';
+export { MongoWorkerStore } from './store/mongo/worker-store';
+export { MemoryWorkerStore } from './store/memory/worker-store';
+export * from './group/job-follower';
+export type { JobChangedSinceParams, JobLatestState } from './store/job-store';
+export * from './store/request-store';
+export { MongoRequestStore } from './store/mongo/request-store';
+export { MemoryRequestStore } from './store/memory/request-store';
 export * from '../jobs';
-export * from './metrics';
-export * from './dashboard';
-export * from './management';
-export { connectClient, redactUri, type ConnectRetryOptions } from './mongo/connect';
+export * from './ops/metrics';
+export * from './ops/dashboard';
+export * from './ops/management';
+export { connectClient, redactUri, type ConnectRetryOptions } from './store/mongo/connect';
 export { checkTypeName } from './validate';

@@ -20,7 +20,7 @@ import {
   type DependencyContext,
   type DependencyDecision,
   type DependencyManager,
-} from '../dependency';
+} from '../../dependency';
 import {
   DependencyCycleError,
   DependencyFailedError,
@@ -29,13 +29,13 @@ import {
   InvalidArgumentError,
   errorCodeOf,
   toError,
-} from './errors';
-import type { AttemptContext, QueueExtension, StartVerdict } from './extension';
-import { MAX_ERRORS_KEPT } from './job';
-import { defaultLogger } from './options';
-import type { JobStore, JobUpdate } from './store';
-import type { JobDocument, JobErrorRecord, JobState } from './types';
-import { checkNumber } from './validate';
+} from '../errors';
+import type { AttemptContext, QueueExtension, StartVerdict } from '../extension';
+import { MAX_ERRORS_KEPT } from '../job/base-job';
+import { defaultLogger } from '../queue/queue-options';
+import type { JobStore, JobUpdate } from '../store/job-store';
+import type { JobDocument, JobErrorRecord, JobState } from '../types';
+import { checkNumber } from '../validate';
 
 /** Blocked jobs re-evaluated per queue per maintenance pass (and per page of dependents). */
 export const DEPENDENCY_SCAN_BATCH_DEFAULT = 100;

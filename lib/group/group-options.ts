@@ -3,13 +3,13 @@
  */
 import type { MongoClient, MongoClientOptions } from 'mongodb';
 import type { Logger } from 'pino';
-import type { TimeRangeRequestsOptions } from '../jobs/time-range-requests';
-import type { QueueExtension } from './extension';
-import type { RunHooksOptions } from './hooks';
-import type { ConnectRetryOptions } from './mongo/connect';
-import type { QueueOptions } from './options';
-import type { QueuePattern, QueueUpkeepOptions } from './queue-options';
-import type { RetryHandlerOptions } from './retry-handler';
+import type { TimeRangeRequestsOptions } from '../time-ranges/time-range-requests';
+import type { QueueExtension } from '../extension';
+import type { RunHooksOptions } from '../hooks/run-hooks';
+import type { ConnectRetryOptions } from '../store/mongo/connect';
+import type { QueueOptions } from '../queue/queue-options';
+import type { QueuePattern, QueueUpkeepOptions } from './queue-layers';
+import type { RetryHandlerOptions } from '../retry/retry-handler';
 import type { WorkerPresenceOptions } from './worker-presence';
 
 /**

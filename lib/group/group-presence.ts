@@ -3,8 +3,8 @@
  * hooks and started queues, and it is rewritten as soon as they change rather than a pass later.
  * Kept apart from worker-presence.ts, which is public API and knows nothing of queues.
  */
-import type { RunHooks } from './hooks';
-import type { Queue } from './queue';
+import type { RunHooks } from '../hooks/run-hooks';
+import type { Queue } from '../queue/queue';
 import type { PresenceSnapshot, WorkerPresence } from './worker-presence';
 
 /** What a group's presence record says now: the hooks' state and the queues with a pool here. */

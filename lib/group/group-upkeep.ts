@@ -4,13 +4,13 @@
  * and the bookkeeping behind them (when each queue held here was last active).
  */
 import type { Logger } from 'pino';
-import { BackgroundPasses } from './background-passes';
-import type { Queue } from './queue';
-import type { ResolvedQueueUpkeep } from './queue-options';
-import type { QueueRecord } from './queue-store';
-import type { Stores } from './stores';
-import type { JobState } from './types';
-import { checkNumber } from './validate';
+import { BackgroundPasses } from '../timers/background-passes';
+import type { Queue } from '../queue/queue';
+import type { ResolvedQueueUpkeep } from './queue-layers';
+import type { QueueRecord } from '../store/queue-store';
+import type { Stores } from '../store/store-set';
+import type { JobState } from '../types';
+import { checkNumber } from '../validate';
 import type { WorkerPresence } from './worker-presence';
 
 /** States of jobs that keep a queue from being pruned: work waiting or under way. */

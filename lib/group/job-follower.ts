@@ -11,11 +11,11 @@
  * write landing late, or from a clock slightly behind, is still seen (and deduplicated).
  */
 import type { Logger } from 'pino';
-import { InvalidArgumentError, toError } from './errors';
-import { TypedEmitter, type JobEventInfo, type QueueEventMap } from './events';
-import { HANDED_OVER_AT } from './retry';
-import type { JobStore, JobSummaryDocument } from './store';
-import { checkNumber, checkQueueName } from './validate';
+import { InvalidArgumentError, toError } from '../errors';
+import { TypedEmitter, type JobEventInfo, type QueueEventMap } from '../events';
+import { HANDED_OVER_AT } from '../retry/attempt-chain';
+import type { JobStore, JobSummaryDocument } from '../store/job-store';
+import { checkNumber, checkQueueName } from '../validate';
 
 export const FOLLOW_POLL_MS_DEFAULT = 250;
 export const FOLLOW_LAG_MS_DEFAULT = 1_000;

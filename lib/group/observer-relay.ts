@@ -3,8 +3,8 @@
  * lib/metrics.ts). A queue's extension list is fixed when it is created, so the group gives every
  * queue one relay that forwards to whatever observers are attached at the time.
  */
-import type { AttemptContext, QueueExtension, StartVerdict } from './extension';
-import type { JobState } from './types';
+import type { AttemptContext, QueueExtension, StartVerdict } from '../extension';
+import type { JobState } from '../types';
 
 /**
  * Forwards `beforeStart` (verdict ignored: observers only observe), `afterFinish` and

@@ -2,17 +2,17 @@
  * A queue group: named queues over one set of stores, created on demand, closed together; abort
  * by ID across all of them (and, through the store, across processes).
  */
-import { connectClient } from './mongo/connect';
+import { connectClient } from '../store/mongo/connect';
 import type { MongoClient } from 'mongodb';
 import type { Logger } from 'pino';
-import { DependencyExtension } from './dependencies';
-import { InvalidArgumentError, QueueClosedError } from './errors';
-import type { QueueExtension } from './extension';
-import { QueueFuses } from './fuses';
+import { DependencyExtension } from '../dependencies/blocked-jobs';
+import { InvalidArgumentError, QueueClosedError } from '../errors';
+import type { QueueExtension } from '../extension';
+import { QueueFuses } from '../limits/fuses';
 import type { ConnectOptions, QueueGroupOptions } from './group-options';
 import { ACTIVITY_EVENTS, GroupUpkeep, QueueActivity } from './group-upkeep';
 import { PresenceTriggers, presenceSnapshot } from './group-presence';
-import { defaultLogger, type QueueOptions } from './options';
+import { defaultLogger, type QueueOptions } from '../queue/queue-options';
 import {
   checkQueueOptionLayers,
   mergeQueueOptions,
@@ -20,23 +20,23 @@ import {
   resolveQueueUpkeep,
   type QueueOptionLayers,
   type ResolvedQueueUpkeep,
-} from './queue-options';
-import type { QueueRecord } from './queue-store';
-import { Queue } from './queue';
-import { Scheduler, type SchedulerOptions } from './scheduler';
-import { RunHooks } from './hooks';
-import { JobFollower, type FollowOptions } from './job-events';
-import { TimeRangeRequests } from '../jobs/time-range-requests';
-import { ScopeLocks } from './scopes';
-import { RateLimits } from './rate-limit';
-import { RetryHandler } from './retry-handler';
-import type { AbortOutcome, JobStore } from './store';
-import { initStores, memoryStores, mongoStores, type Stores } from './stores';
-import { checkAttemptId, checkQueueName } from './validate';
-import { ObserverRelay } from './observers';
-import { newOwnerId } from './runner';
+} from './queue-layers';
+import type { QueueRecord } from '../store/queue-store';
+import { Queue } from '../queue/queue';
+import { Scheduler, type SchedulerOptions } from '../schedules/scheduler';
+import { RunHooks } from '../hooks/run-hooks';
+import { JobFollower, type FollowOptions } from './job-follower';
+import { TimeRangeRequests } from '../time-ranges/time-range-requests';
+import { ScopeLocks } from '../scopes/scope-locks';
+import { RateLimits } from '../limits/rate-limit';
+import { RetryHandler } from '../retry/retry-handler';
+import type { AbortOutcome, JobStore } from '../store/job-store';
+import { initStores, memoryStores, mongoStores, type Stores } from '../store/store-set';
+import { checkAttemptId, checkQueueName } from '../validate';
+import { ObserverRelay } from './observer-relay';
+import { newOwnerId } from '../runner/runner-pool';
 import { WorkerPresence } from './worker-presence';
-import type { WorkerRecord } from './worker-store';
+import type { WorkerRecord } from '../store/worker-store';
 
 export type { ConnectOptions, QueueGroupOptions } from './group-options';
 

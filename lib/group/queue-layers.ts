@@ -3,10 +3,10 @@
  * then every name pattern that matches (in order), then the queue's own entry, then the options
  * given to `get`. Pure functions only; the group applies them.
  */
-import { InvalidArgumentError } from './errors';
-import { resolveQueueOptions, type QueueOptions } from './options';
-import type { RecordedOptions } from './queue-store';
-import { checkNumber, checkQueueName, describe } from './validate';
+import { InvalidArgumentError } from '../errors';
+import { resolveQueueOptions, type QueueOptions } from '../queue/queue-options';
+import type { RecordedOptions } from '../store/queue-store';
+import { checkNumber, checkQueueName, describe } from '../validate';
 
 /** A queue name pattern: a glob (`*` any run of characters, `?` one) or a RegExp. */
 export type QueueNameMatch = string | RegExp;

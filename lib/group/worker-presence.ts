@@ -11,8 +11,8 @@
  */
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { checkNumber } from './validate';
-import type { WorkerQueue, WorkerRecord, WorkerStore } from './worker-store';
+import { checkNumber } from '../validate';
+import type { WorkerQueue, WorkerRecord, WorkerStore } from '../store/worker-store';
 
 export const PRESENCE_EVERY_MS_DEFAULT = 10_000;
 /** Records dead this long are deleted by any live process's pass. */

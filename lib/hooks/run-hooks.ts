@@ -12,13 +12,13 @@
  */
 import type { Logger } from 'pino';
 import pino from 'pino';
-import { HookWaitError, RetryableError, toError } from './errors';
-import { TypedEmitter } from './events';
-import type { AttemptContext, QueueExtension, StartVerdict } from './extension';
-import type { BaseJob } from './job';
-import { backoffMs } from './sleep';
-import type { JobState } from './types';
-import { checkNumber } from './validate';
+import { HookWaitError, RetryableError, toError } from '../errors';
+import { TypedEmitter } from '../events';
+import type { AttemptContext, QueueExtension, StartVerdict } from '../extension';
+import type { BaseJob } from '../job/base-job';
+import { backoffMs } from '../timers/sleep';
+import type { JobState } from '../types';
+import { checkNumber } from '../validate';
 
 export const HOOK_RETRY_MIN_MS_DEFAULT = 1_000;
 export const HOOK_RETRY_MAX_MS_DEFAULT = 60_000;

@@ -4,9 +4,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { DependencyManager } from '../dependency/manager';
-import { errorCodeOf, InvalidArgumentError, RetryableError, toError } from './errors';
-import { checkConcurrency } from './validate';
+import type { DependencyManager } from '../../dependency/manager';
+import { errorCodeOf, InvalidArgumentError, RetryableError, toError } from '../errors';
+import { checkConcurrency } from '../validate';
 import {
   freshStatus,
   type ConcurrencyKey,
@@ -16,7 +16,7 @@ import {
   type JobTimeInfo,
   type JobTypeInfo,
   type StoredDependency,
-} from './types';
+} from '../types';
 
 /** Default bound on attempts of a retryable job. */
 export const DEFAULT_MAX_ATTEMPTS = 10;

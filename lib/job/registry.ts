@@ -5,21 +5,21 @@
  */
 import { instanceToPlain, plainToInstance } from 'class-transformer';
 import { BSON } from 'mongodb';
-import { BaseJob, BASE_FIELDS, type JobClass } from './job';
+import { BaseJob, BASE_FIELDS, type JobClass } from './base-job';
 import {
   InvalidArgumentError,
   JobVersionError,
   MalformedJobError,
   PayloadTooLargeError,
   UnknownJobTypeError,
-} from './errors';
-import { JOB_STATES, type JobDocument, type JobTypeInfo } from './types';
+} from '../errors';
+import { JOB_STATES, type JobDocument, type JobTypeInfo } from '../types';
 import {
   checkConcurrency,
   checkTypeName,
   describe as describeValue,
   validatePayload,
-} from './validate';
+} from '../validate';
 
 /** Turns a payload stored at `version` into the payload of `version + 1`. */
 export type UpgradeFn = (payload: Record<string, unknown>) => Record<string, unknown>;

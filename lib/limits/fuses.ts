@@ -5,10 +5,10 @@
  * per queue, refreshed on each maintenance pass (so a pause set elsewhere holds here within one
  * `reclaimEveryMs`) and at once in the process that changed it (through `pause` and the like).
  */
-import { StoreError } from './errors';
-import type { QueueExtension } from './extension';
-import type { QueueRecord, QueueStore } from './queue-store';
-import { checkQueueName, checkTypeName } from './validate';
+import { StoreError } from '../errors';
+import type { QueueExtension } from '../extension';
+import type { QueueRecord, QueueStore } from '../store/queue-store';
+import { checkQueueName, checkTypeName } from '../validate';
 
 /** The part of a queue record a runner pool needs before each claim. */
 interface FuseState {

@@ -9,10 +9,10 @@
  * What is counted is claims (attempt starts), including attempts that are released unrun (a
  * busy scope), retries and jobs of every type of the queue.
  */
-import { InvalidArgumentError } from './errors';
-import type { ClaimGrant, QueueExtension } from './extension';
-import type { RateStore } from './rate-store';
-import { checkNumber } from './validate';
+import { InvalidArgumentError } from '../errors';
+import type { ClaimGrant, QueueExtension } from '../extension';
+import type { RateStore } from '../store/rate-store';
+import { checkNumber } from '../validate';
 
 /** A queue's rate limit: at most `max` claims per `perMs`, in all processes together. */
 export interface RateLimit {

@@ -6,11 +6,11 @@ import 'reflect-metadata';
 import { setTimeout as delay } from 'node:timers/promises';
 import { SingleBar, Presets } from 'cli-progress';
 import pino from 'pino';
-import { BaseJob, type JobContext } from './job';
-import { JobType } from './registry';
-import { RetryableError } from './errors';
-import { QueueGroup } from './group';
-import type { Queue } from './queue';
+import { BaseJob, type JobContext } from '../job/base-job';
+import { JobType } from '../job/registry';
+import { RetryableError } from '../errors';
+import { QueueGroup } from '../group/queue-group';
+import type { Queue } from '../queue/queue';
 
 @JobType('demo.resize-image', { version: 1 })
 class ResizeImage extends BaseJob {

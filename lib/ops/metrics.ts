@@ -8,14 +8,14 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { AttemptContext, QueueExtension, StartVerdict } from './extension';
-import type { QueueGroup } from './group';
+import type { AttemptContext, QueueExtension, StartVerdict } from '../extension';
+import type { QueueGroup } from '../group/queue-group';
 import { Management, type Counts } from './management';
-import type { LockToken } from './store';
-import type { JobState } from './types';
-import { checkNumber } from './validate';
-import { countWorkerStates } from './worker-store';
-import { InvalidArgumentError } from './errors';
+import type { LockToken } from '../store/job-store';
+import type { JobState } from '../types';
+import { checkNumber } from '../validate';
+import { countWorkerStates } from '../store/worker-store';
+import { InvalidArgumentError } from '../errors';
 
 /** Prefix of every metric name. */
 export const METRICS_PREFIX_DEFAULT = 'drover_';

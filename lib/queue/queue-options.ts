@@ -3,11 +3,11 @@
  * a complete, validated form by `resolveQueueOptions`. Defaults are the exported constants.
  */
 import pino, { type Logger } from 'pino';
-import { InvalidArgumentError } from './errors';
-import { defaultRegistry, Registry } from './registry';
-import { MAX_LOCK_LOSSES_DEFAULT } from './store';
-import { checkRateLimit, type RateLimit } from './rate-limit';
-import { checkNumber } from './validate';
+import { InvalidArgumentError } from '../errors';
+import { defaultRegistry, Registry } from '../job/registry';
+import { MAX_LOCK_LOSSES_DEFAULT } from '../store/job-store';
+import { checkRateLimit, type RateLimit } from '../limits/rate-limit';
+import { checkNumber } from '../validate';
 
 export { MAX_LOCK_LOSSES_DEFAULT };
 

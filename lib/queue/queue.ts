@@ -9,17 +9,17 @@ import {
   LockLostError,
   QueueClosedError,
   WaitTimeoutError,
-} from './errors';
-import { TypedEmitter, type QueueEventMap } from './events';
-import type { QueueExtension } from './extension';
-import type { BaseJob } from './job';
-import { resolveQueueOptions, type QueueOptions, type ResolvedQueueOptions } from './options';
-import { RetryHandler } from './retry-handler';
-import { MemoryRateStore } from './memory/rate-store';
-import { RateLimits } from './rate-limit';
-import { RunnerPool, type RunnerHooks } from './runner';
-import type { AbortOutcome, JobStore, LockToken } from './store';
-import { FINISHED_STATES, type JobDocument, type JobState, type QueueStats } from './types';
+} from '../errors';
+import { TypedEmitter, type QueueEventMap } from '../events';
+import type { QueueExtension } from '../extension';
+import type { BaseJob } from '../job/base-job';
+import { resolveQueueOptions, type QueueOptions, type ResolvedQueueOptions } from './queue-options';
+import { RetryHandler } from '../retry/retry-handler';
+import { MemoryRateStore } from '../store/memory/rate-store';
+import { RateLimits } from '../limits/rate-limit';
+import { RunnerPool, type RunnerHooks } from '../runner/runner-pool';
+import type { AbortOutcome, JobStore, LockToken } from '../store/job-store';
+import { FINISHED_STATES, type JobDocument, type JobState, type QueueStats } from '../types';
 import {
   checkAttemptId,
   checkQueueName,
@@ -27,7 +27,7 @@ import {
   checkJobId,
   checkDate,
   checkNumber,
-} from './validate';
+} from '../validate';
 
 /** What `jobInfo()` yields: a job's stored state without loading its class. */
 export type JobInfo = Omit<JobDocument, 'payload'>;

@@ -11,11 +11,11 @@
  * `retrying` attempts whose `dueAt` has passed (only unconfirmed ones can match) and redoes
  * steps 2 and 3. Step 3 only keeps that list short; skipping it costs one duplicate insert.
  */
-import { DuplicateJobError } from './errors';
-import type { JobStore, JobUpdate, LockToken } from './store';
-import { freshStatus, HANDED_OVER_AT, type JobDocument } from './types';
-import { ATTEMPT_SEPARATOR } from './validate';
-import { backoffMs } from './sleep';
+import { DuplicateJobError } from '../errors';
+import type { JobStore, JobUpdate, LockToken } from '../store/job-store';
+import { freshStatus, HANDED_OVER_AT, type JobDocument } from '../types';
+import { ATTEMPT_SEPARATOR } from '../validate';
+import { backoffMs } from '../timers/sleep';
 
 /** Chooses the delay in milliseconds before attempt `attempt` (1 = first retry). */
 export type BackoffPolicy = (attempt: number) => number;

@@ -13,10 +13,10 @@ import {
   RetriesExhaustedError,
   StoreError,
   toError,
-} from './errors';
-import type { QueueExtension } from './extension';
-import type { BaseJob } from './job';
-import type { Registry } from './registry';
+} from '../errors';
+import type { QueueExtension } from '../extension';
+import type { BaseJob } from '../job/base-job';
+import type { Registry } from '../job/registry';
 import {
   Backoff,
   clampDelayMs,
@@ -26,10 +26,10 @@ import {
   retryingFields,
   type AttemptPlan,
   type BackoffPolicy,
-} from './retry';
-import type { JobStore } from './store';
-import type { JobDocument, JobState } from './types';
-import { checkAttemptId, checkNumber } from './validate';
+} from './attempt-chain';
+import type { JobStore } from '../store/job-store';
+import type { JobDocument, JobState } from '../types';
+import { checkAttemptId, checkNumber } from '../validate';
 
 /** Default cap on a job's attempts in all (a job's own `maxAttempts` may be lower). */
 export const MAX_RETRY_ATTEMPTS_DEFAULT = 10;

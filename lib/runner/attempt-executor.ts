@@ -19,10 +19,10 @@ import {
   MaxTimeExceededError,
   ShutdownError,
   toError,
-} from './errors';
-import type { StartVerdict } from './extension';
-import type { JobContext } from './job';
-import { backoffMs } from './sleep';
+} from '../errors';
+import type { StartVerdict } from '../extension';
+import type { JobContext } from '../job/base-job';
+import { backoffMs } from '../timers/sleep';
 
 /** Runs the attempts of one pool. */
 export class AttemptExecutor {

@@ -5,12 +5,12 @@
  * the recorder (outcome-recorder.ts) writes that outcome with one guarded write.
  */
 import type { Logger } from 'pino';
-import type { JobEventInfo, QueueEventMap } from './events';
-import type { AttemptContext, QueueExtension } from './extension';
-import type { BaseJob } from './job';
-import type { ResolvedQueueOptions } from './options';
-import type { JobStore, LockToken } from './store';
-import type { JobState } from './types';
+import type { JobEventInfo, QueueEventMap } from '../events';
+import type { AttemptContext, QueueExtension } from '../extension';
+import type { BaseJob } from '../job/base-job';
+import type { ResolvedQueueOptions } from '../queue/queue-options';
+import type { JobStore, LockToken } from '../store/job-store';
+import type { JobState } from '../types';
 
 /** An attempt this pool claimed and runs. */
 export interface HeldAttempt {

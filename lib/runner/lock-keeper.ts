@@ -6,9 +6,9 @@
  * got through (a cut connection) is aborted as lost, so it stops before another worker may take
  * the job over.
  */
-import { JobAbortedError, LockLostError, toError } from './errors';
+import { JobAbortedError, LockLostError, toError } from '../errors';
 import type { HeldAttempt, PoolContext } from './attempt';
-import { BackgroundPasses } from './background-passes';
+import { BackgroundPasses } from '../timers/background-passes';
 
 /** What the keeper reads and updates of a run. */
 export type HeldLock = Pick<HeldAttempt, 'token' | 'controller' | 'finishing' | 'lockExpiresAt'>;

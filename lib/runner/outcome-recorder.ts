@@ -5,9 +5,9 @@
  * refused, the attempt ends `failed` with the handler's reason added to its errors. Then the outcome's event is emitted and
  * the extensions' `afterFinish` hooks run. An outcome whose lock was lost is dropped.
  */
-import { JobAbortedError, toError } from './errors';
-import type { AttemptContext, QueueExtension } from './extension';
-import type { BaseJob } from './job';
+import { JobAbortedError, toError } from '../errors';
+import type { AttemptContext, QueueExtension } from '../extension';
+import type { BaseJob } from '../job/base-job';
 import {
   attemptContext,
   attemptInfo,
@@ -15,10 +15,10 @@ import {
   type PoolContext,
   type RequestedOutcome,
 } from './attempt';
-import { handOver, nextAttemptFrom, retryingFields } from './retry';
-import type { RetryHandler } from './retry-handler';
-import type { JobUpdate } from './store';
-import type { JobDocument, JobState } from './types';
+import { handOver, nextAttemptFrom, retryingFields } from '../retry/attempt-chain';
+import type { RetryHandler } from '../retry/retry-handler';
+import type { JobUpdate } from '../store/job-store';
+import type { JobDocument, JobState } from '../types';
 import { WriteBatcher } from './write-batcher';
 
 /** The state to write, and what the write carries besides the job's status. */

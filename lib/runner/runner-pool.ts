@@ -17,20 +17,20 @@ import {
   ShutdownError,
   errorCodeOf,
   toError,
-} from './errors';
-import type { QueueEventMap, TypedEmitter } from './events';
-import type { ClaimGrant, QueueExtension } from './extension';
-import type { BaseJob } from './job';
-import type { ResolvedQueueOptions } from './options';
+} from '../errors';
+import type { QueueEventMap, TypedEmitter } from '../events';
+import type { ClaimGrant, QueueExtension } from '../extension';
+import type { BaseJob } from '../job/base-job';
+import type { ResolvedQueueOptions } from '../queue/queue-options';
 import { AttemptExecutor } from './attempt-executor';
-import { BackgroundPasses } from './background-passes';
+import { BackgroundPasses } from '../timers/background-passes';
 import type { EmitEvent, HeldAttempt, PoolContext } from './attempt';
 import { LockKeeper } from './lock-keeper';
 import { OutcomeRecorder } from './outcome-recorder';
-import { RetryHandler } from './retry-handler';
-import { backoffMs, Wakeable } from './sleep';
-import { storeRecords, type JobStore } from './store';
-import type { JobDocument } from './types';
+import { RetryHandler } from '../retry/retry-handler';
+import { backoffMs, Wakeable } from '../timers/sleep';
+import { storeRecords, type JobStore } from '../store/job-store';
+import type { JobDocument } from '../types';
 
 /** A unique owner name: host, process and a random part, so restarts never reuse one. */
 export function newOwnerId(): string {

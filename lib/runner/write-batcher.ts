@@ -3,7 +3,7 @@
  * in flight wait and go out together as soon as it returns. When many jobs finish together their
  * completions cost one `bulkWrite`, and under load the batches grow by themselves.
  */
-import type { JobStore, JobWriteParams } from './store';
+import type { JobStore, JobWriteParams } from '../store/job-store';
 
 interface Pending {
   write: JobWriteParams;

@@ -3,11 +3,11 @@
  * a tick, which tick of an entry is due, and the comparison that makes a repeated `upsert` of the
  * same definition a no-op. Pure functions; no I/O.
  */
-import { InvalidArgumentError } from './errors';
-import type { JobOptions } from './job';
-import type { ScheduledJobOptions, ScheduleDefinition, ScheduleDocument } from './schedule-store';
+import { InvalidArgumentError } from '../errors';
+import type { JobOptions } from '../job/base-job';
+import type { ScheduledJobOptions, ScheduleDefinition, ScheduleDocument } from '../store/schedule-store';
 import { tickAtOrAfter, tickAtOrBefore, type ResolvedTiming } from './schedule-times';
-import { checkConcurrency, checkJobId, checkNumber, checkScope, describe } from './validate';
+import { checkConcurrency, checkJobId, checkNumber, checkScope, describe } from '../validate';
 
 /** Longest scheduler key: room is left for `@` and the tick's epoch milliseconds in the job ID. */
 export const SCHEDULE_KEY_MAX_LENGTH = 180;

@@ -4,8 +4,8 @@
  * the period since the Unix epoch; cron ticks come from `cron-parser` in the entry's time zone.
  */
 import { CronExpressionParser } from 'cron-parser';
-import { InvalidArgumentError } from './errors';
-import { checkNumber, describe } from './validate';
+import { InvalidArgumentError } from '../errors';
+import { checkNumber, describe } from '../validate';
 
 /** Shortest period of an every-N schedule. */
 export const SCHEDULE_EVERY_MS_MIN = 100;

@@ -22,16 +22,16 @@ import {
   StoreError,
   toError,
   UnknownJobTypeError,
-} from './errors';
-import type { QueueGroup } from './group';
-import type { BaseJob, JobClass, JobFields } from './job';
-import type { Queue } from './queue';
+} from '../errors';
+import type { QueueGroup } from '../group/queue-group';
+import type { BaseJob, JobClass, JobFields } from '../job/base-job';
+import type { Queue } from '../queue/queue';
 import type {
   ScheduledJobOptions,
   ScheduleDefinition,
   ScheduleDocument,
   ScheduleStore,
-} from './schedule-store';
+} from '../store/schedule-store';
 import {
   checkScheduledOptions,
   checkScheduleKey,
@@ -46,7 +46,7 @@ import {
   type ScheduleEntry,
 } from './schedule-definition';
 import { checkTiming } from './schedule-times';
-import { checkNumber, checkQueueName } from './validate';
+import { checkNumber, checkQueueName } from '../validate';
 
 export {
   checkScheduleKey,

@@ -20,8 +20,8 @@ import {
   type ScopeLockDocument,
   type ScopeLockFields,
   type ScopeStore,
-} from './scope-store';
-import type { ConcurrencyKey } from './types';
+} from '../store/scope-store';
+import type { ConcurrencyKey } from '../types';
 
 /** How a contended lock was settled: taken, covered by the job's own lock, or busy (the holder's lock). */
 export type LockOutcome = 'taken' | 'held-by-self' | ScopeLockDocument;

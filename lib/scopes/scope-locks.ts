@@ -31,19 +31,19 @@
  */
 import { randomUUID } from 'node:crypto';
 import { firstSlotLock, takeSlot, type LockOutcome, type SettleLock } from './concurrency-keys';
-import { DuplicateJobScopeError } from './errors';
-import type { AttemptContext, QueueExtension, StartVerdict } from './extension';
+import { DuplicateJobScopeError } from '../errors';
+import type { AttemptContext, QueueExtension, StartVerdict } from '../extension';
 import {
   scopeLockId,
   type ScopeLockDocument,
   type ScopeLockFields,
   type ScopeReleaseFilter,
   type ScopeStore,
-} from './scope-store';
-import { backoffMs } from './sleep';
-import type { JobStore } from './store';
-import type { JobDocument, JobState } from './types';
-import { checkNumber } from './validate';
+} from '../store/scope-store';
+import { backoffMs } from '../timers/sleep';
+import type { JobStore } from '../store/job-store';
+import type { JobDocument, JobState } from '../types';
+import { checkNumber } from '../validate';
 
 /** First delay before a job that found a dispatch scope busy is claimable again. */
 export const SCOPE_BUSY_DELAY_MIN_MS_DEFAULT = 10;

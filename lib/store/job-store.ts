@@ -10,8 +10,8 @@
  *   nothing;
  * - heartbeats only `$set` the lock expiry; they do not change `modCount`.
  */
-import { ErrorCode } from './errors';
-import type { JobDocument, JobErrorRecord, JobState, QueueStats } from './types';
+import { ErrorCode } from '../errors';
+import type { JobDocument, JobErrorRecord, JobState, QueueStats } from '../types';
 
 export interface JobClaimParams {
   queue: string;

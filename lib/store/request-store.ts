@@ -9,7 +9,7 @@
  * and (when given) `modCount`, and increments `modCount`; a write that matches nothing returns
  * null, so of two processes settling the same request exactly one wins.
  */
-import type { JobDocument } from './types';
+import type { JobDocument } from '../types';
 
 /** States of a request, as the backfill seed names them. */
 export const TIME_RANGE_STATES = [

@@ -12,7 +12,7 @@
  * - `nextTickAt` is an index hint for `scheduleDue`: it may be early, never late. Correctness
  *   rests on `lastTick`, `createdAt` and the deterministic job ID of each tick.
  */
-import type { ConcurrencyKey, JobTypeInfo } from './types';
+import type { ConcurrencyKey, JobTypeInfo } from '../types';
 
 /** Job options a schedule applies to every job it enqueues. */
 export interface ScheduledJobOptions {

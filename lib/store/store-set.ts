@@ -9,7 +9,7 @@ import { MemoryScheduleStore } from './memory/schedule-store';
 import { MongoJobStore } from './mongo/job-store';
 import { MongoQueueStore } from './mongo/queue-store';
 import { MongoScheduleStore } from './mongo/schedule-store';
-import type { JobStore } from './store';
+import type { JobStore } from './job-store';
 import type { QueueStore } from './queue-store';
 import type { ScheduleStore } from './schedule-store';
 import { MemoryScopeStore } from './memory/scope-store';

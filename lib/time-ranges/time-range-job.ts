@@ -16,8 +16,8 @@
  * }
  * ```
  */
-import { InvalidArgumentError, RetryableError } from '../lib/errors';
-import { BaseJob, type JobContext } from '../lib/job';
+import { InvalidArgumentError, RetryableError } from '../errors';
+import { BaseJob, type JobContext } from '../job/base-job';
 
 /** One day: the default chunk length. */
 export const CHUNK_MS_DEFAULT = 24 * 3_600_000;

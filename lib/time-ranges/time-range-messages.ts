@@ -6,8 +6,8 @@ import type {
   TimeRangeCounts,
   TimeRangeRequestDocument,
   TimeRangeState,
-} from '../lib/request-store';
-import type { TimeRangeChunkJob } from './time-range';
+} from '../store/request-store';
+import type { TimeRangeChunkJob } from './time-range-job';
 
 /** A time as `YYYY-MM-DD HH:MM:SS` (UTC). */
 export function formatTime(d: Date): string {

@@ -17,19 +17,19 @@
  * chunks of a dead process are reclaimed when their lock expires, and the rest run as usual.
  */
 import { randomUUID } from 'node:crypto';
-import { InvalidArgumentError, JobAbortedError, toError } from '../lib/errors';
-import { TypedEmitter } from '../lib/events';
-import type { AttemptContext, QueueExtension, StartVerdict } from '../lib/extension';
-import type { JobClass, JobFields, JobOptions } from '../lib/job';
+import { InvalidArgumentError, JobAbortedError, toError } from '../errors';
+import { TypedEmitter } from '../events';
+import type { AttemptContext, QueueExtension, StartVerdict } from '../extension';
+import type { JobClass, JobFields, JobOptions } from '../job/base-job';
 import {
   TIME_RANGE_FINISHED,
   type RequestStore,
   type TimeRangeCounts,
   type TimeRangeRequestDocument,
   type TimeRangeState,
-} from '../lib/request-store';
-import type { JobState } from '../lib/types';
-import { checkDate, checkJobId, checkNumber, checkQueueName } from '../lib/validate';
+} from '../store/request-store';
+import type { JobState } from '../types';
+import { checkDate, checkJobId, checkNumber, checkQueueName } from '../validate';
 import {
   CHUNK_MS_DEFAULT,
   CHUNK_MS_MIN,
@@ -37,7 +37,7 @@ import {
   TimeRangeChunkJob,
   chunkCount,
   chunkJobId,
-} from './time-range';
+} from './time-range-job';
 import {
   ACTIVE,
   RequestSync,

@@ -5,24 +5,24 @@
  * process that dies between two steps leaves nothing another process cannot finish.
  */
 import type { Logger } from 'pino';
-import { DuplicateJobError } from '../lib/errors';
-import type { TypedEmitter } from '../lib/events';
-import type { Queue } from '../lib/queue';
+import { DuplicateJobError } from '../errors';
+import type { TypedEmitter } from '../events';
+import type { Queue } from '../queue/queue';
 import type {
   RequestStore,
   TimeRangeCounts,
   TimeRangeRequestDocument,
   TimeRangeState,
-} from '../lib/request-store';
-import type { AbortOutcome, JobStore } from '../lib/store';
-import type { JobState } from '../lib/types';
+} from '../store/request-store';
+import type { AbortOutcome, JobStore } from '../store/job-store';
+import type { JobState } from '../types';
 import {
   TimeRangeChunkJob,
   chunkIdPrefix,
   chunkJobId,
   splitTimeRange,
   type TimeRangeChunk,
-} from './time-range';
+} from './time-range-job';
 import { requestMessage } from './time-range-messages';
 
 const PUT_BATCH = 500;

@@ -16,7 +16,7 @@ import {
   type QueueGroupOptions,
 } from '../../lib';
 import type { QueueExtension } from '../../lib/extension';
-import { memoryStores } from '../../lib/stores';
+import { memoryStores } from '../../lib/store/store-set';
 import {
   FAST,
   eventually,

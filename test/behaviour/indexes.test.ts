@@ -7,7 +7,7 @@ import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { MongoClient, type Document } from 'mongodb';
 import { MongoJobStore } from '../../lib';
-import { CLAIM_INDEX, JOB_INDEXES } from '../../lib/mongo/job-indexes';
+import { CLAIM_INDEX, JOB_INDEXES } from '../../lib/store/mongo/job-indexes';
 import { NoopJob } from '../support/jobs';
 import { defaultRegistry } from '../../lib';
 import { testUri, uniqueDbName } from '../support/server';

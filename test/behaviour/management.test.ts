@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { InvalidArgumentError, type JobState, type QueueGroup } from '../../lib';
-import { Management } from '../../lib/management';
+import { Management } from '../../lib/ops/management';
 import { eventually, memoryBackend, mongoBackend, type Backend } from '../support/backends';
 import { FailJob, FlakyJob, NoopJob, SleepJob, WaitForAbortJob } from '../support/jobs';
 import { daysAgo, makeDoc, type DocSpec } from '../support/management-factory';

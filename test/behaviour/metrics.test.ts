@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
 import { createMetrics, InvalidArgumentError, type QueueGroup } from '../../lib';
-import { Management } from '../../lib/management';
+import { Management } from '../../lib/ops/management';
 import { eventually, memoryBackend, mongoBackend, type Backend } from '../support/backends';
 import { FailJob, FlakyJob, NoopJob, SleepJob, WaitForAbortJob } from '../support/jobs';
 

@@ -9,7 +9,7 @@ import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { MongoClient } from 'mongodb';
 import { QueueGroup, type QueueOptions } from '../../lib';
-import { initStores, mongoStores } from '../../lib/stores';
+import { initStores, mongoStores } from '../../lib/store/store-set';
 import { ChaosProxy, targetOf } from '../../chaos/proxy';
 import { eventually, testLogger } from '../support/backends';
 import {

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { MongoClient } from 'mongodb';
-import { initStores, mongoStores, type Stores } from '../../lib/stores';
-import type { WorkerRecord } from '../../lib/worker-store';
+import { initStores, mongoStores, type Stores } from '../../lib/store/store-set';
+import type { WorkerRecord } from '../../lib/store/worker-store';
 import { daysAgo, makeDoc } from '../support/management-factory';
 import { testUri, uniqueDbName } from '../support/server';
 

@@ -19,8 +19,8 @@ import {
   type JobContext,
   type QueueGroup,
 } from '../../lib';
-import { startDashboard, type DashboardServer } from '../../lib/dashboard';
-import { Management } from '../../lib/management';
+import { startDashboard, type DashboardServer } from '../../lib/ops/dashboard';
+import { Management } from '../../lib/ops/management';
 import { eventually, mongoBackend, testLogger, type Backend } from '../support/backends';
 import { WaitForAbortJob } from '../support/jobs';
 import { projectRoot } from '../support/server';

@@ -20,9 +20,9 @@ import {
   type Queue,
   type QueueGroup,
 } from '../../lib';
-import { runCli } from '../../lib/cli/program';
-import { DashboardApi } from '../../lib/dashboard/api';
-import { Throughput } from '../../lib/dashboard/overview';
+import { runCli } from '../../lib/ops/cli/program';
+import { DashboardApi } from '../../lib/ops/dashboard/api';
+import { Throughput } from '../../lib/ops/dashboard/overview';
 import { testUri } from '../support/server';
 import type { Backend } from '../support/backends';
 import { FuzzPayloadJob } from '../support/chaos-jobs';

@@ -9,7 +9,7 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { QueueGroup, type BaseJob, type JobDocument, type QueueExtension } from '../../lib';
-import { Management } from '../../lib/management';
+import { Management } from '../../lib/ops/management';
 import {
   FAST,
   eventually,
@@ -19,7 +19,7 @@ import {
   type Backend,
 } from '../support/backends';
 import { FailJob, NoopJob } from '../support/jobs';
-import { deferred } from './support';
+import { deferred } from '../support/races';
 
 function managementScopes(makeBackend: () => Backend): void {
   let backend: Backend;

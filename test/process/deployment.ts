@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { MongoClient } from 'mongodb';
 import { QueueGroup } from '../../lib';
-import { initStores, mongoStores, type Stores } from '../../lib/stores';
+import { initStores, mongoStores, type Stores } from '../../lib/store/store-set';
 import { testLogger } from '../support/backends';
 import { forkWorker } from '../support/fork';
 import { dropDatabase, testUri, uniqueDbName } from '../support/server';

@@ -13,7 +13,7 @@ import 'reflect-metadata';
 import { MongoClient } from 'mongodb';
 import pino from 'pino';
 import { QueueGroup, type RateLimit, type WorkerPresenceOptions } from '../../lib';
-import { initStores, mongoStores } from '../../lib/stores';
+import { initStores, mongoStores } from '../../lib/store/store-set';
 import { TEST_URI_ENV } from '../support/server';
 import { serveWorker } from './worker';
 

@@ -9,7 +9,7 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { memoryBackend, mongoBackend, type Backend } from '../support/backends';
-import { BadResultJob, badResultRuns } from './support';
+import { BadResultJob, badResultRuns } from '../support/races';
 
 function badOutcome(makeBackend: () => Backend): void {
   let backend: Backend;

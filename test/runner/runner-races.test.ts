@@ -15,7 +15,7 @@ import {
   testLogger,
   type Backend,
 } from '../support/backends';
-import { GateExtension, HoldJob, holdRuns, holdableStore, settle } from './support';
+import { GateExtension, HoldJob, holdRuns, holdableStore, settle } from '../support/races';
 
 /** No lock may go stale during these tests: every lock loss they see is a wrong one. */
 const LONG_LOCK = { ...FAST, lockTimeoutMs: 10_000, heartbeatMs: 50, reclaimEveryMs: 1_000 };

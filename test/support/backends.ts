@@ -5,7 +5,7 @@
 import { MongoClient } from 'mongodb';
 import pino from 'pino';
 import { QueueGroup, type JobStore, type QueueGroupOptions, type QueueOptions } from '../../lib';
-import { initStores, memoryStores, mongoStores, type Stores } from '../../lib/stores';
+import { initStores, memoryStores, mongoStores, type Stores } from '../../lib/store/store-set';
 import { testUri, uniqueDbName } from './server';
 
 /** A silent logger for tests; set LOG_LEVEL to see logs. */

@@ -14,7 +14,7 @@ import {
   type QueueExtension,
   type StartVerdict,
 } from '../../lib';
-import type { JobHeartbeatParams, JobHeartbeatResult } from '../../lib/store';
+import type { JobHeartbeatParams, JobHeartbeatResult } from '../../lib/store/job-store';
 
 export interface Deferred<T> {
   promise: Promise<T>;

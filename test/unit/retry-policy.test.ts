@@ -5,15 +5,15 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { InvalidArgumentError, RetriesExhaustedError } from '../../lib/errors';
-import { MemoryJobStore } from '../../lib/memory/job-store';
-import { defaultRegistry } from '../../lib/registry';
+import { MemoryJobStore } from '../../lib/store/memory/job-store';
+import { defaultRegistry } from '../../lib/job/registry';
 import {
   Backoff,
   BACKOFF_MAX_MS_BOUND,
   attemptId,
   clampDelayMs,
   nextAttemptFrom,
-} from '../../lib/retry';
+} from '../../lib/retry/attempt-chain';
 import {
   MAX_RETRY_ATTEMPTS_DEFAULT,
   MAX_RETRY_TIME_MS_DEFAULT,
@@ -22,7 +22,7 @@ import {
   RETRY_UNLIMITED,
   RetryHandler,
   resolveRetryHandlerOptions,
-} from '../../lib/retry-handler';
+} from '../../lib/retry/retry-handler';
 import { FlakyJob } from '../support/jobs';
 
 describe('retry policies', () => {

@@ -3,10 +3,10 @@
  * a connection (queue group and management API) opened for one command and closed after it.
  */
 import pino, { type Logger } from 'pino';
-import { InvalidArgumentError } from '../errors';
-import { QueueGroup } from '../group';
+import { InvalidArgumentError } from '../../errors';
+import { QueueGroup } from '../../group/queue-group';
 import { Management } from '../management';
-import { describe } from '../validate';
+import { describe } from '../../validate';
 
 /** Database name when neither `--db` nor `DROVER_DB` is given. */
 export const CLI_DB_DEFAULT = 'drover';

@@ -1,8 +1,8 @@
 /**
  * Parsing of the CLI's durations and times, and the aligned tables of its human output.
  */
-import { InvalidArgumentError } from '../errors';
-import { checkDate, describe } from '../validate';
+import { InvalidArgumentError } from '../../errors';
+import { checkDate, describe } from '../../validate';
 
 const UNIT_MS: Record<string, number> = {
   ms: 1,

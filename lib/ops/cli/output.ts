@@ -3,7 +3,7 @@
  * and the exit codes it ends with.
  */
 import { CommanderError } from 'commander';
-import { DroverError, ErrorCode, InvalidArgumentError } from '../errors';
+import { DroverError, ErrorCode, InvalidArgumentError } from '../../errors';
 
 /** Success (including actions that found nothing to change). */
 export const EXIT_OK = 0;

@@ -3,10 +3,10 @@
  * live progress bar (cli-progress) on stderr when it is a terminal.
  */
 import { SingleBar, Presets } from 'cli-progress';
-import { WaitTimeoutError } from '../errors';
+import { WaitTimeoutError } from '../../errors';
 import type { Management } from '../management';
-import { emptyQueueStats, type QueueStats } from '../types';
-import { checkQueueName } from '../validate';
+import { emptyQueueStats, type QueueStats } from '../../types';
+import { checkQueueName } from '../../validate';
 import type { Printer } from './output';
 
 /** Options of `waitForQueue`. */

@@ -6,10 +6,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { DroverError, InvalidArgumentError } from '../errors';
+import { DroverError, InvalidArgumentError } from '../../errors';
 import type { Management } from '../management';
-import { defaultLogger } from '../options';
-import { checkNumber } from '../validate';
+import { defaultLogger } from '../../queue/queue-options';
+import { checkNumber } from '../../validate';
 import {
   DashboardApi,
   JOB_ACTIONS,

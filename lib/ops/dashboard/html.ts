@@ -3,7 +3,7 @@
  * goes through `esc`), formatting of times and durations, and the page layout. Pages carry no
  * inline script or style: the content-security-policy forbids them.
  */
-import { JOB_STATES, type JobState } from '../types';
+import { JOB_STATES, type JobState } from '../../types';
 
 const ESCAPES: Record<string, string> = {
   '&': '&amp;',

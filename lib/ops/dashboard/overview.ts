@@ -7,8 +7,8 @@
  * negative delta counts as 0).
  */
 import type { Management, TotalStats, TypeStats } from '../management';
-import { emptyQueueStats, type QueueStats } from '../types';
-import type { WorkerRecord } from '../worker-store';
+import { emptyQueueStats, type QueueStats } from '../../types';
+import type { WorkerRecord } from '../../store/worker-store';
 
 /** Span over which throughput is measured. */
 export const THROUGHPUT_WINDOW_MS = 60_000;

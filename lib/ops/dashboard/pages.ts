@@ -4,8 +4,8 @@
  * page script (assets.ts) re-renders the same regions from the JSON API to keep them live.
  */
 import type { AttemptDetail, JobDetail, JobPage } from '../management';
-import type { JobSummaryDocument } from '../store';
-import type { JobState } from '../types';
+import type { JobSummaryDocument } from '../../store/job-store';
+import type { JobState } from '../../types';
 import {
   esc,
   fmtMs,
@@ -17,7 +17,7 @@ import {
   type PageFrame,
 } from './html';
 import type { OverviewData, QueueOverview } from './overview';
-import type { WorkerRecord } from '../worker-store';
+import type { WorkerRecord } from '../../store/worker-store';
 import type { ListQuery } from './params';
 
 /** A rendered page and its HTTP status. */

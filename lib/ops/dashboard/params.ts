@@ -3,9 +3,9 @@
  * (never an object: `id[$gt]=` is just an unknown key); the management API validates each one
  * before it reaches a filter, so `{"$gt": ""}` as an ID is a 400, not an operator.
  */
-import { InvalidArgumentError } from '../errors';
+import { InvalidArgumentError } from '../../errors';
 import type { JobFilter, PageOptions } from '../management';
-import type { JobState } from '../types';
+import type { JobState } from '../../types';
 
 /** Filters and paging of the job list, as given in the query string. */
 export interface ListQuery {

@@ -5,10 +5,10 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { QueueGroup } from '../group';
+import type { QueueGroup } from '../../group/queue-group';
 import { createMetrics, type DroverMetrics } from '../metrics';
-import { defaultLogger } from '../options';
-import { checkNumber } from '../validate';
+import { defaultLogger } from '../../queue/queue-options';
+import { checkNumber } from '../../validate';
 import { dashboardHandler, type DashboardOptions } from './handler';
 
 /** Loopback: reachable from this machine only. */

@@ -20,11 +20,11 @@
  * running job frees its dispatch scopes and slots at once: its run, aborted at its next
  * heartbeat, may overlap the next holder's by that long.
  */
-import { DuplicateJobError, JobNotFoundError, JobStateError, StoreError } from '../errors';
-import { nextAttemptFrom } from '../retry';
-import type { RetryHandler } from '../retry-handler';
-import type { JobStore } from '../store';
-import { JOB_STATES, type JobDocument, type JobState } from '../types';
+import { DuplicateJobError, JobNotFoundError, JobStateError, StoreError } from '../../errors';
+import { nextAttemptFrom } from '../../retry/attempt-chain';
+import type { RetryHandler } from '../../retry/retry-handler';
+import type { JobStore } from '../../store/job-store';
+import { JOB_STATES, type JobDocument, type JobState } from '../../types';
 import type { JobLocks } from './locks';
 import type { ActionResult, JobAction } from './types';
 

@@ -1,5 +1,5 @@
 /** The per-attempt view of `Management.job()`: states, owners, errors and timings. */
-import type { JobDocument } from '../types';
+import type { JobDocument } from '../../types';
 import type { AttemptDetail } from './types';
 
 function ms(from: Date | null | undefined, to: Date | null | undefined): number | null {

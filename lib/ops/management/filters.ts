@@ -3,10 +3,10 @@
  * towards a database filter, and the opaque page cursor. A value such as `{ "$gt": "" }` never
  * becomes an operator: every field is checked for its type and shape first.
  */
-import { InvalidArgumentError } from '../errors';
-import type { JobPageOrder, JobPageParams, JobSummaryDocument } from '../store';
-import { JOB_STATES, type JobState } from '../types';
-import { checkDate, checkNumber, checkQueueName, checkTypeName, describe } from '../validate';
+import { InvalidArgumentError } from '../../errors';
+import type { JobPageOrder, JobPageParams, JobSummaryDocument } from '../../store/job-store';
+import { JOB_STATES, type JobState } from '../../types';
+import { checkDate, checkNumber, checkQueueName, checkTypeName, describe } from '../../validate';
 import { LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, type JobFilter, type PageOptions } from './types';
 
 /** The registry's rule for type names (lib/registry.ts). */

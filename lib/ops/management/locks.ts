@@ -9,9 +9,9 @@
  * kept. Enqueue locks go only when the job has ended in a release state or is gone (the rule a
  * contender's takeover follows); dispatch locks and slots only for the attempts the action ended.
  */
-import { ENQUEUE_SCOPE_RELEASE_STATES } from '../scopes';
-import type { ScopeLockDocument, ScopeReleaseFilter, ScopeStore } from '../scope-store';
-import type { JobStore } from '../store';
+import { ENQUEUE_SCOPE_RELEASE_STATES } from '../../scopes/scope-locks';
+import type { ScopeLockDocument, ScopeReleaseFilter, ScopeStore } from '../../store/scope-store';
+import type { JobStore } from '../../store/job-store';
 
 /** What to give back: the locks of job `baseJobId` in `queue`. */
 export interface JobLockRelease {

@@ -4,20 +4,20 @@
  * writes; every action reports what it changed. Every input is validated before it reaches a
  * filter, so `{ "$gt": "" }` as an ID or a queue name is an InvalidArgumentError.
  */
-import { InvalidArgumentError } from '../errors';
-import { QueueGroup } from '../group';
-import type { QueueRecord, QueueStore } from '../queue-store';
-import { RetryHandler } from '../retry-handler';
-import type { JobCountRow, JobStore } from '../store';
-import type { Stores } from '../stores';
+import { InvalidArgumentError } from '../../errors';
+import { QueueGroup } from '../../group/queue-group';
+import type { QueueRecord, QueueStore } from '../../store/queue-store';
+import { RetryHandler } from '../../retry/retry-handler';
+import type { JobCountRow, JobStore } from '../../store/job-store';
+import type { Stores } from '../../store/store-set';
 import {
   emptyQueueStats,
   FINISHED_STATES,
   JOB_STATES,
   type JobState,
   type QueueStats,
-} from '../types';
-import { checkAttemptId, checkNumber, checkQueueName, checkTypeName } from '../validate';
+} from '../../types';
+import { checkAttemptId, checkNumber, checkQueueName, checkTypeName } from '../../validate';
 import {
   completeJob,
   deleteJob,
@@ -28,8 +28,8 @@ import {
   retryJob,
   type Reservation,
 } from './actions';
-import { ScopeLocks } from '../scopes';
-import type { WorkerRecord, WorkerStore } from '../worker-store';
+import { ScopeLocks } from '../../scopes/scope-locks';
+import type { WorkerRecord, WorkerStore } from '../../store/worker-store';
 import { attemptDetail } from './attempts';
 import { JobLocks } from './locks';
 import { checkStates, encodeCursor, pageParams } from './filters';

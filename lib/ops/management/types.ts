@@ -2,9 +2,9 @@
  * Shapes of the management API: its options (with exported defaults), the filters it accepts and
  * the results it returns. Every action reports what it changed.
  */
-import { checkNumber } from '../validate';
-import type { JobCountRow, JobPageOrder, JobSummaryDocument } from '../store';
-import type { JobDocument, JobErrorRecord, JobState, JobTypeInfo, QueueStats } from '../types';
+import { checkNumber } from '../../validate';
+import type { JobCountRow, JobPageOrder, JobSummaryDocument } from '../../store/job-store';
+import type { JobDocument, JobErrorRecord, JobState, JobTypeInfo, QueueStats } from '../../types';
 
 /** Rows per page of `list()` when no limit is given. */
 export const LIST_LIMIT_DEFAULT = 50;

@@ -12,7 +12,7 @@ import type {
   JobPageParams,
   JobPruneParams,
   JobSummaryDocument,
-} from '../store';
+} from '../job-store';
 import {
   emptyQueueStats,
   HANDED_OVER_AT,
@@ -20,7 +20,7 @@ import {
   type JobDocument,
   type JobState,
   type QueueStats,
-} from '../types';
+} from '../../types';
 
 type Doc = JobDocument;
 

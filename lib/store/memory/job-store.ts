@@ -5,7 +5,7 @@
  * Listing and management queries are in the base class (job-store-admin.ts), as in lib/mongo/.
  */
 import { EventEmitter } from 'node:events';
-import { DuplicateJobError, ErrorCode } from '../errors';
+import { DuplicateJobError, ErrorCode } from '../../errors';
 import {
   applyClaim,
   MAX_LOCK_LOSSES_DEFAULT,
@@ -22,8 +22,8 @@ import {
   type JobWriteParams,
   type LockToken,
   type ReclaimParams,
-} from '../store';
-import type { JobDocument } from '../types';
+} from '../job-store';
+import type { JobDocument } from '../../types';
 import { compareStrings, MemoryJobStoreAdmin } from './job-store-admin';
 
 type Doc = JobDocument;

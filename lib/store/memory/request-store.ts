@@ -2,7 +2,7 @@
  * In-memory implementation of the request storage protocol (see lib/request-store.ts), with the
  * same conditional-write semantics as the MongoDB store. Documents are cloned in and out.
  */
-import { InvalidArgumentError } from '../errors';
+import { InvalidArgumentError } from '../../errors';
 import {
   TIME_RANGE_FINISHED,
   type RequestListParams,

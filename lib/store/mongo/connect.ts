@@ -4,8 +4,8 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { MongoClient, type MongoClientOptions } from 'mongodb';
-import { ConnectError } from '../errors';
-import { backoffMs } from '../sleep';
+import { ConnectError } from '../../errors';
+import { backoffMs } from '../../timers/sleep';
 
 /** Retry policy of the first connection. */
 export interface ConnectRetryOptions {

@@ -1,6 +1,6 @@
 /** Translation of driver failures into drover errors, in one place. */
 import { MongoError } from 'mongodb';
-import { StoreError } from '../errors';
+import { StoreError } from '../../errors';
 
 /** MongoDB's duplicate-key code. The test server gives no keyPattern, so callers know the index by collection. */
 export const DUPLICATE_KEY = 11000;

@@ -7,8 +7,8 @@
  */
 import type { Collection, Filter, UpdateFilter } from 'mongodb';
 import { MongoServerError } from 'mongodb';
-import { applyClaim, type JobClaimParams } from '../store';
-import type { JobDocument } from '../types';
+import { applyClaim, type JobClaimParams } from '../job-store';
+import type { JobDocument } from '../../types';
 import { malformedQuarantine, nonce } from './job-filters';
 
 type Doc = JobDocument;

@@ -7,9 +7,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Filter, UpdateFilter } from 'mongodb';
-import { ErrorCode } from '../errors';
-import type { JobListParams, JobPageParams, JobUpdate, LockToken } from '../store';
-import type { JobDocument } from '../types';
+import { ErrorCode } from '../../errors';
+import type { JobListParams, JobPageParams, JobUpdate, LockToken } from '../job-store';
+import type { JobDocument } from '../../types';
 
 type Doc = JobDocument;
 

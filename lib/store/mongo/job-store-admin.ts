@@ -14,7 +14,7 @@ import type {
   JobPageParams,
   JobPruneParams,
   JobSummaryDocument,
-} from '../store';
+} from '../job-store';
 import {
   emptyQueueStats,
   HANDED_OVER_AT,
@@ -22,7 +22,7 @@ import {
   type JobDocument,
   type JobState,
   type QueueStats,
-} from '../types';
+} from '../../types';
 import { escapeRegex, listFilter, pageFilter } from './job-filters';
 
 type Doc = JobDocument;

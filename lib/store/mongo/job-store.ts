@@ -9,7 +9,7 @@
 import { EventEmitter } from 'node:events';
 import type { AnyBulkWriteOperation, ChangeStream, ChangeStreamInsertDocument, Db } from 'mongodb';
 import { MongoBulkWriteError } from 'mongodb';
-import { DuplicateJobError } from '../errors';
+import { DuplicateJobError } from '../../errors';
 import {
   MAX_LOCK_LOSSES_DEFAULT,
   storeRecords,
@@ -23,8 +23,8 @@ import {
   type JobTransitionParams,
   type JobWriteParams,
   type ReclaimParams,
-} from '../store';
-import type { JobDocument } from '../types';
+} from '../job-store';
+import type { JobDocument } from '../../types';
 import { isDuplicateKey, storeError } from './errors';
 import { CLAIM_SORT, claimFilter, claimJobs } from './job-claim';
 import {

@@ -4,7 +4,7 @@
  * `modCount`, so concurrent settlers cannot both win.
  */
 import type { Collection, Db, Filter, IndexDescription } from 'mongodb';
-import { InvalidArgumentError } from '../errors';
+import { InvalidArgumentError } from '../../errors';
 import {
   TIME_RANGE_FINISHED,
   type RequestListParams,

@@ -3,10 +3,10 @@
  * `delete`. An action that changed nothing it was asked to (refused, conflict, not found) exits 1.
  */
 import type { Command } from 'commander';
-import { InvalidArgumentError, JobNotFoundError } from '../../errors';
+import { InvalidArgumentError, JobNotFoundError } from '../../../errors';
 import type { ActionResult, JobDetail, JobFilter, PageOptions } from '../../management';
-import type { JobSummaryDocument } from '../../store';
-import type { JobState } from '../../types';
+import type { JobSummaryDocument } from '../../../store/job-store';
+import type { JobState } from '../../../types';
 import { clip, formatDuration, formatTime, keyValues, parseTime, table } from '../format';
 import { EXIT_FAILURE, EXIT_OK } from '../output';
 import type { Actions } from '../program';

@@ -2,9 +2,9 @@
  * Commands about queues: `stats`, `workers`, `prune`, `pause`, `resume` and `wait`.
  */
 import type { Command } from 'commander';
-import type { JobState, QueueStats } from '../../types';
+import type { JobState, QueueStats } from '../../../types';
 import type { Counts, FuseResult } from '../../management';
-import { countWorkerStates, type WorkerRecord } from '../../worker-store';
+import { countWorkerStates, type WorkerRecord } from '../../../store/worker-store';
 import { clip, formatDuration, formatTime, parseDuration, table } from '../format';
 import { EXIT_OK } from '../output';
 import type { Actions } from '../program';

@@ -8,10 +8,10 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
-import { InvalidArgumentError } from '../../errors';
-import type { QueueGroup } from '../../group';
+import { InvalidArgumentError } from '../../../errors';
+import type { QueueGroup } from '../../../group/queue-group';
 import type { Management } from '../../management';
-import { checkNumber } from '../../validate';
+import { checkNumber } from '../../../validate';
 import { openContext } from '../context';
 import type { Actions } from '../program';
 
