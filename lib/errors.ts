@@ -276,7 +276,7 @@ export class JobStateError extends DroverError {
 }
 
 /**
- * Thrown by a `beforeRun` hook (lib/hooks.ts) that cannot let jobs run yet, e.g. expired
+ * Thrown by a `beforeRun` hook (lib/hooks/run-hooks.ts) that cannot let jobs run yet, e.g. expired
  * credentials: the claimed job is released untouched, claims stop, and the worker waits in the
  * visible state `state` (e.g. `auth-required`) while the hooks are retried with backoff.
  */

@@ -114,7 +114,7 @@ export const CONCURRENCY_LIMIT_MAX = 1000;
 
 /**
  * A concurrency key: at most `limit` jobs holding the same `key` run at the same time in one
- * queue, across all processes (see lib/concurrency-keys.ts). A dispatch scope is a key of limit 1.
+ * queue, across all processes (see lib/scopes/concurrency-keys.ts). A dispatch scope is a key of limit 1.
  */
 export interface ConcurrencyKey {
   /** Named like a scope: 1-256 characters, not starting with `$`, no NUL. */

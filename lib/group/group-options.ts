@@ -1,5 +1,5 @@
 /**
- * Options of a queue group and of `QueueGroup.connect` (lib/group.ts, which re-exports them).
+ * Options of a queue group and of `QueueGroup.connect` (lib/group/queue-group.ts, which re-exports them).
  */
 import type { MongoClient, MongoClientOptions } from 'mongodb';
 import type { Logger } from 'pino';
@@ -31,9 +31,9 @@ export interface QueueGroupOptions extends QueueUpkeepOptions {
   extensions?: QueueExtension[];
   /** Retries of every queue: bounds, backoff and the monitor of half-done hand-overs. */
   retry?: RetryHandlerOptions;
-  /** Hooks run before and after each job of every queue (see lib/hooks.ts). */
+  /** Hooks run before and after each job of every queue (see lib/hooks/run-hooks.ts). */
   hooks?: RunHooksOptions;
-  /** Time-range requests whose chunks run in the group's queues (jobs/time-range-requests.ts). */
+  /** Time-range requests whose chunks run in the group's queues (lib/time-ranges/time-range-requests.ts). */
   timeRanges?: TimeRangeRequestsOptions;
   /** The group's presence record, listed by `workers()` in every process. */
   presence?: WorkerPresenceOptions;

@@ -1,5 +1,5 @@
 /**
- * A queue group's presence record (lib/worker-presence.ts): what it says is read from the group's
+ * A queue group's presence record (lib/group/worker-presence.ts): what it says is read from the group's
  * hooks and started queues, and it is rewritten as soon as they change rather than a pass later.
  * Kept apart from worker-presence.ts, which is public API and knows nothing of queues.
  */

@@ -1,6 +1,6 @@
 /**
  * Observers of a queue group: extensions attached after its queues were built (metrics,
- * lib/metrics.ts). A queue's extension list is fixed when it is created, so the group gives every
+ * lib/ops/metrics.ts). A queue's extension list is fixed when it is created, so the group gives every
  * queue one relay that forwards to whatever observers are attached at the time.
  */
 import type { AttemptContext, QueueExtension, StartVerdict } from '../extension';

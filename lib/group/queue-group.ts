@@ -74,7 +74,7 @@ export class QueueGroup {
   /** Followers made by `follow`, closed with the group. */
   private readonly followers = new Set<JobFollower>();
   /**
-   * Extensions attached after construction (metrics, lib/metrics.ts): every queue, held or
+   * Extensions attached after construction (metrics, lib/ops/metrics.ts): every queue, held or
    * opened later, calls their `beforeStart` (verdict ignored: they only observe) and `afterFinish`.
    */
   readonly observers = this.observerRelay.observers;

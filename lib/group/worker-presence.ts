@@ -1,6 +1,6 @@
 /**
  * Worker presence: a queue group that runs pools keeps one record in the workers collection
- * (lib/worker-store.ts) saying where it runs, which queues its pools serve, how busy they are and
+ * (lib/store/worker-store.ts) saying where it runs, which queues its pools serve, how busy they are and
  * whether a `beforeRun` hook holds them in a waiting state. Any process (the CLI, the dashboard,
  * another worker) lists live records, so a wait such as `auth-required` is visible deployment-wide,
  * not only in the process that waits.

@@ -1,7 +1,7 @@
 /**
  * Fuses: a paused queue claims nothing, a paused job type is not claimed; the jobs stay pending
  * in the store, counted by `stats()`, and run once the fuse is reset. The fuse state lives in the
- * queue record (lib/queue-store.ts) so every process obeys it; this extension keeps a cached copy
+ * queue record (lib/store/queue-store.ts) so every process obeys it; this extension keeps a cached copy
  * per queue, refreshed on each maintenance pass (so a pause set elsewhere holds here within one
  * `reclaimEveryMs`) and at once in the process that changed it (through `pause` and the like).
  */

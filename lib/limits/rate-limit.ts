@@ -2,7 +2,7 @@
  * Rate limits: at most `max` claims of a queue per `perMs`, across every process that runs it
  * (BullMQ's limiter, on MongoDB). The limit is counted in fixed windows aligned on the epoch (all
  * processes agree on a window from their clocks alone); each claim round trip first takes its
- * batch from the window (lib/rate-store.ts: conditional writes, no transaction), claims at most
+ * batch from the window (lib/store/rate-store.ts: conditional writes, no transaction), claims at most
  * that many, and gives back what it did not use. A spent window sends the pool to sleep until the
  * next one. Like any fixed window, up to twice `max` may start around a window boundary.
  *

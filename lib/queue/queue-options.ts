@@ -43,7 +43,7 @@ export interface QueueOptions {
   maxLockLosses?: number;
   /**
    * At most `max` claims per `perMs` for this queue, in all processes together (see
-   * lib/rate-limit.ts). Every process running the queue should give the same limit.
+   * lib/limits/rate-limit.ts). Every process running the queue should give the same limit.
    */
   rateLimit?: RateLimit | null;
   /** Registry to load jobs with. */

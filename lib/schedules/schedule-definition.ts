@@ -5,7 +5,11 @@
  */
 import { InvalidArgumentError } from '../errors';
 import type { JobOptions } from '../job/base-job';
-import type { ScheduledJobOptions, ScheduleDefinition, ScheduleDocument } from '../store/schedule-store';
+import type {
+  ScheduledJobOptions,
+  ScheduleDefinition,
+  ScheduleDocument,
+} from '../store/schedule-store';
 import { tickAtOrAfter, tickAtOrBefore, type ResolvedTiming } from './schedule-times';
 import { checkConcurrency, checkJobId, checkNumber, checkScope, describe } from '../validate';
 

@@ -2,7 +2,7 @@
  * The storage protocol of queue records: one document per named queue, shared by every process
  * of a deployment. Groups record the queues they open (so other processes can discover them) and
  * the fuses (a paused queue, paused job types) that every runner pool of the queue obeys.
- * `MongoQueueStore` (lib/mongo/queue-store.ts) and `MemoryQueueStore` (lib/memory/queue-store.ts)
+ * `MongoQueueStore` (lib/store/mongo/queue-store.ts) and `MemoryQueueStore` (lib/store/memory/queue-store.ts)
  * implement it with the same semantics.
  *
  * Every write is one atomic update of one record; the writes commute (setting a flag, adding to or

@@ -2,8 +2,8 @@
  * Storage of rate-limit windows: one document per limited queue holding the current fixed
  * window's start and how many claims it has granted. A window is taken from and given back to
  * only by conditional writes on (window start, count), so processes sharing a queue never grant
- * more than the limit between them (no transaction). `MongoRateStore` (lib/mongo/rate-store.ts)
- * keeps every filter of the collection; `MemoryRateStore` (lib/memory/rate-store.ts) has the same
+ * more than the limit between them (no transaction). `MongoRateStore` (lib/store/mongo/rate-store.ts)
+ * keeps every filter of the collection; `MemoryRateStore` (lib/store/memory/rate-store.ts) has the same
  * semantics in memory.
  */
 

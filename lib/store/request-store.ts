@@ -1,5 +1,5 @@
 /**
- * The storage protocol of time-range requests (jobs/time-range-requests.ts): one document per
+ * The storage protocol of time-range requests (lib/time-ranges/time-range-requests.ts): one document per
  * request that a long time range be processed in chunks. The chunks themselves are ordinary jobs;
  * the request record holds what is needed to create them again (a template chunk document), the
  * request's state, and when it started and finished. `MongoRequestStore` (lib/mongo/) and

@@ -3,8 +3,8 @@
  * so the unique `_id` index is the lock (no partial index, no transaction). Slot `i` of a
  * concurrency key is a lock of its own, `_id` = `${queue}/$slot/${i}/${key}` (no scope starts
  * with `$`, so the two kinds of ID never collide). `MongoScopeStore`
- * (lib/mongo/scope-store.ts) keeps every filter of the collection; `MemoryScopeStore`
- * (lib/memory/scope-store.ts) has the same semantics in memory.
+ * (lib/store/mongo/scope-store.ts) keeps every filter of the collection; `MemoryScopeStore`
+ * (lib/store/memory/scope-store.ts) has the same semantics in memory.
  *
  * Rules every implementation keeps:
  * - an insert of a lock whose `_id` exists fails for that lock only, and says which ones failed;

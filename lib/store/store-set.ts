@@ -32,13 +32,13 @@ export interface Stores {
   queues: QueueStore;
   /** The schedule table of periodic and cron jobs. */
   schedules: ScheduleStore;
-  /** Scope locks: one document per held scope (see lib/scopes.ts). */
+  /** Scope locks: one document per held scope (see lib/scopes/scope-locks.ts). */
   scopes: ScopeStore;
-  /** Time-range requests: one record per request (see jobs/time-range-requests.ts). */
+  /** Time-range requests: one record per request (see lib/time-ranges/time-range-requests.ts). */
   requests: RequestStore;
-  /** Worker presence: one record per live group running pools (see lib/worker-presence.ts). */
+  /** Worker presence: one record per live group running pools (see lib/group/worker-presence.ts). */
   workers: WorkerStore;
-  /** Rate-limit windows: one record per rate-limited queue (see lib/rate-limit.ts). */
+  /** Rate-limit windows: one record per rate-limited queue (see lib/limits/rate-limit.ts). */
   rates: RateStore;
 }
 

@@ -2,8 +2,8 @@
  * Storage of worker presence: one record per live queue group that runs pools (a worker
  * process, usually), refreshed on an interval and on every change of its workers' state, so
  * that any process sees who works on which queue and which workers a hook holds back (e.g.
- * `auth-required`). `MongoWorkerStore` (lib/mongo/worker-store.ts) keeps every filter of the
- * collection; `MemoryWorkerStore` (lib/memory/worker-store.ts) has the same semantics in memory.
+ * `auth-required`). `MongoWorkerStore` (lib/store/mongo/worker-store.ts) keeps every filter of the
+ * collection; `MemoryWorkerStore` (lib/store/memory/worker-store.ts) has the same semantics in memory.
  *
  * A record is trusted until its `expiresAt`: a process killed without closing disappears from
  * lists once that passes, and its record is deleted by the next pass of any live process.

@@ -119,7 +119,7 @@ describe('chaos: a runner pool under a lost connection (MongoDB through a proxy)
   });
 
   // Regression: the progress write's driver error was thrown into the job, so a job reporting
-  // progress during a connection loss failed although its work succeeded (lib/attempt-executor.ts).
+  // progress during a connection loss failed although its work succeeded (lib/runner/attempt-executor.ts).
   it('does not fail a job whose progress write is lost with the connection', async function () {
     const { a, b } = await pair(300, { lockTimeoutMs: 4_000, heartbeatMs: 1_000 });
     const qa = await a.get('q');
@@ -146,7 +146,7 @@ describe('chaos: a runner pool under a lost connection (MongoDB through a proxy)
 
   // Regression: a failed heartbeat changed nothing, so while A could not reach the server its
   // run went on past the lock's expiry and B ran the job at the same time. A pool aborts a run
-  // (LockLostError) once its last confirmed lock expiry is near: self-fencing (lib/lock-keeper.ts).
+  // (LockLostError) once its last confirmed lock expiry is near: self-fencing (lib/runner/lock-keeper.ts).
   it('stops a run whose lock could not be refreshed before another worker takes it over', async function () {
     const { a, b } = await pair(10_000);
     const qa = await a.get('q');
@@ -169,7 +169,7 @@ describe('chaos: a runner pool under a lost connection (MongoDB through a proxy)
 
   // Regression: a progress write used to ignore the run's signal, so on a stalled connection a
   // fenced run could not stop and went on after its lock expired, while another worker ran the
-  // job. The write now races the signal (lib/attempt-executor.ts, untilAborted).
+  // job. The write now races the signal (lib/runner/attempt-executor.ts, untilAborted).
   it('lets a fenced run stop while its progress write hangs on a stalled connection', async function () {
     const { a, b } = await pair(10_000);
     const qa = await a.get('q');
@@ -196,7 +196,7 @@ describe('chaos: a runner pool under a lost connection (MongoDB through a proxy)
 
   // Regression: the claim's `now` (and so the lock's expiry) is taken before the claim goes out;
   // a claim held up by a stalled network landed with a lock already expired and the pool ran
-  // the job anyway, while any worker could reclaim it as stale (lib/runner.ts launch()).
+  // the job anyway, while any worker could reclaim it as stale (lib/runner/runner-pool.ts launch()).
   it('never starts a run on a lock that had expired when the claim came back', async function () {
     const { a, b } = await pair(10_000);
     const qa = await a.get('q');

@@ -223,7 +223,7 @@ for (const [name, makeBackend] of BACKENDS) {
       );
     });
 
-    // Regression (lib/options.ts resolveQueueOptions): only the numbers used to be checked;
+    // Regression (lib/queue/queue-options.ts resolveQueueOptions): only the numbers used to be checked;
     // `excludeTypes`, `registry`, `logger` and `now` of the wrong type failed later with a
     // TypeError.
     it('rejects queue options of the wrong type with a typed error', async () => {
@@ -303,7 +303,7 @@ for (const [name, makeBackend] of BACKENDS) {
       );
     });
 
-    // Regression (lib/job.ts BaseJob.applyOptions): `scopes`, `enqueueScopes` and `dependency`
+    // Regression (lib/job/base-job.ts BaseJob.applyOptions): `scopes`, `enqueueScopes` and `dependency`
     // used to be read before they were checked: a non-array or a dependency without `edges`
     // failed with a TypeError instead of an InvalidArgumentError.
     it('rejects job options of the wrong type with a typed error', async () => {

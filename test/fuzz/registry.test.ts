@@ -108,7 +108,7 @@ describe('fuzz: the registry with hostile documents', function () {
     );
   });
 
-  // Regression (lib/registry.ts checkShape): the message was built with String(raw._id), which
+  // Regression (lib/job/registry.ts checkShape): the message was built with String(raw._id), which
   // throws a TypeError for an object without a prototype.
   it('rejects an _id that cannot be printed with a typed error', () => {
     const doc = validDocument();

@@ -4,7 +4,7 @@
  * scope locks live in MongoDB and are shared with the other processes; worker.ts builds its group
  * from a bare job store, whose scope locks would be in this process's memory only.
  *
- * Its presence record (lib/worker-presence.ts) and rate-limit windows are in MongoDB too, for the
+ * Its presence record (lib/group/worker-presence.ts) and rate-limit windows are in MongoDB too, for the
  * presence and rate-limit process tests.
  *
  * Forked with `DROVER_SCOPE_WORKER_CONFIG` set to a JSON `ScopeWorkerConfig`.

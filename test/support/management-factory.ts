@@ -45,7 +45,7 @@ export function makeDoc(spec: DocSpec): JobDocument {
   doc.retryInfo.baseJobId = spec.id;
   doc.retryInfo.currentAttempt = attempt;
   doc.timeInfo.created = created;
-  // A retrying attempt as a finished hand-over leaves it (lib/retry.ts step 3).
+  // A retrying attempt as a finished hand-over leaves it (lib/retry/attempt-chain.ts step 3).
   doc.dueAt = spec.dueAt ?? (spec.state === 'retrying' ? HANDED_OVER_AT : created);
   const state = spec.state ?? 'pending';
   doc.state = state;

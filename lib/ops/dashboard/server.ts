@@ -1,7 +1,7 @@
 /**
  * The dashboard on its own HTTP server (what `drover dashboard` runs). It binds to loopback by
  * default and then answers only to loopback host names (see auth.ts); it serves `/metrics` from
- * the group's metrics (lib/metrics.ts) unless a registry is given.
+ * the group's metrics (lib/ops/metrics.ts) unless a registry is given.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';

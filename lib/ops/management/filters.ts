@@ -9,7 +9,7 @@ import { JOB_STATES, type JobState } from '../../types';
 import { checkDate, checkNumber, checkQueueName, checkTypeName, describe } from '../../validate';
 import { LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, type JobFilter, type PageOptions } from './types';
 
-/** The registry's rule for type names (lib/registry.ts). */
+/** The registry's rule for type names (lib/job/registry.ts). */
 /** Characters an ID may hold (job IDs plus the attempt separator); searched text uses the same. */
 const ID_TEXT = /^[A-Za-z0-9_.:@/+=,#-]{1,200}$/;
 const ORDERS: readonly JobPageOrder[] = ['newest', 'id'];

@@ -121,7 +121,7 @@ export class Management {
 
   /**
    * Live workers: one record per queue group running pools in any process, with the state a
-   * `beforeRun` hook holds them in (see lib/worker-presence.ts); of one queue when given.
+   * `beforeRun` hook holds them in (see lib/group/worker-presence.ts); of one queue when given.
    */
   async workers(filter: { queue?: string } = {}): Promise<WorkerRecord[]> {
     const queue = filter.queue === undefined ? undefined : checkQueueName(filter.queue);

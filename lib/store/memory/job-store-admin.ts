@@ -1,7 +1,7 @@
 /**
  * The in-memory job store, its listing and management side: statistics, lists and pages, counts,
  * deletes and prunes, and the queries of the event followers, with the semantics of
- * lib/mongo/job-store-admin.ts. `MemoryJobStore` (job-store.ts) extends this class with the
+ * lib/store/mongo/job-store-admin.ts. `MemoryJobStore` (job-store.ts) extends this class with the
  * claim-run-record path.
  */
 import type {

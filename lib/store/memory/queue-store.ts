@@ -1,5 +1,5 @@
 /**
- * In-memory twin of the queue-record store (lib/mongo/queue-store.ts), with the same semantics:
+ * In-memory twin of the queue-record store (lib/store/mongo/queue-store.ts), with the same semantics:
  * for tests and single-process use. Records are cloned in and out.
  */
 import type {

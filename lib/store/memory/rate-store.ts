@@ -1,5 +1,5 @@
 /**
- * In-memory twin of the rate-window store (lib/mongo/rate-store.ts), with the same semantics.
+ * In-memory twin of the rate-window store (lib/store/mongo/rate-store.ts), with the same semantics.
  */
 import type { RateStore, RateTakeParams, RateWindowDocument } from '../rate-store';
 

@@ -1,5 +1,5 @@
 /**
- * In-memory implementation of the request storage protocol (see lib/request-store.ts), with the
+ * In-memory implementation of the request storage protocol (see lib/store/request-store.ts), with the
  * same conditional-write semantics as the MongoDB store. Documents are cloned in and out.
  */
 import { InvalidArgumentError } from '../../errors';

@@ -1,5 +1,5 @@
 /**
- * In-memory schedule table with the same semantics as the MongoDB one (see lib/schedule-store.ts).
+ * In-memory schedule table with the same semantics as the MongoDB one (see lib/store/schedule-store.ts).
  * Entries are cloned in and out so callers never share state with the store.
  */
 import type { ScheduleDocument, ScheduleStore } from '../schedule-store';

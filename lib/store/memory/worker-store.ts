@@ -1,5 +1,5 @@
 /**
- * In-memory twin of the worker-presence store (lib/mongo/worker-store.ts), with the same
+ * In-memory twin of the worker-presence store (lib/store/mongo/worker-store.ts), with the same
  * semantics. Records are cloned in and out.
  */
 import type { WorkerRecord, WorkerStore } from '../worker-store';

@@ -47,7 +47,7 @@ export function claimFilter(
 /** The claim order; the claim index serves it. */
 export const CLAIM_SORT = { priority: -1, dueAt: 1, _id: 1 } as const;
 
-/** The claim's update; `applyClaim` (lib/store.ts) sets the same fields on a document. */
+/** The claim's update; `applyClaim` (lib/store/job-store.ts) sets the same fields on a document. */
 export function claimUpdate(params: JobClaimParams, claimId: string): UpdateFilter<Doc> {
   return {
     $set: {

@@ -89,7 +89,7 @@ export function malformedQuarantine(reason: string, now: Date): UpdateFilter<Doc
 }
 
 /**
- * Every attempt of a job. Attempt IDs are `${base}` and `${base}#${n}` (lib/retry.ts attemptId),
+ * Every attempt of a job. Attempt IDs are `${base}` and `${base}#${n}` (lib/retry/attempt-chain.ts attemptId),
  * so an anchored pattern on `_id` finds them with a range scan of the `_id` index; no index on
  * the base ID is needed (every other job index leads with the queue name).
  */

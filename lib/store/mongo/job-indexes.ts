@@ -41,7 +41,7 @@ export const STATE_ID_INDEX: IndexDescription = {
   key: { queue: 1, state: 1, _id: 1 },
 };
 
-/** Serves followers (lib/job-events.ts): attempts of a queue changed since a time. */
+/** Serves followers (lib/group/job-follower.ts): attempts of a queue changed since a time. */
 export const CHANGED_INDEX: IndexDescription = {
   name: 'changed',
   key: { queue: 1, 'status.modTime': 1, _id: 1 },

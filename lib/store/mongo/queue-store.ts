@@ -1,6 +1,6 @@
 /**
  * Every filter and update of the queues collection (one record per named queue; see
- * lib/queue-store.ts). The queue name is the `_id`, so every operation goes through the primary
+ * lib/store/queue-store.ts). The queue name is the `_id`, so every operation goes through the primary
  * key and no other index is needed.
  */
 import type { Collection, Db, UpdateFilter } from 'mongodb';

@@ -1,5 +1,5 @@
 /**
- * Every filter and update of the rate-limit collection (see lib/rate-store.ts). Documents are
+ * Every filter and update of the rate-limit collection (see lib/store/rate-store.ts). Documents are
  * found by `_id` only; no other index.
  */
 import type { Collection, Db } from 'mongodb';

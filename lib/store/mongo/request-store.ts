@@ -1,6 +1,6 @@
 /**
  * Every filter, update and index of the time-range requests collection (see
- * lib/request-store.ts). Transitions match on `_id`, the expected states and, when given,
+ * lib/store/request-store.ts). Transitions match on `_id`, the expected states and, when given,
  * `modCount`, so concurrent settlers cannot both win.
  */
 import type { Collection, Db, Filter, IndexDescription } from 'mongodb';

@@ -1,6 +1,6 @@
 /**
  * Every filter, update and index of the schedules collection (`${prefix}_schedules`). Nothing
- * else in drover reads or writes schedule entries in MongoDB. See lib/schedule-store.ts for the
+ * else in drover reads or writes schedule entries in MongoDB. See lib/store/schedule-store.ts for the
  * rules: definition changes match on `revision`, `lastTick` only moves forward.
  */
 import type { Collection, Db, IndexDescription } from 'mongodb';

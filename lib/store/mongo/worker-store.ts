@@ -1,5 +1,5 @@
 /**
- * Every filter and update of the workers collection (worker presence; see lib/worker-store.ts).
+ * Every filter and update of the workers collection (worker presence; see lib/store/worker-store.ts).
  * It holds one small record per live group, so lists scan it whole: no index beyond `_id`.
  */
 import type { Collection, Db, Filter } from 'mongodb';

@@ -19,7 +19,7 @@ import type { Actions } from '../program';
 export const DASHBOARD_HOST_DEFAULT = '127.0.0.1';
 export const DASHBOARD_PORT_DEFAULT = 8080;
 
-/** What `drover dashboard` passes to `startDashboard` (lib/dashboard/server.ts). */
+/** What `drover dashboard` passes to `startDashboard` (lib/ops/dashboard/server.ts). */
 export interface DashboardLaunchOptions {
   management: Management;
   group: QueueGroup;
