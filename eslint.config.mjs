@@ -3,6 +3,60 @@
 // where a callback's result is ignored. Full `recommended-type-checked` is left out for speed.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { importX } from 'eslint-plugin-import-x';
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
+
+// The layers of lib/, lowest first. A module may import its own layer and the layers below it,
+// never one above: data flows job class -> registry -> store -> runner -> store -> retry, and the
+// group and the operations layer sit on top of everything. lib/index.ts (the public entry) is
+// exempt: it re-exports from every layer.
+const FEATURES = ['scopes', 'dependencies', 'schedules', 'limits', 'hooks', 'time-ranges'].map(
+  (f) => `./lib/${f}`,
+);
+const ABOVE_STORE = [
+  './lib/job',
+  './lib/extension.ts',
+  './lib/runner',
+  './lib/retry',
+  './lib/queue',
+  './lib/group',
+  './lib/ops',
+  ...FEATURES,
+];
+const layer = (target, from, why) => ({ target, from, except: [], message: why });
+const zones = [
+  layer('./lib/types.ts', './lib', 'types.ts is the leaf module: it imports nothing of ours'),
+  layer('./lib/errors.ts', './lib', 'errors.ts is a leaf module: it imports nothing of ours'),
+  layer('./lib/timers', ABOVE_STORE.concat('./lib/store'), 'timers are a low-level utility'),
+  layer('./lib/store', ABOVE_STORE, 'the store knows documents, not jobs, runners or features'),
+  layer(
+    './lib/job',
+    ABOVE_STORE.filter((p) => p !== './lib/job').concat('./lib/store'),
+    'job classes and the registry come before the store',
+  ),
+  layer(
+    './lib/retry',
+    ['./lib/runner', './lib/queue', './lib/group', './lib/ops', ...FEATURES],
+    'the retry handler comes after the runner',
+  ),
+  layer(
+    './lib/extension.ts',
+    ['./lib/runner', './lib/queue', './lib/group', './lib/ops', ...FEATURES],
+    'extensions are the protocol the runner calls',
+  ),
+  layer(
+    './lib/runner',
+    ['./lib/queue', './lib/group', './lib/ops', ...FEATURES],
+    'the runner knows extensions, not features, queues or groups',
+  ),
+  layer(
+    FEATURES.concat('./lib/queue'),
+    ['./lib/group', './lib/ops'],
+    'features and queues sit below the queue group',
+  ),
+  layer('./lib/group', './lib/ops', 'the operations layer sits on top of the group'),
+  layer(['./jobs', './dependency'], ['./lib/group', './lib/ops'], 'built-ins sit below the group'),
+];
 
 export default [
   {
@@ -30,6 +84,53 @@ export default [
       '@typescript-eslint/no-unused-vars': [
         'error',
         { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_' },
+      ],
+    },
+  },
+  {
+    files: ['lib/**/*.ts', 'jobs/**/*.ts', 'dependency/**/*.ts'],
+    plugins: { 'import-x': importX },
+    settings: { 'import-x/resolver-next': [createTypeScriptImportResolver()] },
+    rules: {
+      'import-x/no-cycle': 'error',
+      'import-x/no-restricted-paths': ['error', { zones }],
+      // Only the MongoDB store modules talk to the driver (types may name its classes).
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: 'mongodb',
+              message: 'only lib/store/mongo/ imports the driver',
+              allowTypeImports: true,
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['lib/store/mongo/**/*.ts'],
+    rules: { 'no-restricted-imports': 'off' },
+  },
+  {
+    // The public entry re-exports every layer, and nothing in lib/ but it reaches jobs/.
+    files: ['lib/**/*.ts'],
+    ignores: ['lib/index.ts'],
+    plugins: { 'import-x': importX },
+    rules: {
+      'import-x/no-restricted-paths': [
+        'error',
+        {
+          zones: [
+            ...zones,
+            layer(
+              './lib',
+              './jobs',
+              'lib/ never imports the built-in jobs; features it needs live in lib/',
+            ),
+          ],
+        },
       ],
     },
   },

@@ -4,7 +4,7 @@
  */
 import { InvalidArgumentError } from '../lib/errors';
 import { describe } from '../lib/validate';
-import type { DependencyState } from './manager';
+import type { DependencyState } from './decision-states';
 
 /** What a check function receives. */
 export interface CheckContext {

@@ -4,7 +4,7 @@
  * version with no upgrade path, malformed fields) throws a typed error; the queue quarantines it.
  */
 import { instanceToPlain, plainToInstance } from 'class-transformer';
-import { BSON } from 'mongodb';
+import { calculateObjectSize } from 'bson';
 import { BaseJob, BASE_FIELDS, type JobClass } from './base-job';
 import {
   InvalidArgumentError,
@@ -109,7 +109,7 @@ export class Registry {
     };
     // Absent rather than undefined: the driver would store undefined as null.
     if (job.concurrencyKey !== undefined) doc.concurrencyKey = checkConcurrency(job.concurrencyKey);
-    const bytes = BSON.calculateObjectSize(doc);
+    const bytes = calculateObjectSize(doc);
     if (bytes > this.maxDocumentBytes)
       throw new PayloadTooLargeError(job.id, bytes, this.maxDocumentBytes);
     return doc;

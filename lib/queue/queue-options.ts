@@ -8,6 +8,7 @@ import { defaultRegistry, Registry } from '../job/registry';
 import { MAX_LOCK_LOSSES_DEFAULT } from '../store/job-store';
 import { checkRateLimit, type RateLimit } from '../limits/rate-limit';
 import { checkNumber } from '../validate';
+import type { ResolvedPoolOptions } from '../runner/pool-options';
 
 export { MAX_LOCK_LOSSES_DEFAULT };
 
@@ -55,20 +56,8 @@ export interface QueueOptions {
 }
 
 /** Options with every field resolved. */
-export interface ResolvedQueueOptions {
-  workers: number;
-  lockTimeoutMs: number;
-  heartbeatMs: number;
-  pollMinMs: number;
-  pollMaxMs: number;
-  drainTimeoutMs: number;
-  reclaimEveryMs: number;
-  excludeTypes: string[];
-  maxLockLosses: number;
+export interface ResolvedQueueOptions extends ResolvedPoolOptions {
   rateLimit: RateLimit | null;
-  registry: Registry;
-  logger: Logger;
-  now: () => Date;
 }
 
 function checkTypeList(value: unknown): string[] {

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { JobEventInfo, QueueEventMap } from '../events';
 import type { AttemptContext, QueueExtension } from '../extension';
 import type { BaseJob } from '../job/base-job';
-import type { ResolvedQueueOptions } from '../queue/queue-options';
+import type { ResolvedPoolOptions } from './pool-options';
 import type { JobStore, LockToken } from '../store/job-store';
 import type { JobState } from '../types';
 
@@ -47,7 +47,7 @@ export interface PoolContext {
   readonly queue: string;
   /** The owner name the pool claims under. */
   readonly owner: string;
-  readonly opts: ResolvedQueueOptions;
+  readonly opts: ResolvedPoolOptions;
   readonly extensions: readonly QueueExtension[];
   readonly emit: EmitEvent;
   /** The pool's logger (bound to its queue and owner). */

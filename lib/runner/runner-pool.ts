@@ -21,7 +21,7 @@ import {
 import type { QueueEventMap, TypedEmitter } from '../events';
 import type { ClaimGrant, QueueExtension } from '../extension';
 import type { BaseJob } from '../job/base-job';
-import type { ResolvedQueueOptions } from '../queue/queue-options';
+import type { ResolvedPoolOptions } from './pool-options';
 import { AttemptExecutor } from './attempt-executor';
 import { BackgroundPasses } from '../timers/background-passes';
 import type { EmitEvent, HeldAttempt, PoolContext } from './attempt';
@@ -72,7 +72,7 @@ export class RunnerPool {
   constructor(
     private readonly store: JobStore,
     private readonly queue: string,
-    private readonly opts: ResolvedQueueOptions,
+    private readonly opts: ResolvedPoolOptions,
     private readonly events: TypedEmitter<QueueEventMap>,
     hooks: RunnerHooks = {},
   ) {

@@ -23,7 +23,6 @@ import {
   toError,
   UnknownJobTypeError,
 } from '../errors';
-import type { QueueGroup } from '../group/queue-group';
 import type { BaseJob, JobClass, JobFields } from '../job/base-job';
 import type { Queue } from '../queue/queue';
 import type {
@@ -140,6 +139,13 @@ export interface TickReport {
   failed: { key: string; error: Error }[];
 }
 
+/** What a scheduler needs of its queue group: the schedule store, a logger and named queues. */
+export interface SchedulerHost {
+  readonly stores: { readonly schedules?: ScheduleStore };
+  readonly logger: Logger;
+  get(name: string): Promise<Queue>;
+}
+
 /** Periodic and cron jobs of one group; see the module comment. */
 export class Scheduler {
   readonly options: ResolvedSchedulerOptions;
@@ -151,7 +157,7 @@ export class Scheduler {
   private generation = 0;
 
   constructor(
-    private readonly group: QueueGroup,
+    private readonly group: SchedulerHost,
     options: SchedulerOptions = {},
   ) {
     const store = group.stores.schedules;

@@ -9,7 +9,7 @@ import type { JobSummaryDocument } from '../../../store/job-store';
 import type { JobState } from '../../../types';
 import { clip, formatDuration, formatTime, keyValues, parseTime, table } from '../format';
 import { EXIT_FAILURE, EXIT_OK } from '../output';
-import type { Actions } from '../program';
+import type { Actions } from '../actions';
 
 function lastError(doc: JobSummaryDocument): string {
   const errors = doc.status?.errors ?? [];

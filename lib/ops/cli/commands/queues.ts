@@ -7,7 +7,7 @@ import type { Counts, FuseResult } from '../../management';
 import { countWorkerStates, type WorkerRecord } from '../../../store/worker-store';
 import { clip, formatDuration, formatTime, parseDuration, table } from '../format';
 import { EXIT_OK } from '../output';
-import type { Actions } from '../program';
+import type { Actions } from '../actions';
 import { waitForQueue } from '../wait';
 
 const STATE_COLUMNS = [

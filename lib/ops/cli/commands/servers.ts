@@ -13,7 +13,7 @@ import type { QueueGroup } from '../../../group/queue-group';
 import type { Management } from '../../management';
 import { checkNumber } from '../../../validate';
 import { openContext } from '../context';
-import type { Actions } from '../program';
+import type { Actions } from '../actions';
 
 /** Loopback by default: the dashboard is reachable from this machine only. */
 export const DASHBOARD_HOST_DEFAULT = '127.0.0.1';

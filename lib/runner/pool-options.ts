@@ -1,0 +1,22 @@
+/**
+ * What a runner pool needs of its options, resolved (every field present). The queue resolves
+ * them with its own (lib/queue/queue-options.ts), so the pool knows nothing of queue features.
+ */
+import type { Logger } from 'pino';
+import type { Registry } from '../job/registry';
+
+/** A runner pool's options with every field resolved. */
+export interface ResolvedPoolOptions {
+  workers: number;
+  lockTimeoutMs: number;
+  heartbeatMs: number;
+  pollMinMs: number;
+  pollMaxMs: number;
+  drainTimeoutMs: number;
+  reclaimEveryMs: number;
+  excludeTypes: string[];
+  maxLockLosses: number;
+  registry: Registry;
+  logger: Logger;
+  now: () => Date;
+}
