@@ -11,7 +11,8 @@
 import 'reflect-metadata';
 import { MongoClient } from 'mongodb';
 import pino from 'pino';
-import { QueueGroup, RETRY_UNLIMITED, type Queue } from '../lib';
+import { QueueGroup, type Queue } from '../lib';
+import { RETRY_UNLIMITED } from '../lib/retry/retry-handler';
 import { AUDIT_COLLECTION, chaosAudit, type AuditRecord } from '../test/support/chaos-jobs';
 
 /** Configuration of one worker process. */

@@ -15,11 +15,11 @@ import {
   QueueGroup,
   RetryableError,
   TimeRangeChunkJob,
-  formatTime,
   type JobContext,
   type TimeRange,
   type TimeRangeRequests,
 } from '../lib';
+import { formatTime } from '../lib/time-ranges/time-range-messages';
 import { startServer } from '../test/support/server';
 
 const DAY = 24 * 3_600_000;

@@ -8,14 +8,16 @@ import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import {
   concurrencySlotId,
+  scopeLockId,
+  type ScopeLockDocument,
+} from '../../lib/store/scope-store';
+import {
   defaultRegistry,
   InvalidArgumentError,
   MalformedJobError,
-  scopeLockId,
   type ConcurrencyKey,
   type JobDocument,
   type QueueGroup,
-  type ScopeLockDocument,
 } from '../../lib';
 import { eventually, memoryBackend, mongoBackend, type Backend } from '../support/backends';
 import { KeyedJob, keyedRuns } from '../support/concurrency-jobs';

@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   DependencyCycleError,
-  DependencyExtension,
   InvalidArgumentError,
   QueueGroup,
   afterJobs,
@@ -20,6 +19,7 @@ import {
   type JobDocument,
   type Queue,
 } from '../../lib';
+import { DependencyExtension } from '../../lib/dependencies/blocked-jobs';
 import { eventually, memoryBackend, mongoBackend, type Backend } from '../support/backends';
 import {
   GateJob,

@@ -5,7 +5,8 @@
  */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { JobFollower, QueueGroup, type FollowedEvent } from '../../lib';
+import { JobFollower, type FollowedEvent } from '../../lib/group/job-follower';
+import { QueueGroup } from '../../lib';
 import { eventually, memoryBackend, mongoBackend, type Backend } from '../support/backends';
 import { FailJob, FlakyJob, NoopJob, WaitForAbortJob } from '../support/jobs';
 import { SlowProgressJob } from '../support/workload-jobs';

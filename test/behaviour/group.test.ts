@@ -9,12 +9,14 @@ import {
   Queue,
   QueueClosedError,
   QueueGroup,
+  type QueueGroupOptions,
+} from '../../lib';
+import {
   checkQueueOptionLayers,
   mergeQueueOptions,
   queueNameMatcher,
   recordableOptions,
-  type QueueGroupOptions,
-} from '../../lib';
+} from '../../lib/group/queue-layers';
 import type { QueueExtension } from '../../lib/extension';
 import { memoryStores } from '../../lib/store/store-set';
 import {

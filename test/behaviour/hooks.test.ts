@@ -10,11 +10,11 @@ import {
   Queue,
   QueueGroup,
   RetryableError,
-  RunHooks,
   type AfterRunContext,
   type BeforeRunContext,
   type QueueGroupOptions,
 } from '../../lib';
+import { RunHooks } from '../../lib/hooks/run-hooks';
 import { FAST, eventually, memoryBackend, mongoBackend, type Backend } from '../support/backends';
 import { FailJob, NoopJob } from '../support/jobs';
 import { CredentialJob } from '../support/workload-jobs';

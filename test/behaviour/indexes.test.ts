@@ -6,7 +6,7 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { MongoClient, type Document } from 'mongodb';
-import { MongoJobStore } from '../../lib';
+import { MongoJobStore } from '../../lib/store/mongo/job-store';
 import { CLAIM_INDEX, JOB_INDEXES } from '../../lib/store/mongo/job-indexes';
 import { NoopJob } from '../support/jobs';
 import { defaultRegistry } from '../../lib';

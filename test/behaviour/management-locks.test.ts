@@ -6,7 +6,9 @@
  */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { Management, scopeLockId, type QueueGroup, type ScopeLockDocument } from '../../lib';
+import { Management } from '../../lib/ops/management/management';
+import { scopeLockId, type ScopeLockDocument } from '../../lib/store/scope-store';
+import type { QueueGroup } from '../../lib';
 import { eventually, memoryBackend, mongoBackend, type Backend } from '../support/backends';
 import { NoopJob, WaitForAbortJob } from '../support/jobs';
 

@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
-import { createMetrics, InvalidArgumentError, type QueueGroup } from '../../lib';
+import { createMetrics } from '../../lib/ops/metrics';
+import { InvalidArgumentError, type QueueGroup } from '../../lib';
 import { Management } from '../../lib/ops/management';
 import { eventually, memoryBackend, mongoBackend, type Backend } from '../support/backends';
 import { FailJob, FlakyJob, NoopJob, SleepJob, WaitForAbortJob } from '../support/jobs';

@@ -6,14 +6,9 @@
  */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import {
-  InvalidArgumentError,
-  Queue,
-  QueueGroup,
-  rateWindow,
-  resolveQueueOptions,
-  type RateLimit,
-} from '../../lib';
+import { InvalidArgumentError, Queue, QueueGroup, type RateLimit } from '../../lib';
+import { rateWindow } from '../../lib/limits/rate-limit';
+import { resolveQueueOptions } from '../../lib/queue/queue-options';
 import { FAST, eventually, memoryBackend, mongoBackend, type Backend } from '../support/backends';
 import { NoopJob } from '../support/jobs';
 

@@ -6,17 +6,17 @@
 import assert from 'node:assert/strict';
 import {
   Backoff,
-  HANDED_OVER_AT,
   JobNotFoundError,
   JobStateError,
   LockLostError,
   QueueGroup,
-  RETRY_UNLIMITED,
   type JobDocument,
   type Queue,
   type QueueOptions,
   type RetryHandlerOptions,
 } from '../../lib';
+import { HANDED_OVER_AT } from '../../lib/types';
+import { RETRY_UNLIMITED } from '../../lib/retry/retry-handler';
 import { eventually, memoryBackend, mongoBackend, type Backend } from '../support/backends';
 import { FlakyJob, SleepJob } from '../support/jobs';
 import { AlwaysRetryJob, FailUntilJob, ThrottledJob } from '../support/retry-jobs';

@@ -5,18 +5,18 @@
  * Every test but the last drives `tick(now)` with an injected clock; none sleeps.
  */
 import assert from 'node:assert/strict';
+import { CONCURRENCY_LIMIT_MAX } from '../../lib/types';
 import {
-  CONCURRENCY_LIMIT_MAX,
   InvalidArgumentError,
   QueueGroup,
-  scheduleTimes,
-  tickJobId,
   UnknownJobTypeError,
   type ConcurrencyKey,
   type JobDocument,
-  type ScheduleStore,
   type Scheduler,
 } from '../../lib';
+import { scheduleTimes } from '../../lib/schedules/schedule-times';
+import { tickJobId } from '../../lib/schedules/schedule-definition';
+import type { ScheduleStore } from '../../lib/store/schedule-store';
 import {
   eventually,
   FAST,

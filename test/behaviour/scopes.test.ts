@@ -5,14 +5,8 @@
  */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import {
-  DuplicateJobError,
-  DuplicateJobScopeError,
-  QueueGroup,
-  scopeLockId,
-  type ScopeLockDocument,
-  type ScopeStore,
-} from '../../lib';
+import { DuplicateJobError, DuplicateJobScopeError, QueueGroup } from '../../lib';
+import { scopeLockId, type ScopeLockDocument, type ScopeStore } from '../../lib/store/scope-store';
 import {
   FAST,
   eventually,

@@ -9,13 +9,13 @@ import assert from 'node:assert/strict';
 import {
   HookWaitError,
   InvalidArgumentError,
-  Management,
   QueueGroup,
-  countWorkerStates,
   type QueueGroupOptions,
   type WorkerRecord,
-  WORKERS_DEFAULT,
 } from '../../lib';
+import { Management } from '../../lib/ops/management/management';
+import { countWorkerStates } from '../../lib/store/worker-store';
+import { WORKERS_DEFAULT } from '../../lib/queue/queue-options';
 import { eventually, memoryBackend, mongoBackend, type Backend } from '../support/backends';
 import { NoopJob, WaitForAbortJob } from '../support/jobs';
 

@@ -6,15 +6,14 @@
  */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
+import { FULL_COUNT_MAX_CHUNKS, type TimeRangeEvent } from '../../lib/time-ranges/time-range-sync';
 import {
-  FULL_COUNT_MAX_CHUNKS,
   InvalidArgumentError,
   QueueGroup,
-  chunkJobId,
   splitTimeRange,
   type QueueGroupOptions,
-  type TimeRangeEvent,
 } from '../../lib';
+import { chunkJobId } from '../../lib/time-ranges/time-range-job';
 import { FAST, eventually, memoryBackend, mongoBackend, type Backend } from '../support/backends';
 import { RecordingChunk, chunkLog } from '../support/workload-jobs';
 

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createMetrics, InvalidArgumentError, type QueueGroup } from '../../lib';
+import { createMetrics } from '../../lib/ops/metrics';
+import { InvalidArgumentError, type QueueGroup } from '../../lib';
 import { dashboardHandler, startDashboard, type DashboardServer } from '../../lib/ops/dashboard';
 import { Management } from '../../lib/ops/management';
 import {

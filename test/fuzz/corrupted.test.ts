@@ -10,14 +10,14 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
   FINISHED_STATES,
-  Management,
-  MongoJobStore,
   defaultRegistry,
   type JobDocument,
   type JobInfo,
   type JobState,
   type QueueGroup,
 } from '../../lib';
+import { Management } from '../../lib/ops/management/management';
+import { MongoJobStore } from '../../lib/store/mongo/job-store';
 import { eventually, type Backend } from '../support/backends';
 import { FuzzPayloadJob } from '../support/chaos-jobs';
 import { BACKENDS, count, fcParams, fuzzSummary } from './fuzz';

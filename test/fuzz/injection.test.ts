@@ -15,11 +15,11 @@ import {
   afterJobs,
   BaseJob,
   InvalidArgumentError,
-  Management,
   Registry,
   type Queue,
   type QueueGroup,
 } from '../../lib';
+import { Management } from '../../lib/ops/management/management';
 import { runCli } from '../../lib/ops/cli/program';
 import { DashboardApi } from '../../lib/ops/dashboard/api';
 import { Throughput } from '../../lib/ops/dashboard/overview';

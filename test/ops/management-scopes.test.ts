@@ -8,7 +8,8 @@
  */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { QueueGroup, type BaseJob, type JobDocument, type QueueExtension } from '../../lib';
+import { QueueGroup, type BaseJob, type JobDocument } from '../../lib';
+import type { QueueExtension } from '../../lib/extension';
 import { Management } from '../../lib/ops/management';
 import {
   FAST,

@@ -7,7 +7,8 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { MongoClient } from 'mongodb';
-import { MongoJobStore, QueueGroup, type JobDocument } from '../../lib';
+import { MongoJobStore } from '../../lib/store/mongo/job-store';
+import { QueueGroup, type JobDocument } from '../../lib';
 import { eventually, testLogger } from '../support/backends';
 import { SleepJob, WaitForAbortJob } from '../support/jobs';
 import { dropDatabase, testUri, uniqueDbName } from '../support/server';

@@ -10,7 +10,6 @@ import {
   BaseJob,
   JobType,
   LockLostError,
-  MongoJobStore,
   QueueGroup,
   type JobContext,
   type JobDocument,
@@ -18,6 +17,7 @@ import {
   type QueueEventMap,
   type QueueOptions,
 } from '../../lib';
+import { MongoJobStore } from '../../lib/store/mongo/job-store';
 import { eventually, FAST, testLogger } from '../support/backends';
 import { runLog, SleepJob } from '../support/jobs';
 import { dropDatabase, testUri, uniqueDbName } from '../support/server';

@@ -5,7 +5,7 @@
  */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { Management } from '../../lib';
+import { Management } from '../../lib/ops/management/management';
 import { eventually } from '../support/backends';
 import { SharedDeployment } from './deployment';
 

@@ -5,7 +5,8 @@
  */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { rateWindow, type JobInfo } from '../../lib';
+import { rateWindow } from '../../lib/limits/rate-limit';
+import type { JobInfo } from '../../lib';
 import { eventually } from '../support/backends';
 import { NoopJob } from '../support/jobs';
 import { SharedDeployment } from './deployment';

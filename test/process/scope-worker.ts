@@ -12,7 +12,8 @@
 import 'reflect-metadata';
 import { MongoClient } from 'mongodb';
 import pino from 'pino';
-import { QueueGroup, type RateLimit, type WorkerPresenceOptions } from '../../lib';
+import { QueueGroup, type RateLimit } from '../../lib';
+import type { WorkerPresenceOptions } from '../../lib/group/worker-presence';
 import { initStores, mongoStores } from '../../lib/store/store-set';
 import { TEST_URI_ENV } from '../support/server';
 import { serveWorker } from './worker';

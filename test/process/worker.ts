@@ -18,7 +18,8 @@
 import 'reflect-metadata';
 import { MongoClient } from 'mongodb';
 import pino from 'pino';
-import { MongoJobStore, QueueGroup, type Queue } from '../../lib';
+import { MongoJobStore } from '../../lib/store/mongo/job-store';
+import { QueueGroup, type Queue } from '../../lib';
 import { runLog, type RunRecord } from '../support/jobs';
 import { TEST_URI_ENV } from '../support/server';
 

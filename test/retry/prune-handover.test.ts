@@ -7,7 +7,7 @@
  */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { RetryHandler } from '../../lib';
+import { RetryHandler } from '../../lib/retry/retry-handler';
 import { Management } from '../../lib/ops/management';
 import { memoryBackend, mongoBackend, type Backend } from '../support/backends';
 import { makeDoc } from '../support/management-factory';

@@ -10,7 +10,8 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import type { Collection } from 'mongodb';
-import { MongoJobStore, type JobDocument } from '../../lib';
+import { MongoJobStore } from '../../lib/store/mongo/job-store';
+import type { JobDocument } from '../../lib';
 import { mongoBackend, type Backend } from '../support/backends';
 import { makeDoc } from '../support/management-factory';
 

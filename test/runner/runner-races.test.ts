@@ -6,7 +6,8 @@
  */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { QueueGroup, type QueueExtension, type StartVerdict } from '../../lib';
+import { QueueGroup } from '../../lib';
+import type { QueueExtension, StartVerdict } from '../../lib/extension';
 import {
   FAST,
   eventually,

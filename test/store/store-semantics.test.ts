@@ -4,7 +4,8 @@
  */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import type { JobDocument, JobStore } from '../../lib';
+import type { JobDocument } from '../../lib';
+import type { JobStore } from '../../lib/store/job-store';
 import { memoryBackend, mongoBackend, type Backend } from '../support/backends';
 import { makeDoc } from '../support/management-factory';
 

@@ -4,7 +4,8 @@
  */
 import { MongoClient } from 'mongodb';
 import pino from 'pino';
-import { QueueGroup, type JobStore, type QueueGroupOptions, type QueueOptions } from '../../lib';
+import { QueueGroup, type QueueGroupOptions, type QueueOptions } from '../../lib';
+import type { JobStore } from '../../lib/store/job-store';
 import { initStores, memoryStores, mongoStores, type Stores } from '../../lib/store/store-set';
 import { testUri, uniqueDbName } from './server';
 

@@ -2,14 +2,9 @@
  * A factory of job documents in any state, for the management and CLI tests: documents are built
  * by the registry from real test jobs, then their state and times are set as a worker would have.
  */
-import {
-  attemptId,
-  defaultRegistry,
-  HANDED_OVER_AT,
-  type ConcurrencyKey,
-  type JobDocument,
-  type JobState,
-} from '../../lib';
+import { attemptId } from '../../lib/retry/attempt-chain';
+import { defaultRegistry, type ConcurrencyKey, type JobDocument, type JobState } from '../../lib';
+import { HANDED_OVER_AT } from '../../lib/types';
 import { FailJob, NoopJob } from './jobs';
 
 /** What a factory document may be given. */

@@ -5,15 +5,9 @@
  */
 import 'reflect-metadata';
 import { setTimeout as delay } from 'node:timers/promises';
-import {
-  BaseJob,
-  JobType,
-  type AttemptContext,
-  type JobContext,
-  type JobStore,
-  type QueueExtension,
-  type StartVerdict,
-} from '../../lib';
+import { BaseJob, JobType, type JobContext } from '../../lib';
+import type { AttemptContext, QueueExtension, StartVerdict } from '../../lib/extension';
+import type { JobStore } from '../../lib/store/job-store';
 import type { JobHeartbeatParams, JobHeartbeatResult } from '../../lib/store/job-store';
 
 export interface Deferred<T> {

@@ -1,0 +1,266 @@
+/**
+ * The public names of every entry point, values and types. A change here is a change of the
+ * package's API: make it on purpose, in the same commit as the code.
+ */
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import ts from 'typescript';
+import { projectRoot } from '../support/server';
+
+const PUBLIC_API: Record<string, { source: string; names: string[] }> = {
+  drover: {
+    source: 'lib/index.ts',
+    names: [
+      'AfterRunContext',
+      'AfterRunHook',
+      'AlwaysDependency',
+      'Backoff',
+      'BackoffPolicy',
+      'BaseJob',
+      'BeforeRunContext',
+      'BeforeRunHook',
+      'CancelOutcome',
+      'CheckContext',
+      'CheckDependency',
+      'CheckDependencyOptions',
+      'CheckFunction',
+      'CheckResult',
+      'CommandFailedError',
+      'ConcurrencyKey',
+      'ConnectError',
+      'ConnectOptions',
+      'CreatesFileDependency',
+      'CreatesFileOptions',
+      'DEFAULT_MAX_ATTEMPTS',
+      'DependencyContext',
+      'DependencyCycleError',
+      'DependencyDecision',
+      'DependencyFailedError',
+      'DependencyManager',
+      'DependencyState',
+      'DependencyUnresolvedError',
+      'DispatchExpiredError',
+      'DroverError',
+      'DroverErrorContext',
+      'DuplicateJobError',
+      'DuplicateJobScopeError',
+      'ErrorCode',
+      'FINISHED_STATES',
+      'GroupJob',
+      'HookWaitError',
+      'InvalidArgumentError',
+      'JOB_STATES',
+      'JobAbortedError',
+      'JobClass',
+      'JobContext',
+      'JobDocument',
+      'JobEdgesDependency',
+      'JobEdgesOptions',
+      'JobErrorRecord',
+      'JobEventInfo',
+      'JobFields',
+      'JobInfo',
+      'JobNotFoundError',
+      'JobOptions',
+      'JobRetryInfo',
+      'JobState',
+      'JobStateError',
+      'JobStatus',
+      'JobTimeInfo',
+      'JobType',
+      'JobTypeOptions',
+      'JobVersionError',
+      'LocalFileDependency',
+      'LocalFileOptions',
+      'LockLostError',
+      'MalformedJobError',
+      'MaxTimeExceededError',
+      'PayloadTooLargeError',
+      'Queue',
+      'QueueClosedError',
+      'QueueEventMap',
+      'QueueGroup',
+      'QueueGroupOptions',
+      'QueueNameMatch',
+      'QueueOptions',
+      'QueuePattern',
+      'QueueStats',
+      'QueueUpkeepOptions',
+      'RateLimit',
+      'Registry',
+      'RetriesExhaustedError',
+      'RetryHandlerOptions',
+      'RetryableError',
+      'RunHooksOptions',
+      'ScheduleSpec',
+      'ScheduledJobOptions',
+      'Scheduler',
+      'SchedulerOptions',
+      'ScopeLockOptions',
+      'ShellJob',
+      'ShutdownError',
+      'StoreError',
+      'SubmitTimeRange',
+      'TickReport',
+      'TimeRange',
+      'TimeRangeChunk',
+      'TimeRangeChunkJob',
+      'TimeRangeRequestInfo',
+      'TimeRangeRequests',
+      'TimeRangeRequestsOptions',
+      'UnknownJobTypeError',
+      'UpgradeFn',
+      'UpsertResult',
+      'WORKER_READY',
+      'WaitTimeoutError',
+      'WorkerQueue',
+      'WorkerRecord',
+      'WorkerState',
+      'afterJobs',
+      'always',
+      'check',
+      'createsFile',
+      'defaultRegistry',
+      'errorCodeOf',
+      'localFile',
+      'registerCheck',
+      'splitTimeRange',
+      'toError',
+    ],
+  },
+  'drover/management': {
+    source: 'lib/ops/management/index.ts',
+    names: [
+      'ActionOutcome',
+      'ActionResult',
+      'AttemptDetail',
+      'Counts',
+      'FuseResult',
+      'JobAction',
+      'JobDetail',
+      'JobFilter',
+      'JobPage',
+      'LIST_LIMIT_DEFAULT',
+      'LIST_LIMIT_MAX',
+      'Management',
+      'ManagementOptions',
+      'PRUNE_BATCH_SIZE_DEFAULT',
+      'PRUNE_BATCH_SIZE_MAX',
+      'PageOptions',
+      'PruneOptions',
+      'PruneResult',
+      'RETENTION_MS_DEFAULT',
+      'ResolvedManagementOptions',
+      'TotalStats',
+      'TypeStats',
+      'attemptDetail',
+      'checkIdText',
+      'checkState',
+      'checkStates',
+      'decodeCursor',
+      'encodeCursor',
+      'resolveManagementOptions',
+    ],
+  },
+  'drover/dashboard': {
+    source: 'lib/ops/dashboard/index.ts',
+    names: [
+      'ACTION_TOKEN_HEADER',
+      'DASHBOARD_COOKIE',
+      'DASHBOARD_HOST_DEFAULT',
+      'DASHBOARD_PAGE_SIZE_DEFAULT',
+      'DASHBOARD_PORT_DEFAULT',
+      'DASHBOARD_REFRESH_MS_DEFAULT',
+      'DASHBOARD_REFRESH_MS_MAX',
+      'DASHBOARD_REFRESH_MS_MIN',
+      'DashboardHandler',
+      'DashboardOptions',
+      'DashboardServer',
+      'JOB_ACTIONS',
+      'LOOPBACK_HOST_NAMES',
+      'OverviewData',
+      'QUEUE_ACTIONS',
+      'QueueOverview',
+      'Rate',
+      'ResolvedDashboardOptions',
+      'StartDashboardOptions',
+      'THROUGHPUT_WINDOW_MS',
+      'dashboardHandler',
+      'resolveDashboardOptions',
+      'startDashboard',
+    ],
+  },
+  'drover/metrics': {
+    source: 'lib/ops/metrics.ts',
+    names: [
+      'DroverMetrics',
+      'METRICS_GAUGE_CACHE_MS_DEFAULT',
+      'METRICS_GAUGE_CACHE_MS_MAX',
+      'METRICS_PREFIX_DEFAULT',
+      'MetricsOptions',
+      'QUEUE_WAIT_BUCKETS_S_DEFAULT',
+      'RUN_DURATION_BUCKETS_S_DEFAULT',
+      'ResolvedMetricsOptions',
+      'createMetrics',
+      'resolveMetricsOptions',
+    ],
+  },
+};
+
+/** Every name a module exports (re-exports followed), sorted. */
+function exportedNames(program: ts.Program, file: string): string[] {
+  const checker = program.getTypeChecker();
+  const source = program.getSourceFile(file);
+  assert.ok(source, `${file} is part of the program`);
+  const symbol = checker.getSymbolAtLocation(source);
+  assert.ok(symbol, `${file} is a module`);
+  return checker
+    .getExportsOfModule(symbol)
+    .map((s) => s.name)
+    .sort();
+}
+
+describe('public API', function () {
+  this.timeout(60_000);
+  const root = projectRoot();
+  const files = Object.values(PUBLIC_API).map((e) => path.join(root, e.source));
+  let program: ts.Program;
+  before(() => {
+    program = ts.createProgram(files, {
+      strict: true,
+      experimentalDecorators: true,
+      skipLibCheck: true,
+      noEmit: true,
+      module: ts.ModuleKind.NodeNext,
+      moduleResolution: ts.ModuleResolutionKind.NodeNext,
+      target: ts.ScriptTarget.ES2022,
+    });
+  });
+
+  for (const [entry, { source, names }] of Object.entries(PUBLIC_API)) {
+    it(`${entry} exports exactly its listed names`, () => {
+      assert.deepEqual(exportedNames(program, path.join(root, source)), [...names].sort());
+    });
+  }
+
+  it('declares each entry point in package.json exports, with its types', () => {
+    const pkg = require(path.join(root, 'package.json')) as {
+      exports: Record<string, { types: string; default: string }>;
+    };
+    for (const [entry, { source }] of Object.entries(PUBLIC_API)) {
+      const key = entry === 'drover' ? '.' : `./${entry.slice('drover/'.length)}`;
+      const built = `./dist/${source.replace(/\.ts$/, '')}`;
+      assert.deepEqual(pkg.exports[key], { types: `${built}.d.ts`, default: `${built}.js` }, key);
+    }
+  });
+
+  it('loads neither prom-client nor the dashboard with the main entry', () => {
+    const before = new Set(Object.keys(require.cache));
+    require(path.join(root, 'dist/lib/index.js'));
+    const loaded = Object.keys(require.cache).filter((m) => !before.has(m));
+    for (const m of loaded) {
+      assert.ok(!m.includes(`${path.sep}prom-client${path.sep}`), `loaded ${m}`);
+      assert.ok(!m.includes(`${path.sep}ops${path.sep}`), `loaded ${m}`);
+    }
+  });
+});
