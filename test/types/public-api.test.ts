@@ -3,6 +3,8 @@
  * package's API: make it on purpose, in the same commit as the code.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import ts from 'typescript';
 import { projectRoot } from '../support/server';
@@ -244,7 +246,7 @@ describe('public API', function () {
   }
 
   it('declares each entry point in package.json exports, with its types', () => {
-    const pkg = require(path.join(root, 'package.json')) as {
+    const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as {
       exports: Record<string, { types: string; default: string }>;
     };
     for (const [entry, { source }] of Object.entries(PUBLIC_API)) {
@@ -256,7 +258,7 @@ describe('public API', function () {
 
   it('loads neither prom-client nor the dashboard with the main entry', () => {
     const before = new Set(Object.keys(require.cache));
-    require(path.join(root, 'dist/lib/index.js'));
+    createRequire(__filename)(path.join(root, 'dist/lib/index.js'));
     const loaded = Object.keys(require.cache).filter((m) => !before.has(m));
     for (const m of loaded) {
       assert.ok(!m.includes(`${path.sep}prom-client${path.sep}`), `loaded ${m}`);
