@@ -9,7 +9,8 @@
  * its outcome was dropped, and the job ran again (a re-execution, reported but allowed).
  */
 import type { AuditRecord } from '../test/support/chaos-jobs';
-import { FINISHED_STATES, type JobDocument } from '../lib';
+import type { JobDocument } from '../lib';
+import { isFinal } from '../lib/states';
 import type { PlannedJob } from './plan';
 
 /** One run of one attempt, from its audit records. */
@@ -173,7 +174,7 @@ export function checkChaos(params: {
       (x, y) => x.retryInfo.currentAttempt - y.retryInfo.currentAttempt,
     );
     const latest = list[list.length - 1];
-    if (!latest || !FINISHED_STATES.includes(latest.state) || latest.state === 'retrying') {
+    if (!latest || !isFinal(latest.state)) {
       findings.lost.push({ id: p.id, state: latest ? `${latest.state} ${latest._id}` : 'missing' });
     } else if (latest.state !== p.expected) {
       const errors = latest.status?.errors ?? [];

@@ -49,7 +49,6 @@ export {
 } from './hooks/run-hooks';
 export {
   JOB_STATES,
-  FINISHED_STATES,
   type JobState,
   type JobDocument,
   type JobStatus,
@@ -59,6 +58,7 @@ export {
   type QueueStats,
   type ConcurrencyKey,
 } from './types';
+export { FINISHED_STATES, FINAL_STATES, LIVE_STATES, TRANSITIONS, type Transition } from './states';
 export * from './errors';
 export {
   afterJobs,

@@ -17,16 +17,6 @@ export const JOB_STATES = [
 ] as const;
 export type JobState = (typeof JOB_STATES)[number];
 
-/** States that end an attempt: nothing writes to such a document again but management. */
-export const FINISHED_STATES: readonly JobState[] = [
-  'retrying',
-  'completed',
-  'failed',
-  'aborted',
-  'expired',
-  'quarantined',
-];
-
 /** Name and version of a job class, as stored. */
 export interface JobTypeInfo {
   name: string;

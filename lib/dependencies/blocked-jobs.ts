@@ -36,6 +36,7 @@ import { defaultLogger } from '../queue/queue-options';
 import type { JobStore, JobUpdate } from '../store/job-store';
 import type { JobDocument, JobErrorRecord, JobState } from '../types';
 import { checkNumber } from '../validate';
+import { isFinal } from '../states';
 
 /** Blocked jobs re-evaluated per queue per maintenance pass (and per page of dependents). */
 export const DEPENDENCY_SCAN_BATCH_DEFAULT = 100;
@@ -91,15 +92,6 @@ export function resolveDependencyExtensionOptions(
     logger: o.logger ?? defaultLogger(),
   };
 }
-
-/** States after which an edge never changes again (a `retrying` attempt is still in flight). */
-const EDGE_FINAL: readonly JobState[] = [
-  'completed',
-  'failed',
-  'aborted',
-  'expired',
-  'quarantined',
-];
 
 /** Not a valid job ID, so it never collides with one: the root of a putMany's cycle search. */
 const BATCH_ROOT = '\u0000batch';
@@ -208,7 +200,7 @@ export class DependencyExtension implements QueueExtension {
         await this.evaluateAndRelease(ctx.queue, [next], ctx.now);
       return;
     }
-    if (!EDGE_FINAL.includes(state)) return;
+    if (!isFinal(state)) return;
     // A queue known to hold no blocked job has no dependents to look for: no query per job on
     // the hot path. Dependents put meanwhile by another process are found by the next scan.
     if (this.hasBlocked.get(ctx.queue) === false) return;
@@ -286,7 +278,7 @@ export class DependencyExtension implements QueueExtension {
     const worker = async (): Promise<void> => {
       for (let doc = docs[next++]; doc !== undefined; doc = docs[next++]) {
         const state = await this.evaluate(doc, now, cache);
-        if (state !== null && EDGE_FINAL.includes(state)) {
+        if (state !== null && isFinal(state)) {
           cache.set(baseIdOf(doc), state);
           finished.push(baseIdOf(doc));
         }
@@ -373,7 +365,7 @@ export class DependencyExtension implements QueueExtension {
             const known = cache.get(id);
             if (known !== undefined) return known;
             const state = (await this.store.jobGetLatest(id))?.state;
-            if (state !== undefined && EDGE_FINAL.includes(state)) cache.set(id, state);
+            if (state !== undefined && isFinal(state)) cache.set(id, state);
             return state;
           }),
         );

@@ -9,12 +9,10 @@ import type { Queue } from '../queue/queue';
 import type { ResolvedQueueUpkeep } from './queue-layers';
 import type { QueueRecord } from '../store/queue-store';
 import type { Stores } from '../store/store-set';
-import type { JobState } from '../types';
 import { checkNumber } from '../validate';
 import type { WorkerPresence } from './worker-presence';
+import { LIVE_STATES } from '../states';
 
-/** States of jobs that keep a queue from being pruned: work waiting or under way. */
-const WORK_STATES: JobState[] = ['pending', 'blocked', 'running'];
 /** Page size when listing queue records. */
 const RECORD_PAGE = 500;
 
@@ -170,7 +168,11 @@ export class GroupUpkeep {
 
   /** Whether any job of the queue is waiting or running, in any process. */
   private async hasWork(name: string): Promise<boolean> {
-    const docs = await this.ctx.stores.jobs.jobList({ queue: name, states: WORK_STATES, limit: 1 });
+    const docs = await this.ctx.stores.jobs.jobList({
+      queue: name,
+      states: [...LIVE_STATES],
+      limit: 1,
+    });
     return docs.length > 0;
   }
 

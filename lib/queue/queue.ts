@@ -6,7 +6,6 @@ import {
   DuplicateJobError,
   DuplicateJobScopeError,
   InvalidArgumentError,
-  LockLostError,
   QueueClosedError,
   WaitTimeoutError,
 } from '../errors';
@@ -18,8 +17,8 @@ import { RetryHandler } from '../retry/retry-handler';
 import { MemoryRateStore } from '../store/memory/rate-store';
 import { RateLimits } from '../limits/rate-limit';
 import { RunnerPool, type RunnerHooks } from '../runner/runner-pool';
-import type { AbortOutcome, JobStore, LockToken } from '../store/job-store';
-import { FINISHED_STATES, type JobDocument, type JobState, type QueueStats } from '../types';
+import type { AbortOutcome, JobStore } from '../store/job-store';
+import { type JobDocument, type JobState, type QueueStats } from '../types';
 import {
   checkAttemptId,
   checkQueueName,
@@ -28,6 +27,7 @@ import {
   checkDate,
   checkNumber,
 } from '../validate';
+import { FINISHED_STATES, isFinal } from '../states';
 
 /** What `jobInfo()` yields: a job's stored state without loading its class. */
 export type JobInfo = Omit<JobDocument, 'payload'>;
@@ -199,75 +199,29 @@ export class Queue extends TypedEmitter<QueueEventMap> {
   }
 
   /**
-   * Claims the next due job for a caller that runs jobs itself (instead of `start()`). The caller
-   * must `complete` it before `lockTimeoutMs` passes, or `save` it to keep the lock fresh.
+   * Claims the next due job for a caller that runs jobs itself (instead of `start()`), through
+   * the pool's own claim path: fuses, rate limits, dispatch deadlines and start verdicts (scopes,
+   * dependencies, hooks) apply. The caller must `complete` it before `lockTimeoutMs` passes, or
+   * `save` it to keep the lock fresh.
    */
   async next(): Promise<BaseJob | undefined> {
     this.assertOpen();
-    if (!this.pool.claimAllowed()) return undefined;
-    const [doc] = await this.store.jobClaim({
-      queue: this.name,
-      owner: this.pool.owner,
-      now: this.options.now(),
-      lockTimeoutMs: this.options.lockTimeoutMs,
-      limit: 1,
-      excludeTypes: this.pool.excludedTypes(),
-    });
-    return doc ? this.options.registry.fromDocument(doc) : undefined;
-  }
-
-  private tokenOf(job: BaseJob): LockToken {
-    return { id: job.id, owner: job.status.owner, modCount: job.status.modCount };
+    return this.pool.callers.claim();
   }
 
   /**
-   * Records the outcome of a job claimed by `next()`: completed, or failed when it has errors.
-   * Throws LockLostError when another worker holds the job now.
+   * Records the outcome of a job claimed by `next()` as the pool records its own: a retry when
+   * the job asks for one (the retry handler decides), failed when it has new errors, completed
+   * otherwise; then events and the extensions' `afterFinish` (dependents, scopes). Throws
+   * LockLostError when another worker holds the job now.
    */
   async complete(job: BaseJob): Promise<void> {
-    const now = this.options.now();
-    const state: JobState = job.status.errors.some(
-      (e) => e.at >= (job.timeInfo.start ?? new Date(0)),
-    )
-      ? 'failed'
-      : 'completed';
-    await this.guardedWrite(job, {
-      state,
-      end: now,
-      completed: state === 'completed',
-      inProgress: false,
-      errors: job.status.errors,
-      errCount: job.status.errCount,
-      payload: this.options.registry.toDocument(job, this.name, now).payload,
-      progress: state === 'completed' ? 100 : undefined,
-    });
-    job.status.completed = state === 'completed';
+    await this.pool.callers.complete(job);
   }
 
   /** Saves a held job's payload, progress and errors, and refreshes its lock. */
   async save(job: BaseJob): Promise<void> {
-    const now = this.options.now();
-    await this.guardedWrite(job, {
-      payload: this.options.registry.toDocument(job, this.name, now).payload,
-      errors: job.status.errors,
-      errCount: job.status.errCount,
-      progress: job.status.progress,
-      // Saving also keeps the lock of a job claimed with next() fresh.
-      lockExpiresAt: new Date(now.getTime() + this.options.lockTimeoutMs),
-    });
-  }
-
-  private async guardedWrite(
-    job: BaseJob,
-    update: Parameters<JobStore['jobWrite']>[0]['update'],
-  ): Promise<void> {
-    const modCount = await this.store.jobWrite({
-      token: this.tokenOf(job),
-      update,
-      now: this.options.now(),
-    });
-    if (modCount === null) throw new LockLostError(job.id, job.status.owner);
-    job.status.modCount = modCount;
+    await this.pool.callers.save(job);
   }
 
   /** Finished jobs (completed, failed, aborted, expired...), as instances, in ID order. */
@@ -395,7 +349,7 @@ export class Queue extends TypedEmitter<QueueEventMap> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const doc = await this.getDocument(id);
-      if (doc && FINISHED_STATES.includes(doc.state) && doc.state !== 'retrying') return doc;
+      if (doc && isFinal(doc.state)) return doc;
       if (Date.now() > deadline) throw new WaitTimeoutError(id, timeoutMs);
       await new Promise((r) => setTimeout(r, pollMs));
     }

@@ -28,8 +28,9 @@ import {
   type BackoffPolicy,
 } from './attempt-chain';
 import type { JobStore } from '../store/job-store';
-import type { JobDocument, JobState } from '../types';
+import type { JobDocument } from '../types';
 import { checkAttemptId, checkNumber } from '../validate';
+import { MANUALLY_RETRYABLE_STATES } from '../states';
 
 /** Default cap on a job's attempts in all (a job's own `maxAttempts` may be lower). */
 export const MAX_RETRY_ATTEMPTS_DEFAULT = 10;
@@ -45,8 +46,6 @@ export const RETRY_MAX_CAPACITY_DEFAULT = 4096;
 /** Value of `maxRetryAttempts`, `maxRetryTimeMs` and `maxCapacity` meaning "no limit". */
 export const RETRY_UNLIMITED = -1;
 
-/** States from which `retryNow` starts a new attempt. */
-const RETRYABLE_FINAL_STATES: JobState[] = ['failed', 'aborted', 'expired'];
 /** Page size of an unlimited monitor pass. */
 const PAGE = 500;
 /** `retryNow` re-reads this often when other writers keep changing the job under it. */
@@ -265,7 +264,7 @@ export class RetryHandler {
         const next = nextAttemptFrom(doc, { ...planFromRetrying(doc), dueAt: now }, now);
         await handOver(this.store, next, { id: doc._id, modCount: doc.status.modCount }, now);
         return next._id;
-      } else if (RETRYABLE_FINAL_STATES.includes(doc.state)) {
+      } else if (MANUALLY_RETRYABLE_STATES.includes(doc.state)) {
         const plan = { ...planFromRetrying(doc), dueAt: now, retryStart: null };
         const next = nextAttemptFrom(doc, plan, now);
         await params.reserve?.(next);

@@ -33,7 +33,16 @@ export class AttemptExecutor {
    * ran (the outcome is dropped; 'lock-lost' was emitted).
    */
   async execute(entry: HeldAttempt): Promise<RequestedOutcome | undefined> {
-    const { job, controller } = entry;
+    return (await this.admit(entry)) ?? (await this.perform(entry));
+  }
+
+  /**
+   * The steps before a run: the dispatch deadline and the extensions' start verdicts. Returns
+   * the outcome to record when the attempt may not run, or null when it may ('claimed' emitted).
+   * A caller that runs jobs itself (`Queue.next()`) passes through the same steps.
+   */
+  async admit(entry: HeldAttempt): Promise<RequestedOutcome | null> {
+    const { job } = entry;
     const { opts, log } = this.pool;
     if (job.timeInfo.dispatchBy && job.timeInfo.dispatchBy < opts.now()) {
       job.addError(new DispatchExpiredError(job.id, job.timeInfo.dispatchBy));
@@ -58,7 +67,13 @@ export class AttemptExecutor {
         return { state: verdict.state };
     }
     this.pool.emit('claimed', attemptInfo(this.pool.queue, job));
-    const logger = log.child({
+    return null;
+  }
+
+  /** Runs an admitted attempt and maps how it ended to the outcome it asks for. */
+  async perform(entry: HeldAttempt): Promise<RequestedOutcome | undefined> {
+    const { job, controller } = entry;
+    const logger = this.pool.log.child({
       jobId: job.id,
       type: job.type.name,
       attempt: job.retryInfo.currentAttempt,

@@ -27,6 +27,7 @@ import { BackgroundPasses } from '../timers/background-passes';
 import type { EmitEvent, HeldAttempt, PoolContext } from './attempt';
 import { LockKeeper } from './lock-keeper';
 import { OutcomeRecorder } from './outcome-recorder';
+import { CallerAttempts } from './caller-attempts';
 import { RetryHandler } from '../retry/retry-handler';
 import { backoffMs, Wakeable } from '../timers/sleep';
 import { storeRecords, type JobStore } from '../store/job-store';
@@ -60,6 +61,8 @@ export class RunnerPool {
   private readonly locks: LockKeeper;
   private readonly executor: AttemptExecutor;
   private readonly recorder: OutcomeRecorder;
+  /** Attempts claimed for callers that run them themselves (`Queue.next()`). */
+  readonly callers: CallerAttempts;
   /** The upkeep pass (stale locks, malformed documents, maintenance): see `upkeep()`. */
   private readonly passes: BackgroundPasses;
   private readonly extensions: QueueExtension[];
@@ -91,6 +94,7 @@ export class RunnerPool {
     this.executor = new AttemptExecutor(this.pool);
     const retry = hooks.retry ?? new RetryHandler(store, {}, opts.logger);
     this.recorder = new OutcomeRecorder(this.pool, retry);
+    this.callers = new CallerAttempts(this.pool, this, this.executor, this.recorder);
     this.passes = new BackgroundPasses(this.log, 'runner pool');
   }
 
@@ -192,31 +196,16 @@ export class RunnerPool {
       }
       let docs: JobDocument[] = [];
       const now = this.opts.now();
-      let grants: ClaimGrant[] = [];
       try {
-        grants = await this.claimGrants(free, now);
-        const limit = Math.min(free, ...grants.map((g) => g.granted));
-        if (limit === 0) {
-          // What others granted goes back before the sleep, not after it.
-          const refused = grants;
-          grants = [];
-          await this.giveBack(refused, 0);
-          await this.sleepUntilGranted(refused, now);
+        const batch = await this.claimBatch(free, now);
+        if (batch.refused) {
+          await this.sleepUntilGranted(batch.refused, now);
           continue;
         }
-        docs = await this.store.jobClaim({
-          queue: this.queue,
-          owner: this.owner,
-          now,
-          lockTimeoutMs: this.opts.lockTimeoutMs,
-          limit,
-          excludeTypes: this.excludedTypes(),
-        });
+        docs = batch.docs;
       } catch (err) {
         this.emit('error', toError(err));
         this.log.warn({ err }, 'claim failed; backing off');
-      } finally {
-        await this.giveBack(grants, docs.length);
       }
       if (docs.length === 0) {
         if (this.running.size === 0 && this.idlePolls === 0)
@@ -228,6 +217,41 @@ export class RunnerPool {
       }
       this.idlePolls = 0;
       for (const doc of docs) this.launch(doc);
+    }
+  }
+
+  /**
+   * One claim round trip of up to `want` attempts, within what the claim-limiting extensions
+   * grant (unused grants are given back). `refused` when a grant of 0 stopped it before the
+   * claim: the grants to wait on, already given back.
+   */
+  async claimBatch(
+    want: number,
+    now: Date,
+  ): Promise<{ docs: JobDocument[]; refused?: ClaimGrant[] }> {
+    let docs: JobDocument[] = [];
+    let grants: ClaimGrant[] = [];
+    try {
+      grants = await this.claimGrants(want, now);
+      const limit = Math.min(want, ...grants.map((g) => g.granted));
+      if (limit === 0) {
+        // What others granted goes back before the caller sleeps, not after.
+        const refused = grants;
+        grants = [];
+        await this.giveBack(refused, 0);
+        return { docs, refused };
+      }
+      docs = await this.store.jobClaim({
+        queue: this.queue,
+        owner: this.owner,
+        now,
+        lockTimeoutMs: this.opts.lockTimeoutMs,
+        limit,
+        excludeTypes: this.excludedTypes(),
+      });
+      return { docs };
+    } finally {
+      await this.giveBack(grants, docs.length);
     }
   }
 
@@ -293,13 +317,8 @@ export class RunnerPool {
       });
       return;
     }
-    let job: BaseJob;
-    try {
-      job = this.opts.registry.fromDocument(doc);
-    } catch (err) {
-      void this.quarantine(doc, err);
-      return;
-    }
+    const job = this.load(doc);
+    if (!job) return;
     const entry: HeldAttempt = {
       job,
       token: { id: doc._id, owner: this.owner, modCount: doc.status.modCount },
@@ -339,6 +358,16 @@ export class RunnerPool {
       if (outcome) recorded = await this.recorder.record(entry, outcome);
     } finally {
       if (!recorded) await this.recorder.outcomeDropped(entry);
+    }
+  }
+
+  /** The job of a claimed document; undefined when it cannot be loaded (it is quarantined). */
+  load(doc: JobDocument): BaseJob | undefined {
+    try {
+      return this.opts.registry.fromDocument(doc);
+    } catch (err) {
+      void this.quarantine(doc, err);
+      return undefined;
     }
   }
 

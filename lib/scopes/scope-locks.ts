@@ -44,6 +44,7 @@ import { backoffMs } from '../timers/sleep';
 import type { JobStore } from '../store/job-store';
 import type { JobDocument, JobState } from '../types';
 import { checkNumber } from '../validate';
+import { isFinal } from '../states';
 
 /** First delay before a job that found a dispatch scope busy is claimable again. */
 export const SCOPE_BUSY_DELAY_MIN_MS_DEFAULT = 10;
@@ -93,15 +94,6 @@ export function resolveScopeLockOptions(o: ScopeLockOptions = {}): ResolvedScope
   );
   return { busyDelayMinMs, busyDelayMaxMs, insertGraceMs };
 }
-
-/** States in which a job no longer holds its enqueue scopes ('retrying' keeps them). */
-export const ENQUEUE_SCOPE_RELEASE_STATES: readonly JobState[] = [
-  'completed',
-  'failed',
-  'aborted',
-  'expired',
-  'quarantined',
-];
 
 const RUN: StartVerdict = { action: 'run' };
 /** Reads and takeovers tried on one contended scope before calling it busy. */
@@ -247,7 +239,7 @@ export class ScopeLocks implements QueueExtension {
     const filters: ScopeReleaseFilter[] = [];
     const dispatch = this.dispatchRelease(ctx);
     if (dispatch) filters.push(dispatch);
-    if (job.enqueueScopes.length > 0 && ENQUEUE_SCOPE_RELEASE_STATES.includes(state)) {
+    if (job.enqueueScopes.length > 0 && isFinal(state)) {
       filters.push({
         ids: unique(job.enqueueScopes).map((s) => scopeLockId(ctx.queue, s)),
         kind: 'enqueue',
@@ -376,7 +368,7 @@ export class ScopeLocks implements QueueExtension {
     }
     const latest = await this.jobs.jobGetLatest(held.holder);
     if (!latest) return held.expiresAt.getTime() > t;
-    return !ENQUEUE_SCOPE_RELEASE_STATES.includes(latest.state);
+    return !isFinal(latest.state);
   }
 }
 

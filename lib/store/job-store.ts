@@ -10,7 +10,8 @@
  *   nothing;
  * - heartbeats only `$set` the lock expiry; they do not change `modCount`.
  */
-import { ErrorCode } from '../errors';
+import { ErrorCode, JobStateError } from '../errors';
+import { disallowedFrom } from '../states';
 import type { JobDocument, JobErrorRecord, JobState, QueueStats } from '../types';
 
 export interface JobClaimParams {
@@ -130,6 +131,18 @@ export interface JobTransitionParams {
   from: JobState[];
   update: JobUpdate;
   now: Date;
+}
+
+/**
+ * Throws when a `jobTransition` would move a state the state machine (lib/states.ts) does not
+ * allow to its new state: a programming error, caught before any write. Updates that keep the
+ * state are not transitions.
+ */
+export function checkTransition(params: JobTransitionParams): void {
+  const to = params.update.state;
+  if (to === undefined) return;
+  const bad = disallowedFrom(params.from, to);
+  if (bad !== undefined) throw new JobStateError(params.id, bad, `a move to ${to}`);
 }
 
 /** Parameters of `jobProgress`. */

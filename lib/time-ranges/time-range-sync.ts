@@ -24,6 +24,7 @@ import {
   type TimeRangeChunk,
 } from './time-range-job';
 import { requestMessage } from './time-range-messages';
+import { LIVE_STATES, UNSUCCESSFUL_STATES } from '../states';
 
 const PUT_BATCH = 500;
 const PAGE = 100;
@@ -32,8 +33,6 @@ const PAGE = 100;
  * finished chunk first looks for one unfinished chunk, and progress comes with maintenance.
  */
 export const FULL_COUNT_MAX_CHUNKS = 100;
-const WORK_STATES: JobState[] = ['pending', 'blocked', 'running'];
-const FAILED_STATES: JobState[] = ['failed', 'aborted', 'expired', 'quarantined'];
 /** States in which a request's chunks decide its outcome. */
 export const ACTIVE: TimeRangeState[] = ['pending', 'running'];
 
@@ -179,7 +178,7 @@ export class RequestSync {
       seen++;
       if (r.state === 'completed') counts.done++;
       else if (r.state === 'running') counts.running++;
-      else if (FAILED_STATES.includes(r.state)) counts.failed++;
+      else if (UNSUCCESSFUL_STATES.includes(r.state)) counts.failed++;
       else counts.waiting++;
     }
     // Pending, blocked, between two attempts, or not put yet.
@@ -205,7 +204,7 @@ export class RequestSync {
   private async hasUnfinished(chunk: TimeRangeChunkJob): Promise<boolean> {
     const page = await this.host.stores.jobs.jobList({
       queue: chunk.queue,
-      states: WORK_STATES,
+      states: [...LIVE_STATES],
       idContains: chunkIdPrefix(chunk.requestId),
       limit: 1,
     });
@@ -269,7 +268,7 @@ export class RequestSync {
     for (;;) {
       const page = await this.host.stores.jobs.jobList({
         queue: doc.queue,
-        states: WORK_STATES,
+        states: [...LIVE_STATES],
         idContains: prefix,
         afterId,
         limit: PAGE,

@@ -9,7 +9,7 @@
  * kept. Enqueue locks go only when the job has ended in a release state or is gone (the rule a
  * contender's takeover follows); dispatch locks and slots only for the attempts the action ended.
  */
-import { ENQUEUE_SCOPE_RELEASE_STATES } from '../../scopes/scope-locks';
+import { isFinal } from '../../states';
 import type { ScopeLockDocument, ScopeReleaseFilter, ScopeStore } from '../../store/scope-store';
 import type { JobStore } from '../../store/job-store';
 
@@ -52,7 +52,7 @@ export class JobLocks {
     if (enqueue.length > 0) {
       // Read after the action: a new attempt made meanwhile (a requeue) keeps the job's scopes.
       const latest = await this.stores.jobs.jobGetLatest(baseJobId);
-      if (latest && !ENQUEUE_SCOPE_RELEASE_STATES.includes(latest.state)) enqueue = [];
+      if (latest && !isFinal(latest.state)) enqueue = [];
     }
     const filters: ScopeReleaseFilter[] = [];
     if (dispatch.length > 0) filters.push({ ...exactly(dispatch, baseJobId), kind: 'dispatch' });

@@ -10,13 +10,7 @@ import type { QueueRecord, QueueStore } from '../../store/queue-store';
 import { RetryHandler } from '../../retry/retry-handler';
 import type { JobCountRow, JobStore } from '../../store/job-store';
 import type { Stores } from '../../store/store-set';
-import {
-  emptyQueueStats,
-  FINISHED_STATES,
-  JOB_STATES,
-  type JobState,
-  type QueueStats,
-} from '../../types';
+import { emptyQueueStats, JOB_STATES, type JobState, type QueueStats } from '../../types';
 import { checkAttemptId, checkNumber, checkQueueName, checkTypeName } from '../../validate';
 import {
   completeJob,
@@ -49,6 +43,7 @@ import {
   type TotalStats,
   type TypeStats,
 } from './types';
+import { FINISHED_STATES } from '../../states';
 
 /** Page size when reading queue records. */
 const RECORD_PAGE = 500;

@@ -18,6 +18,7 @@ import {
   type JobQuarantineParams,
   type JobStore,
   type JobTransitionParams,
+  checkTransition,
   type JobUpdate,
   type JobWriteParams,
   type LockToken,
@@ -168,6 +169,7 @@ export class MemoryJobStore extends MemoryJobStoreAdmin implements JobStore {
   }
 
   async jobTransition(params: JobTransitionParams): Promise<number | null> {
+    checkTransition(params);
     const d = this.docs.get(params.id);
     if (!d || d.status.modCount !== params.modCount || !params.from.includes(d.state)) return null;
     applyUpdate(d, params.update, params.now);

@@ -21,6 +21,7 @@ import {
   type JobQuarantineParams,
   type JobStore,
   type JobTransitionParams,
+  checkTransition,
   type JobWriteParams,
   type ReclaimParams,
 } from '../job-store';
@@ -161,6 +162,7 @@ export class MongoJobStore extends MongoJobStoreAdmin implements JobStore {
   }
 
   async jobTransition(params: JobTransitionParams): Promise<number | null> {
+    checkTransition(params);
     const res = await this.jobs.updateOne(
       { _id: params.id, 'status.modCount': params.modCount, state: { $in: params.from } },
       { $set: updateFields(params.update, params.now), $inc: { 'status.modCount': 1 } },
