@@ -1,15 +1,28 @@
-/** An interruptible sleep: loops wait on it and `wake()` ends every current wait at once. */
-import { setTimeout as delay } from 'node:timers/promises';
+/** Longest delay a Node timer holds (a longer one would fire at once). */
+export const TIMER_MAX_MS = 2 ** 31 - 1;
 
+/**
+ * An interruptible sleep: loops wait on it and `wake()` ends every current wait at once. Pools
+ * wake on every finished job, so a wake costs no allocation (no AbortController, no
+ * DOMException): sleepers are plain timers in a set.
+ */
 export class Wakeable {
-  private controller = new AbortController();
+  private readonly sleepers = new Set<() => void>();
   /** A wake that came while nobody slept is kept for the next sleep, so none is lost. */
   private woken = false;
 
-  /** Waits `ms` or until `wake()`; never rejects. */
+  /** Waits `ms` (at most {@link TIMER_MAX_MS}) or until `wake()`; never rejects. */
   async sleep(ms: number): Promise<void> {
     if (!this.woken) {
-      await delay(ms, undefined, { signal: this.controller.signal }).catch(() => undefined);
+      await new Promise<void>((resolve) => {
+        const end = (): void => {
+          clearTimeout(timer);
+          this.sleepers.delete(end);
+          resolve();
+        };
+        const timer = setTimeout(end, Math.min(Math.max(0, ms), TIMER_MAX_MS));
+        this.sleepers.add(end);
+      });
     }
     this.woken = false;
   }
@@ -17,8 +30,7 @@ export class Wakeable {
   /** Ends every current sleep (or the next one, if none is under way). */
   wake(): void {
     this.woken = true;
-    this.controller.abort();
-    this.controller = new AbortController();
+    for (const end of [...this.sleepers]) end();
   }
 }
 
