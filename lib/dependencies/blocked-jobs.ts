@@ -203,8 +203,23 @@ export class DependencyExtension implements QueueExtension {
     if (!isFinal(state)) return;
     // A queue known to hold no blocked job has no dependents to look for: no query per job on
     // the hot path. Dependents put meanwhile by another process are found by the next scan.
-    if (this.hasBlocked.get(ctx.queue) === false) return;
+    if (!(await this.mayHaveBlocked(ctx.queue))) return;
     await this.releaseDependents(ctx.queue, [job.baseJobId], ctx.now, new Map());
+  }
+
+  /**
+   * Whether the queue may hold blocked jobs. Unknown before the first scan: one index-served
+   * read of at most one blocked job answers it, so a queue without dependencies never pays a
+   * dependents lookup per finished job.
+   */
+  private async mayHaveBlocked(queue: string): Promise<boolean> {
+    let known = this.hasBlocked.get(queue);
+    if (known === undefined) {
+      known = (await this.store.jobList({ queue, states: ['blocked'], limit: 1 })).length > 0;
+      // A scan or a put may have answered meanwhile; theirs is as fresh.
+      if (!this.hasBlocked.has(queue)) this.hasBlocked.set(queue, known);
+    }
+    return known;
   }
 
   /** Re-evaluates one page of the queue's blocked jobs, continuing where the last pass stopped. */
