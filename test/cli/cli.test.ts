@@ -11,7 +11,7 @@ import type { WorkerRecord } from '../../lib/store/worker-store';
 import { daysAgo, makeDoc } from '../support/management-factory';
 import { testUri, uniqueDbName } from '../support/server';
 
-const MAIN = path.join(__dirname, '..', '..', 'lib', 'cli', 'main.js');
+const MAIN = path.join(__dirname, '..', '..', 'lib', 'ops', 'cli', 'main.js');
 
 interface Run {
   code: number;
