@@ -1,7 +1,7 @@
 /**
  * Test harness: finds a MongoDB server for the test suite.
  *
- * Order (see DEVELOPERS.md):
+ * Order (see CONTRIBUTING.md):
  * 1. `MONGODB_URI` (or `DROVER_TEST_URI`, set by a parent test process) — used as is;
  * 2. mongodb-memory-server-core, when a mongod binary is available (`MONGOMS_SYSTEM_BINARY`,
  *    `mongod` on PATH, a cached download, or a download that succeeds within a short timeout);
