@@ -1,7 +1,7 @@
 /**
  * The retry handler maps a retryable failure to a next attempt or a final state, and finishes
  * hand-overs a crash left half done (its monitor). It also serves the manual operations:
- * `retryNow` and `completeRetryingAndPut`. The steps themselves are described in retry.ts.
+ * `retryNow` and `completeRetryingAndPut`. The steps themselves are described in attempt-chain.ts.
  */
 import type { Logger } from 'pino';
 import pino from 'pino';

@@ -1,6 +1,6 @@
 /**
  * A claimed attempt as a runner pool holds it, and what the parts of a pool share about it. The
- * pool (runner.ts) claims attempts and gives each a slot; the lock keeper (lock-keeper.ts) keeps
+ * pool (runner-pool.ts) claims attempts and gives each a slot; the lock keeper (lock-keeper.ts) keeps
  * their locks; the executor (attempt-executor.ts) runs one and says which outcome it asks for;
  * the recorder (outcome-recorder.ts) writes that outcome with one guarded write.
  */

@@ -1,7 +1,7 @@
 /**
  * Records the outcome of an attempt with one guarded write (the WriteBatcher sends the pool's
  * outcome writes of the moment together). A retry asked for goes to the retry handler: if
- * granted, that write is step 1 of the hand-over and steps 2 and 3 follow (see retry.ts); if
+ * granted, that write is step 1 of the hand-over and steps 2 and 3 follow (see lib/retry/attempt-chain.ts); if
  * refused, the attempt ends `failed` with the handler's reason added to its errors. Then the outcome's event is emitted and
  * the extensions' `afterFinish` hooks run. An outcome whose lock was lost is dropped.
  */

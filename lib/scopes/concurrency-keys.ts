@@ -2,7 +2,7 @@
  * Concurrency keys: at most `limit` jobs sharing a key run at the same time in one queue, in
  * every process. A key of limit L is L slot locks in the scope-lock collection (IDs from
  * `concurrencySlotId`). A job runs holding one slot, taken at dispatch together with its dispatch
- * scopes (all or nothing, see `ScopeLocks` in scopes.ts) and released, or taken over from a dead
+ * scopes (all or nothing, see `ScopeLocks` in scope-locks.ts) and released, or taken over from a dead
  * holder, exactly like a dispatch scope (slot locks are of kind 'dispatch'). Only the choice of
  * the slot is new, and it lives here.
  *

@@ -1,7 +1,7 @@
 /**
  * The storage protocol: every read and conditional write a queue, runner, retry handler or
- * management call makes. `MongoJobStore` (lib/mongo/) implements it with one module of filters
- * per collection; `MemoryJobStore` (lib/memory/) implements the same semantics in memory, so
+ * management call makes. `MongoJobStore` (lib/store/mongo/) implements it with one module of filters
+ * per collection; `MemoryJobStore` (lib/store/memory/) implements the same semantics in memory, so
  * one queue and one runner serve both and one behaviour suite tests both.
  *
  * Rules every implementation keeps:

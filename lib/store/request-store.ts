@@ -2,8 +2,8 @@
  * The storage protocol of time-range requests (lib/time-ranges/time-range-requests.ts): one document per
  * request that a long time range be processed in chunks. The chunks themselves are ordinary jobs;
  * the request record holds what is needed to create them again (a template chunk document), the
- * request's state, and when it started and finished. `MongoRequestStore` (lib/mongo/) and
- * `MemoryRequestStore` (lib/memory/) implement it with the same semantics.
+ * request's state, and when it started and finished. `MongoRequestStore` (lib/store/mongo/) and
+ * `MemoryRequestStore` (lib/store/memory/) implement it with the same semantics.
  *
  * Every state change is one conditional write that matches on `_id`, one of the expected states
  * and (when given) `modCount`, and increments `modCount`; a write that matches nothing returns

@@ -1,7 +1,7 @@
 /**
  * Storage of the schedule table: one entry per scheduler key, telling which job to enqueue into
  * which queue, and when (every N milliseconds, or a cron expression in a time zone).
- * `MongoScheduleStore` (lib/mongo/) and `MemoryScheduleStore` (lib/memory/) implement it with
+ * `MongoScheduleStore` (lib/store/mongo/) and `MemoryScheduleStore` (lib/store/memory/) implement it with
  * the same semantics.
  *
  * Rules every implementation keeps:

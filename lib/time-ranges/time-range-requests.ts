@@ -1,6 +1,6 @@
 /**
  * Time-range requests (the backfill seed's request queue): `submit` records a request, splits
- * its range into chunk jobs (newest first, see ./time-range.ts) and puts them into a queue; the
+ * its range into chunk jobs (newest first, see ./time-range-job.ts) and puts them into a queue; the
  * request's state (new, pending, running, done, failed, cancelled) and progress follow from its
  * chunks. This class is also the queue extension that keeps requests in step with their chunks:
  *

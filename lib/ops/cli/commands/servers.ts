@@ -1,6 +1,6 @@
 /**
- * Commands that run something long-lived: `dashboard` (the web dashboard, lib/dashboard/server)
- * and `demo` (lib/demo). Both modules are loaded only when their command runs, so every other
+ * Commands that run something long-lived: `dashboard` (the web dashboard, lib/ops/dashboard/server.ts)
+ * and `demo` (lib/ops/demo.ts). Both modules are loaded only when their command runs, so every other
  * command starts fast and works in a build that lacks them.
  */
 import { existsSync } from 'node:fs';
