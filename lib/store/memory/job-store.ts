@@ -2,7 +2,7 @@
  * In-memory implementation of the job storage protocol, with the same fencing semantics as the
  * MongoDB store: for tests, for single-process use, and as the reference the behaviour suite
  * holds both to. Documents are cloned in and out so callers never share state with the store.
- * Listing and management queries are in the base class (job-store-admin.ts), as in lib/mongo/.
+ * Listing and management queries are in the base class (job-store-admin.ts), as in lib/store/mongo/.
  */
 import { EventEmitter } from 'node:events';
 import { DuplicateJobError, ErrorCode } from '../../errors';
