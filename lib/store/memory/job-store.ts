@@ -60,16 +60,13 @@ function holds(doc: Doc | undefined, token: LockToken): doc is Doc {
   );
 }
 
-/** The envelope checks the MongoDB claim filter makes. */
+/** The envelope checks the MongoDB claim filter makes (an array is not an object there). */
 function wellFormed(d: Doc): boolean {
-  const status = d.status as unknown;
-  const timeInfo = d.timeInfo as unknown;
+  const isObject = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v);
   return (
-    typeof status === 'object' &&
-    status !== null &&
+    isObject(d.status) &&
     typeof d.status.modCount === 'number' &&
-    typeof timeInfo === 'object' &&
-    timeInfo !== null &&
+    isObject(d.timeInfo) &&
     d.dueAt instanceof Date
   );
 }
@@ -89,10 +86,14 @@ export class MemoryJobStore extends MemoryJobStoreAdmin implements JobStore {
   async init(): Promise<void> {}
 
   async jobInsert(docs: Doc[]): Promise<void> {
-    const duplicates = docs.filter((d) => this.docs.has(d._id)).map((d) => d._id);
+    // An ID already stored, or given earlier in the batch, is a duplicate (as a unique index says).
+    const duplicates: string[] = [];
     const queues = new Set<string>();
     for (const d of docs) {
-      if (this.docs.has(d._id)) continue;
+      if (this.docs.has(d._id)) {
+        duplicates.push(d._id);
+        continue;
+      }
       this.docs.set(d._id, structuredClone(d));
       queues.add(d.queue);
     }

@@ -39,7 +39,8 @@ export class MemoryScopeStore implements ScopeStore {
   }
 
   async scopeGetMany(ids: string[]): Promise<Doc[]> {
-    return ids.flatMap((id) => {
+    // Each held lock once, however often its ID is asked for (as a MongoDB `$in`).
+    return [...new Set(ids)].flatMap((id) => {
       const doc = this.locks.get(id);
       return doc ? [structuredClone(doc)] : [];
     });

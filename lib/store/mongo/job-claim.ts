@@ -34,9 +34,12 @@ export function claimFilter(
     queue: params.queue,
     state: 'pending',
     dueAt: { $lte: params.now },
-    // Residual checks (not in the index): a corrupted envelope must not make the claim fail.
-    'status.modCount': { $type: 'number' },
-    timeInfo: { $type: 'object' },
+    // Residual checks (not in the index), the complement of malformedFilter: a corrupted envelope
+    // must not make the claim fail. `$type` also matches an array holding an element of the type
+    // (`modCount: [1]`, `status: [{ modCount: 1 }]`), and no update can apply to those.
+    status: { $not: { $type: 'array' } },
+    'status.modCount': { $type: 'number', $not: { $type: 'array' } },
+    timeInfo: { $type: 'object', $not: { $type: 'array' } },
   };
   if (params.excludeTypes && params.excludeTypes.length > 0) {
     filter['type.name'] = { $nin: params.excludeTypes };

@@ -127,17 +127,25 @@ export function listFilter(params: JobListParams): Filter<Doc> {
   if (params.edge !== undefined) filter['dependency.edges'] = params.edge;
   if (params.dueBefore !== undefined) filter.dueAt = { $lte: params.dueBefore };
   if (params.idContains !== undefined) filter._id = { $regex: escapeRegex(params.idContains) };
-  if (params.afterId !== undefined) filter._id = { ...(filter._id as object), $gt: params.afterId };
+  if (params.afterId !== undefined) addIdCondition(filter, { $gt: params.afterId });
   return filter;
+}
+
+/**
+ * Adds a condition on `_id` to those the filter has. Beside a `$regex` it goes in a clause of its
+ * own: mongo-java-server ignores every other operator next to a `$regex`.
+ */
+function addIdCondition(filter: Filter<Doc>, condition: Filter<Doc>['_id']): void {
+  if (filter._id === undefined) filter._id = condition;
+  else filter.$and = [...(filter.$and ?? []), { _id: condition }];
 }
 
 /** The filter of `jobPage`: its selection, then the keyset position in its order. */
 export function pageFilter(params: JobPageParams): Filter<Doc> {
   const filter = selectionFilter(params);
-  const id: Record<string, unknown> = {};
-  if (params.idContains !== undefined) id.$regex = escapeRegex(params.idContains);
+  if (params.idContains !== undefined) filter._id = { $regex: escapeRegex(params.idContains) };
   const after = params.after;
-  if (after && params.order === 'id') id.$gt = after.id;
+  if (after && params.order === 'id') addIdCondition(filter, { $gt: after.id });
   if (after && params.order === 'newest') {
     // Keyset on (created desc, _id desc); a missing creation time sorts last, as null.
     filter.$or =
@@ -149,7 +157,6 @@ export function pageFilter(params: JobPageParams): Filter<Doc> {
             { 'timeInfo.created': after.created, _id: { $lt: after.id } },
           ];
   }
-  if (Object.keys(id).length > 0) filter._id = id;
   return filter;
 }
 

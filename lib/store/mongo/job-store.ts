@@ -289,6 +289,8 @@ export class MongoJobStore extends MongoJobStoreAdmin implements JobStore {
 
   /** Applies several guarded writes in one round trip; returns the IDs whose write matched. */
   async jobWriteMany(writes: JobWriteParams[]): Promise<Set<string>> {
+    // The driver refuses an empty bulk write; no writes took effect.
+    if (writes.length === 0) return new Set();
     // Each write carries a nonce: when not all matched, the nonces tell which took effect.
     const writeIds = writes.map(() => nonce());
     const ops: AnyBulkWriteOperation<Doc>[] = writes.map((w, i) => ({

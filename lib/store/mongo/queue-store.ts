@@ -16,7 +16,7 @@ import { isDuplicateKey, storeError } from './errors';
 /** The stored form: the record with its name as `_id`. */
 type QueueDoc = Omit<QueueRecord, 'name'> & { _id: string };
 
-/** The record of a stored document; fields a partial upsert left out get their defaults. */
+/** The record of a stored document; fields an older record lacks get their defaults. */
 function toRecord(doc: QueueDoc): QueueRecord {
   const { _id, ...rest } = doc;
   return {
@@ -26,6 +26,21 @@ function toRecord(doc: QueueDoc): QueueRecord {
     pausedAt: rest.pausedAt ?? null,
     pausedTypes: rest.pausedTypes ?? [],
     options: rest.options ?? {},
+  };
+}
+
+/** A missing queue's record before its first write (which increments `modCount` to 1). */
+function newRecord(name: string, now: Date): QueueDoc {
+  return {
+    _id: name,
+    created: now,
+    lastActive: now,
+    paused: false,
+    pausedAt: null,
+    pausedTypes: [],
+    options: {},
+    modCount: 0,
+    modTime: now,
   };
 }
 
@@ -42,32 +57,37 @@ export class MongoQueueStore implements QueueStore {
   }
 
   /**
-   * One upsert; two processes upserting the same new name at once may see a duplicate-key error
-   * from the loser, which then matches the winner's document on its second try.
+   * Applies `update` to the record of `name`, creating the record first when it is missing (as
+   * `MemoryQueueStore` does). Not an upsert: concurrent upserts of one new `_id` lose writes on
+   * some servers (DocumentDB reports several of them as inserts and keeps one), while an insert
+   * is decided by the unique `_id` index. One round trip once the record exists.
    */
-  private async upsert(name: string, update: UpdateFilter<QueueDoc>): Promise<QueueRecord> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const doc = await this.queues.findOneAndUpdate({ _id: name }, update, {
-          upsert: true,
-          returnDocument: 'after',
-        });
-        if (!doc) throw storeError(`upserting queue ${name}`, 'no document returned');
-        return toRecord(doc);
-      } catch (err) {
-        if (attempt === 0 && isDuplicateKey(err)) continue;
-        throw isDuplicateKey(err) ? storeError(`upserting queue ${name}`, err) : err;
-      }
+  private async write(
+    name: string,
+    update: UpdateFilter<QueueDoc>,
+    now: Date,
+  ): Promise<QueueRecord> {
+    const after = { returnDocument: 'after' } as const;
+    const doc = await this.queues.findOneAndUpdate({ _id: name }, update, after);
+    if (doc) return toRecord(doc);
+    try {
+      await this.queues.insertOne(newRecord(name, now));
+    } catch (err) {
+      // Another process created it meanwhile: update theirs.
+      if (!isDuplicateKey(err)) throw storeError(`creating queue ${name}`, err);
     }
+    const created = await this.queues.findOneAndUpdate({ _id: name }, update, after);
+    if (!created) throw storeError(`updating queue ${name}`, 'no record after its insert');
+    return toRecord(created);
   }
 
   async queueOpen(params: QueueOpenParams): Promise<QueueRecord> {
     const { name, now, options } = params;
-    return this.upsert(name, {
-      $set: { lastActive: now, options, modTime: now },
-      $setOnInsert: { created: now, paused: false, pausedAt: null, pausedTypes: [] },
-      $inc: { modCount: 1 },
-    });
+    return this.write(
+      name,
+      { $set: { lastActive: now, options, modTime: now }, $inc: { modCount: 1 } },
+      now,
+    );
   }
 
   async queueGet(name: string): Promise<QueueRecord | null> {
@@ -100,11 +120,7 @@ export class MongoQueueStore implements QueueStore {
       );
       return doc ? toRecord(doc) : null;
     }
-    return this.upsert(name, {
-      $set: set,
-      $setOnInsert: { created: now, lastActive: now, pausedTypes: [], options: {} },
-      $inc: { modCount: 1 },
-    });
+    return this.write(name, { $set: set, $inc: { modCount: 1 } }, now);
   }
 
   async queuePauseType(params: QueuePauseTypeParams): Promise<QueueRecord | null> {
@@ -117,13 +133,11 @@ export class MongoQueueStore implements QueueStore {
       );
       return doc ? toRecord(doc) : null;
     }
-    // `$addToSet` creates the array on insert, so `pausedTypes` is not in `$setOnInsert`.
-    return this.upsert(name, {
-      $addToSet: { pausedTypes: type },
-      $set: { modTime: now },
-      $setOnInsert: { created: now, lastActive: now, paused: false, pausedAt: null, options: {} },
-      $inc: { modCount: 1 },
-    });
+    return this.write(
+      name,
+      { $addToSet: { pausedTypes: type }, $set: { modTime: now }, $inc: { modCount: 1 } },
+      now,
+    );
   }
 
   async close(): Promise<void> {
