@@ -18,6 +18,7 @@ import { RetryHandler } from '../retry/retry-handler';
 import { MemoryRateStore } from '../store/memory/rate-store';
 import { RateLimits } from '../limits/rate-limit';
 import { RunnerPool, type RunnerHooks } from '../runner/runner-pool';
+import { Sandboxes } from '../sandbox/sandboxes';
 import type { AbortOutcome, JobStore, LockToken } from '../store/job-store';
 import { FINISHED_STATES, type JobDocument, type JobState, type QueueStats } from '../types';
 import {
@@ -43,6 +44,8 @@ export class Queue extends TypedEmitter<QueueEventMap> {
   private readonly extensions: QueueExtension[];
   /** Decides retries (bounds, backoff) and finishes half-done hand-overs; see retry-handler.ts. */
   readonly retry: RetryHandler;
+  /** Where jobs of sandboxed types run (lib/sandbox/); closed with the queue. */
+  private readonly sandboxes: Sandboxes;
   private closed = false;
 
   constructor(
@@ -61,7 +64,9 @@ export class Queue extends TypedEmitter<QueueEventMap> {
     if (this.options.rateLimit && !this.extensions.some((e) => e instanceof RateLimits)) {
       this.extensions.push(new RateLimits(new MemoryRateStore(), () => this.options.rateLimit));
     }
+    this.sandboxes = new Sandboxes(this.options.registry, this.options.logger);
     this.pool = new RunnerPool(store, this.name, this.options, this, {
+      runJob: this.sandboxes.runJob,
       ...hooks,
       extensions: this.extensions,
       retry: this.retry,
@@ -406,6 +411,7 @@ export class Queue extends TypedEmitter<QueueEventMap> {
     if (this.closed) return;
     this.closed = true;
     await this.pool.close(options.drainTimeoutMs);
+    this.sandboxes.close();
   }
 
   private assertOpen(): void {

@@ -24,7 +24,7 @@ import type { BaseJob } from '../job/base-job';
 import type { ResolvedPoolOptions } from './pool-options';
 import { AttemptExecutor } from './attempt-executor';
 import { BackgroundPasses } from '../timers/background-passes';
-import type { EmitEvent, HeldAttempt, PoolContext } from './attempt';
+import type { EmitEvent, HeldAttempt, PoolContext, RunJob } from './attempt';
 import { LockKeeper } from './lock-keeper';
 import { OutcomeRecorder } from './outcome-recorder';
 import { RetryHandler } from '../retry/retry-handler';
@@ -46,6 +46,8 @@ export interface RunnerHooks {
    * that handler's monitor to its extensions; a caller giving one (the group) adds the monitor.
    */
   retry?: RetryHandler;
+  /** Runs each job's code; `job.run(ctx)` in this process when omitted. */
+  runJob?: RunJob;
 }
 
 /** Runs jobs of one queue. */
@@ -86,6 +88,7 @@ export class RunnerPool {
       extensions: this.extensions,
       emit: this.emit,
       log: this.log,
+      runJob: hooks.runJob ?? ((job, ctx) => job.run(ctx)),
     };
     this.locks = new LockKeeper(this.pool, this.running);
     this.executor = new AttemptExecutor(this.pool);
