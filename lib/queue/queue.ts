@@ -12,7 +12,7 @@ import {
 } from '../errors';
 import { TypedEmitter, type QueueEventMap } from '../events';
 import type { QueueExtension } from '../extension';
-import type { BaseJob } from '../job/base-job';
+import { PUT_DELAY_MS, type BaseJob } from '../job/base-job';
 import { resolveQueueOptions, type QueueOptions, type ResolvedQueueOptions } from './queue-options';
 import { RetryHandler } from '../retry/retry-handler';
 import { MemoryRateStore } from '../store/memory/rate-store';
@@ -153,6 +153,8 @@ export class Queue extends TypedEmitter<QueueEventMap> {
 
   /** Validates a job and builds its document. Writes nothing. */
   private toDocument(job: BaseJob, now: Date): JobDocument {
+    const delayMs = job[PUT_DELAY_MS];
+    if (delayMs !== undefined) job.timeInfo.waitUntil = new Date(now.getTime() + delayMs);
     checkJobId(job.id);
     if (job.retryInfo.baseJobId && job.retryInfo.baseJobId !== job.id) {
       throw new InvalidArgumentError(
@@ -314,6 +316,16 @@ export class Queue extends TypedEmitter<QueueEventMap> {
     if (this.pool.isStarted) return;
     this.pool.start();
     this.emit('started', { queue: this.name });
+  }
+
+  /**
+   * Runs the due jobs once without starting the pool, for tests that drive the queue step by
+   * step (drover/testing): one claim of up to `limit` (default `workers`) jobs, each run to its
+   * recorded outcome. Resolves with the IDs of the attempts run; none while the pool is started.
+   */
+  async runDue(limit?: number): Promise<string[]> {
+    this.assertOpen();
+    return this.pool.runDue(limit);
   }
 
   /** Whether the pool has been started and not closed. */

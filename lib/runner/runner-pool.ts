@@ -235,6 +235,37 @@ export class RunnerPool {
   }
 
   /**
+   * One claim round without the claim loop, for callers that drive a queue step by step
+   * (drover/testing): claims up to `limit` due jobs (fuses, pauses and rate limits apply), runs
+   * them and resolves with their IDs once every outcome is recorded. Claims nothing while the
+   * loop runs (`start()`), since it claims for itself.
+   */
+  async runDue(limit = this.opts.workers): Promise<string[]> {
+    if (this.started || !this.claimAllowed()) return [];
+    const now = this.opts.now();
+    const grants = await this.claimGrants(limit, now);
+    let docs: JobDocument[] = [];
+    try {
+      const n = Math.min(limit, ...grants.map((g) => g.granted));
+      if (n > 0) {
+        docs = await this.store.jobClaim({
+          queue: this.queue,
+          owner: this.owner,
+          now,
+          lockTimeoutMs: this.opts.lockTimeoutMs,
+          limit: n,
+          excludeTypes: this.excludedTypes(),
+        });
+      }
+    } finally {
+      await this.giveBack(grants, docs.length);
+    }
+    for (const doc of docs) this.launch(doc);
+    await Promise.all(docs.flatMap((d) => this.running.get(d._id)?.done ?? []));
+    return docs.map((d) => d._id);
+  }
+
+  /**
    * Asks the extensions that limit claims (rate limits) in turn, each for what the previous one
    * granted; stops at a grant of 0.
    */
