@@ -81,6 +81,7 @@ export class Sandbox {
   private fatalError?: WireError;
   private killedAfterAbort = false;
   private stderrTail = '';
+  private exited = false;
   /** False once the thread or process has ended (or is being killed). */
   alive = true;
 
@@ -154,6 +155,9 @@ export class Sandbox {
     });
     child.on('error', (err) => {
       if (!this.fatalError) this.fatalError = toWire(err);
+      // A process that could not be spawned sends no 'exit'.
+      if (child.pid === undefined)
+        this.onExit(jobId, { code: null, signal: null, outOfMemory: false });
     });
     child.on('exit', (code, signal) => {
       // V8 reports a heap out of memory on stderr, then aborts the process.
@@ -260,6 +264,8 @@ export class Sandbox {
   }
 
   private onExit(jobId: string, exit: Exit): void {
+    if (this.exited) return;
+    this.exited = true;
     this.alive = false;
     const id = this.current?.run.doc._id ?? jobId;
     const detail = this.fatalError ? `${this.fatalError.name}: ${this.fatalError.message}` : '';

@@ -11,7 +11,7 @@ import pino from 'pino';
 import { ErrorCode, type JobDocument, type Queue } from '../../lib';
 import { eventually, memoryBackend, mongoBackend, type Backend } from '../support/backends';
 import { NoopJob } from '../support/jobs';
-import { sandboxJobs, type EchoJob } from '../support/sandbox-jobs';
+import { NotInItsModule, sandboxJobs, type EchoJob } from '../support/sandbox-jobs';
 
 /** A logger whose lines a test can read. */
 function capturingLogger(): { logger: pino.Logger; lines: Record<string, unknown>[] } {
@@ -143,6 +143,16 @@ function sandboxBehaviour(makeBackend: () => Backend): void {
       });
     });
   }
+
+  it('fails a job whose sandbox module does not register its type, with a typed error', async () => {
+    const q = await backend.groupWith({ defaults: { lockTimeoutMs: 5_000 } }).get('sb-unknown');
+    await q.start();
+    await q.put(NotInItsModule.create({ input: 'x' }, { id: 'lost', maxAttempts: 1 }));
+    const done = await q.waitFor('lost', { timeoutMs: 45_000 });
+    assert.equal(done.state, 'failed');
+    assert.equal(done.status.errors[0]?.code, ErrorCode.UnknownJobType);
+    assert.match(done.status.errors[0]?.message ?? '', /sandbox module does not register it/);
+  });
 }
 
 describe('sandboxed jobs (memory)', () => sandboxBehaviour(memoryBackend));

@@ -93,3 +93,9 @@ function define(mode: SandboxMode) {
 }
 
 export const sandboxJobs = { thread: define('thread'), process: define('process') };
+
+/** A type whose sandbox module (the shared test jobs) does not register it. */
+@JobType('sandbox-not-in-its-module', {
+  sandbox: { mode: 'thread', module: require.resolve('./jobs') },
+})
+export class NotInItsModule extends EchoJob {}
