@@ -21,8 +21,17 @@ const ABOVE_STORE = [
   './lib/queue',
   './lib/group',
   './lib/ops',
+  './lib/sandbox',
+  './lib/testing',
   ...FEATURES,
 ];
+// Everything below the testing helper (lib/testing drives queue groups; nothing uses it).
+const BELOW_TESTING = ABOVE_STORE.filter((p) => p !== './lib/testing').concat([
+  './lib/store',
+  './lib/timers',
+  './lib/events.ts',
+  './lib/validate.ts',
+]);
 const layer = (target, from, why) => ({ target, from, except: [], message: why });
 const zones = [
   layer('./lib/types.ts', './lib', 'types.ts is the leaf module: it imports nothing of ours'),
@@ -31,9 +40,21 @@ const zones = [
   layer('./lib/store', ABOVE_STORE, 'the store knows documents, not jobs, runners or features'),
   layer(
     './lib/job',
-    ABOVE_STORE.filter((p) => p !== './lib/job').concat('./lib/store'),
+    ABOVE_STORE.filter((p) => p !== './lib/job' && p !== './lib/sandbox').concat('./lib/store'),
     'job classes and the registry come before the store',
   ),
+  {
+    target: './lib/job',
+    from: './lib/sandbox',
+    except: ['./sandbox-options.ts'],
+    message: 'the registry knows only the sandbox options; sandboxes run job classes',
+  },
+  layer(
+    './lib/sandbox',
+    ['./lib/runner', './lib/queue', './lib/group', './lib/ops', './lib/testing', ...FEATURES],
+    'sandboxes run job classes: they know the registry, not runners, queues or features',
+  ),
+  layer(BELOW_TESTING, './lib/testing', 'the testing helper sits on top: nothing uses it'),
   layer(
     './lib/retry',
     ['./lib/runner', './lib/queue', './lib/group', './lib/ops', ...FEATURES],
@@ -46,8 +67,8 @@ const zones = [
   ),
   layer(
     './lib/runner',
-    ['./lib/queue', './lib/group', './lib/ops', ...FEATURES],
-    'the runner knows extensions, not features, queues or groups',
+    ['./lib/queue', './lib/group', './lib/ops', './lib/sandbox', ...FEATURES],
+    'the runner knows extensions, not features, sandboxes, queues or groups',
   ),
   layer(
     FEATURES.concat('./lib/queue'),

@@ -28,6 +28,8 @@ export const ErrorCode = {
   JobState: 'DROVER_JOB_STATE',
   HookWait: 'DROVER_HOOK_WAIT',
   CommandFailed: 'DROVER_COMMAND_FAILED',
+  SandboxCrashed: 'DROVER_SANDBOX_CRASHED',
+  SandboxOutOfMemory: 'DROVER_SANDBOX_OUT_OF_MEMORY',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -297,6 +299,38 @@ export class CommandFailedError extends DroverError {
     super(ErrorCode.CommandFailed, `command ${command} ${how}${detail ? `: ${detail}` : ''}`);
     this.exitCode = exitCode;
     this.signal = signal;
+  }
+}
+
+/**
+ * The sandbox running a job (a worker thread or a child process, see lib/sandbox/) ended before
+ * the job returned: it exited (`process.exit`), crashed, or was killed. Recorded as a retryable
+ * error of the attempt, so the job's retry policy decides what follows.
+ */
+export class SandboxCrashedError extends DroverError {
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  constructor(jobId: string, exitCode: number | null, signal: string | null, detail = '') {
+    const how = signal ? `was killed by ${signal}` : `exited with code ${exitCode}`;
+    super(
+      ErrorCode.SandboxCrashed,
+      `job ${jobId}: its sandbox ${how} before the job returned${detail ? ` (${detail})` : ''}`,
+      { jobId },
+    );
+    this.exitCode = exitCode;
+    this.signal = signal;
+  }
+}
+
+/** The sandbox running a job ran out of memory (its heap limit, `maxOldSpaceMb`). Retryable. */
+export class SandboxOutOfMemoryError extends DroverError {
+  readonly heapLimitMb: number | null;
+  constructor(jobId: string, heapLimitMb: number | null) {
+    const limit = heapLimitMb === null ? '' : ` of ${heapLimitMb} MiB`;
+    super(ErrorCode.SandboxOutOfMemory, `job ${jobId}: its sandbox ran out of memory${limit}`, {
+      jobId,
+    });
+    this.heapLimitMb = heapLimitMb;
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * The public API of drover: what a user writes jobs, queues and groups with. Operations live
  * in subpath exports so that importing the queue loads none of them: `drover/management` (the
- * admin API), `drover/dashboard` (the web dashboard) and `drover/metrics` (Prometheus).
+ * admin API), `drover/dashboard` (the web dashboard) and `drover/metrics` (Prometheus); the
+ * testing helper is `drover/testing`.
  * The list of names is held by test/types/public-api.test.ts, so a change to it is deliberate.
  */
 export {
@@ -19,6 +20,7 @@ export {
   type JobTypeOptions,
   type UpgradeFn,
 } from './job/registry';
+export type { SandboxMode, SandboxOptions } from './sandbox/sandbox-options';
 export { Queue, type JobInfo } from './queue/queue';
 export type { QueueOptions } from './queue/queue-options';
 export type { QueueEventMap, JobEventInfo } from './events';

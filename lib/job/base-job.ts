@@ -82,6 +82,13 @@ export type JobFields<T> = {
   ]: T[K];
 };
 
+/**
+ * The `delayMs` a job was created with. The queue counts it from the put, on its own clock
+ * (`QueueOptions.now`), so a job created a while before it is put, or put under an injected
+ * clock (drover/testing), waits exactly that long. A symbol key: never part of the payload.
+ */
+export const PUT_DELAY_MS: unique symbol = Symbol('drover.putDelayMs');
+
 /** Names of the fields every job has; they are stored beside the payload, not in it. */
 export const BASE_FIELDS = [
   'id',
@@ -169,6 +176,8 @@ export abstract class BaseJob {
   concurrencyKey?: ConcurrencyKey;
   priority = 0;
   dependency: StoredDependency = { type: 'always', edges: [], options: {}, onEdgeFailure: 'fail' };
+  /** See PUT_DELAY_MS. */
+  [PUT_DELAY_MS]?: number;
 
   /** Does the work. Throw (or `addError`) to fail; throw `RetryableError` to ask for a retry. */
   abstract run(ctx: JobContext): Promise<void>;
@@ -196,8 +205,10 @@ export abstract class BaseJob {
     this.status.modTime = now;
     if (options.priority !== undefined) this.priority = options.priority;
     if (options.waitUntil !== undefined) this.timeInfo.waitUntil = options.waitUntil;
-    if (options.delayMs !== undefined)
+    if (options.delayMs !== undefined) {
       this.timeInfo.waitUntil = new Date(now.getTime() + options.delayMs);
+      this[PUT_DELAY_MS] = options.delayMs;
+    }
     if (options.dispatchBy !== undefined) this.timeInfo.dispatchBy = options.dispatchBy;
     if (options.maxTimeMs !== undefined) this.timeInfo.maxTimeMs = options.maxTimeMs;
     if (options.maxAttempts !== undefined) this.retryInfo.maxAttempts = options.maxAttempts;

@@ -13,6 +13,11 @@ import {
   PayloadTooLargeError,
   UnknownJobTypeError,
 } from '../errors';
+import {
+  resolveSandboxOptions,
+  type ResolvedSandboxOptions,
+  type SandboxOptions,
+} from '../sandbox/sandbox-options';
 import { JOB_STATES, type JobDocument, type JobTypeInfo } from '../types';
 import {
   checkConcurrency,
@@ -32,12 +37,15 @@ export interface JobTypeOptions {
   upgrades?: Record<number, UpgradeFn>;
   /** Registry to add the class to; the default registry when omitted. */
   registry?: Registry;
+  /** Run the type's jobs in a worker thread or a child process (see lib/sandbox/). */
+  sandbox?: SandboxOptions;
 }
 
 interface Registration {
   cls: JobClass;
   info: JobTypeInfo;
   upgrades: Record<number, UpgradeFn>;
+  sandbox: ResolvedSandboxOptions | null;
 }
 
 /** MongoDB's document limit is 16 MiB; leave room for the envelope and updates. */
@@ -61,7 +69,12 @@ export class Registry {
     if (existing && existing.cls !== cls) {
       throw new InvalidArgumentError(`job type "${name}" is already registered to another class`);
     }
-    const reg: Registration = { cls, info: { name, version }, upgrades: options.upgrades ?? {} };
+    const reg: Registration = {
+      cls,
+      info: { name, version },
+      upgrades: options.upgrades ?? {},
+      sandbox: options.sandbox === undefined ? null : resolveSandboxOptions(name, options.sandbox),
+    };
     this.byName.set(name, reg);
     this.byClass.set(cls, reg);
   }
@@ -74,6 +87,11 @@ export class Registry {
   /** The class registered under a name. */
   classOf(name: string): JobClass | undefined {
     return this.byName.get(name)?.cls;
+  }
+
+  /** The sandbox the type's jobs run in, or null when they run in the worker itself. */
+  sandboxOf(name: string): ResolvedSandboxOptions | null {
+    return this.byName.get(name)?.sandbox ?? null;
   }
 
   /** Name and version of a job's class; throws for an unregistered class. */

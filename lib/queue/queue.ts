@@ -11,12 +11,13 @@ import {
 } from '../errors';
 import { TypedEmitter, type QueueEventMap } from '../events';
 import type { QueueExtension } from '../extension';
-import type { BaseJob } from '../job/base-job';
+import { PUT_DELAY_MS, type BaseJob } from '../job/base-job';
 import { resolveQueueOptions, type QueueOptions, type ResolvedQueueOptions } from './queue-options';
 import { RetryHandler } from '../retry/retry-handler';
 import { MemoryRateStore } from '../store/memory/rate-store';
 import { RateLimits } from '../limits/rate-limit';
 import { RunnerPool, type RunnerHooks } from '../runner/runner-pool';
+import { Sandboxes } from '../sandbox/sandboxes';
 import type { AbortOutcome, JobStore } from '../store/job-store';
 import { type JobDocument, type JobState, type QueueStats } from '../types';
 import {
@@ -43,6 +44,8 @@ export class Queue extends TypedEmitter<QueueEventMap> {
   private readonly extensions: QueueExtension[];
   /** Decides retries (bounds, backoff) and finishes half-done hand-overs; see retry-handler.ts. */
   readonly retry: RetryHandler;
+  /** Where jobs of sandboxed types run (lib/sandbox/); closed with the queue. */
+  private readonly sandboxes: Sandboxes;
   private closed = false;
 
   constructor(
@@ -61,7 +64,9 @@ export class Queue extends TypedEmitter<QueueEventMap> {
     if (this.options.rateLimit && !this.extensions.some((e) => e instanceof RateLimits)) {
       this.extensions.push(new RateLimits(new MemoryRateStore(), () => this.options.rateLimit));
     }
+    this.sandboxes = new Sandboxes(this.options.registry, this.options.logger);
     this.pool = new RunnerPool(store, this.name, this.options, this, {
+      runJob: this.sandboxes.runJob,
       ...hooks,
       extensions: this.extensions,
       retry: this.retry,
@@ -148,6 +153,8 @@ export class Queue extends TypedEmitter<QueueEventMap> {
 
   /** Validates a job and builds its document. Writes nothing. */
   private toDocument(job: BaseJob, now: Date): JobDocument {
+    const delayMs = job[PUT_DELAY_MS];
+    if (delayMs !== undefined) job.timeInfo.waitUntil = new Date(now.getTime() + delayMs);
     checkJobId(job.id);
     if (job.retryInfo.baseJobId && job.retryInfo.baseJobId !== job.id) {
       throw new InvalidArgumentError(
@@ -265,6 +272,16 @@ export class Queue extends TypedEmitter<QueueEventMap> {
     this.emit('started', { queue: this.name });
   }
 
+  /**
+   * Runs the due jobs once without starting the pool, for tests that drive the queue step by
+   * step (drover/testing): one claim of up to `limit` (default `workers`) jobs, each run to its
+   * recorded outcome. Resolves with the IDs of the attempts run; none while the pool is started.
+   */
+  async runDue(limit?: number): Promise<string[]> {
+    this.assertOpen();
+    return this.pool.runDue(limit);
+  }
+
   /** Whether the pool has been started and not closed. */
   get started(): boolean {
     return this.pool.isStarted;
@@ -360,6 +377,7 @@ export class Queue extends TypedEmitter<QueueEventMap> {
     if (this.closed) return;
     this.closed = true;
     await this.pool.close(options.drainTimeoutMs);
+    this.sandboxes.close();
   }
 
   private assertOpen(): void {

@@ -86,7 +86,7 @@ export class AttemptExecutor {
     const errorsBefore = job.status.errCount;
     let thrown: unknown;
     try {
-      await job.run(this.jobContext(entry, logger));
+      await this.pool.runJob(job, this.jobContext(entry, logger));
     } catch (err) {
       thrown = err;
     } finally {

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import type { JobEventInfo, QueueEventMap } from '../events';
 import type { AttemptContext, QueueExtension } from '../extension';
-import type { BaseJob } from '../job/base-job';
+import type { BaseJob, JobContext } from '../job/base-job';
 import type { ResolvedPoolOptions } from './pool-options';
 import type { JobStore, LockToken } from '../store/job-store';
 import type { JobState } from '../types';
@@ -41,6 +41,12 @@ export type EmitEvent = <K extends keyof QueueEventMap & string>(
   ...args: QueueEventMap[K]
 ) => void;
 
+/**
+ * Runs a job's code with its context: `job.run(ctx)` in the worker by default; the queue may
+ * give one that runs it elsewhere (a sandbox, lib/sandbox/sandboxes.ts).
+ */
+export type RunJob = (job: BaseJob, ctx: JobContext) => Promise<void>;
+
 /** What the parts of one runner pool share. */
 export interface PoolContext {
   readonly store: JobStore;
@@ -52,6 +58,8 @@ export interface PoolContext {
   readonly emit: EmitEvent;
   /** The pool's logger (bound to its queue and owner). */
   readonly log: Logger;
+  /** Runs the job's code (see RunJob). */
+  readonly runJob: RunJob;
 }
 
 /** The payload of the job events about an attempt. */

@@ -24,7 +24,7 @@ import type { BaseJob } from '../job/base-job';
 import type { ResolvedPoolOptions } from './pool-options';
 import { AttemptExecutor } from './attempt-executor';
 import { BackgroundPasses } from '../timers/background-passes';
-import type { EmitEvent, HeldAttempt, PoolContext } from './attempt';
+import type { EmitEvent, HeldAttempt, PoolContext, RunJob } from './attempt';
 import { LockKeeper } from './lock-keeper';
 import { OutcomeRecorder } from './outcome-recorder';
 import { CallerAttempts } from './caller-attempts';
@@ -47,6 +47,8 @@ export interface RunnerHooks {
    * that handler's monitor to its extensions; a caller giving one (the group) adds the monitor.
    */
   retry?: RetryHandler;
+  /** Runs each job's code; `job.run(ctx)` in this process when omitted. */
+  runJob?: RunJob;
 }
 
 /** Runs jobs of one queue. */
@@ -89,6 +91,7 @@ export class RunnerPool {
       extensions: this.extensions,
       emit: this.emit,
       log: this.log,
+      runJob: hooks.runJob ?? ((job, ctx) => job.run(ctx)),
     };
     this.locks = new LockKeeper(this.pool, this.running);
     this.executor = new AttemptExecutor(this.pool);
@@ -253,6 +256,20 @@ export class RunnerPool {
     } finally {
       await this.giveBack(grants, docs.length);
     }
+  }
+
+  /**
+   * One claim round without the claim loop, for callers that drive a queue step by step
+   * (drover/testing): claims up to `limit` due jobs (fuses, pauses and rate limits apply), runs
+   * them and resolves with their IDs once every outcome is recorded. Claims nothing while the
+   * loop runs (`start()`), since it claims for itself.
+   */
+  async runDue(limit = this.opts.workers): Promise<string[]> {
+    if (this.started || !this.claimAllowed()) return [];
+    const { docs } = await this.claimBatch(limit, this.opts.now());
+    for (const doc of docs) this.launch(doc);
+    await Promise.all(docs.flatMap((d) => this.running.get(d._id)?.done ?? []));
+    return docs.map((d) => d._id);
   }
 
   /**

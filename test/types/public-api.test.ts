@@ -96,6 +96,10 @@ const PUBLIC_API: Record<string, { source: string; names: string[] }> = {
       'RetryHandlerOptions',
       'RetryableError',
       'RunHooksOptions',
+      'SandboxCrashedError',
+      'SandboxMode',
+      'SandboxOptions',
+      'SandboxOutOfMemoryError',
       'ScheduleSpec',
       'ScheduledJobOptions',
       'Scheduler',
@@ -209,6 +213,17 @@ const PUBLIC_API: Record<string, { source: string; names: string[] }> = {
       'ResolvedMetricsOptions',
       'createMetrics',
       'resolveMetricsOptions',
+    ],
+  },
+  'drover/testing': {
+    source: 'lib/testing/index.ts',
+    names: [
+      'RunOutcome',
+      'RunRecord',
+      'TEST_MAX_RUNS_DEFAULT',
+      'TestClock',
+      'TestHarness',
+      'TestHarnessOptions',
     ],
   },
 };
