@@ -59,8 +59,13 @@ async function version(admin: MongoClient): Promise<string> {
 
 /** True when the server answers like DocumentDB (a mongos-like hello, localTime a number). */
 async function isDocumentDb(admin: MongoClient): Promise<boolean> {
-  const hello = await admin.db('admin').command({ hello: 1 });
-  return hello.msg === 'isdbgrid' && !(hello.localTime instanceof Date);
+  try {
+    const hello = await admin.db('admin').command({ hello: 1 });
+    return hello.msg === 'isdbgrid' && !(hello.localTime instanceof Date);
+  } catch {
+    // mongo-java-server has no `hello` command.
+    return false;
+  }
 }
 
 const DOCUMENTDB_KIND =
