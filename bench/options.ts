@@ -60,7 +60,7 @@ const DEFAULTS: BenchOptions = {
   mixedConc: 16,
   failShare: 0.1,
   cellTimeoutS: 30,
-  timeoutS: 1_800,
+  timeoutS: 3_600,
   out: 'bench/results',
   smoke: false,
   agendaProcessEveryMs: 50,
