@@ -7,6 +7,8 @@ import { agendaTuning } from './systems/agenda';
 
 export interface BenchContext {
   opts: BenchOptions;
+  /** `BenchServer.id` of the server this pass keeps its jobs on (`redis` for BullMQ). */
+  server: string;
   mongoUri: string;
   redis?: RedisServer;
   admin: AdminClients;

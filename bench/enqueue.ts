@@ -37,6 +37,7 @@ export async function runEnqueue(ctx: BenchContext, system: SystemName): Promise
       const snap = meter.snapshot();
       const r: EnqueueResult = {
         system,
+        server: ctx.server,
         mode,
         jobs,
         batch,
@@ -47,7 +48,7 @@ export async function runEnqueue(ctx: BenchContext, system: SystemName): Promise
         p99Ms: quantile(times, 0.99),
       };
       ctx.log(
-        `${system} enqueue ${mode}: ${r.jobsPerSec.toFixed(0)} jobs/s, ` +
+        `${system}@${ctx.server} enqueue ${mode}: ${r.jobsPerSec.toFixed(0)} jobs/s, ` +
           `${r.roundTripsPerJob.toFixed(3)} round trips/job, ${r.cpuUsPerJob.toFixed(0)} us CPU/job`,
       );
       out.push(r);

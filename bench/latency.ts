@@ -74,6 +74,7 @@ async function sample(
 }
 
 function summarize(
+  ctx: BenchContext,
   system: SystemName,
   where: LatencyResult['where'],
   latencies: number[],
@@ -81,6 +82,7 @@ function summarize(
 ): LatencyResult {
   return {
     system,
+    server: ctx.server,
     where,
     samples: latencies.length,
     missed,
@@ -103,7 +105,7 @@ async function sameProcess(ctx: BenchContext, system: SystemName): Promise<Laten
   try {
     await local.start();
     const { latencies, missed } = await sample(ctx, local, waits);
-    return summarize(system, 'same-process', latencies, missed);
+    return summarize(ctx, system, 'same-process', latencies, missed);
   } finally {
     await local.close();
     await driver.drop(target, ctx.admin).catch(() => {});
@@ -135,7 +137,7 @@ async function crossProcess(ctx: BenchContext, system: SystemName): Promise<Late
     try {
       for (const w of workers) w.go();
       const { latencies, missed } = await sample(ctx, producer, waits);
-      return summarize(system, 'cross-process', latencies, missed);
+      return summarize(ctx, system, 'cross-process', latencies, missed);
     } finally {
       await producer.close();
     }
@@ -150,7 +152,7 @@ export async function runLatency(ctx: BenchContext, system: SystemName): Promise
   for (const run of [sameProcess, crossProcess]) {
     const r = await run(ctx, system);
     ctx.log(
-      `${system} latency ${r.where}: p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms` +
+      `${system}@${ctx.server} latency ${r.where}: p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms` +
         (r.missed ? `, ${r.missed} missed` : ''),
     );
     out.push(r);

@@ -1,18 +1,18 @@
 /**
- * `npm run bench`: drover, Agenda and BullMQ measured in one run, on the same MongoDB server
- * (MONGODB_URI, else the test suite's stand-in) and a private local Redis. See bench/README.md.
+ * `npm run bench`: drover, Agenda and BullMQ measured in one run: drover and Agenda on each
+ * MongoDB server (DocumentDB when one can be had, then MONGODB_URI or the test suite's stand-in;
+ * see bench/servers.ts), BullMQ on a private local Redis. See bench/README.md.
  *
  *   node dist/bench/main.js [--smoke] [--n 5000] [--procs 1,2] [--conc 1,4,16,64] [--out dir] ...
  *
- * Workloads run cell by cell, every system in turn within a cell, so the systems share the
- * machine's conditions. Everything started here (workers, redis-server, the MongoDB stand-in) is
- * stopped at the end, on a signal, and when the `--timeout` budget runs out (partial results are
- * written then, and the exit code is 2).
+ * Workloads run cell by cell, every system on every server in turn within a cell, so they share
+ * the machine's conditions. Everything started here (workers, redis-server, DocumentDB, the
+ * MongoDB stand-in) is stopped at the end, on a signal, and when the `--timeout` budget runs out
+ * (partial results are written then, and the exit code is 2).
  */
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import { MongoClient } from 'mongodb';
-import { startServer, type TestServer } from '../test/support/server';
+import { redactUri } from '../lib/store/mongo/connect';
 import type { BenchContext } from './context';
 import { runEnqueue } from './enqueue';
 import { runLatency } from './latency';
@@ -21,16 +21,11 @@ import { parseOptions, type BenchOptions } from './options';
 import { findRedisServer, startRedis, type RedisServer } from './redis-server';
 import { renderMarkdown, writeReports } from './report';
 import type { BenchResults } from './results';
+import { defaultTarget, documentDbTarget, type MongoTarget } from './servers';
 import { DRIVERS, type SystemName } from './systems';
 import { agendaTuning } from './systems/agenda';
 import { runThroughput } from './throughput';
 import { killAllWorkers } from './workers';
-
-const SERVER_LABELS: Record<TestServer['kind'], string> = {
-  java: 'mongo-java-server (in-memory)',
-  'memory-server': 'mongod (mongodb-memory-server)',
-  uri: 'MongoDB at MONGODB_URI',
-};
 
 function log(line: string): void {
   process.stderr.write(`[bench] ${line}\n`);
@@ -50,7 +45,7 @@ function emptyResults(opts: BenchOptions): BenchResults {
         os: `${os.type()} ${os.release()}`,
         node: process.version,
       },
-      mongo: { kind: '?', version: '?' },
+      servers: [],
       versions: {},
       complete: false,
     },
@@ -67,47 +62,48 @@ function emptyResults(opts: BenchOptions): BenchResults {
 
 /** Servers and clients to release at the end, in reverse order. */
 class Resources {
-  mongo?: TestServer;
+  mongos: MongoTarget[] = [];
   redis?: RedisServer;
-  admin?: MongoClient;
   async release(): Promise<void> {
     killAllWorkers();
-    await this.admin?.close().catch(() => {});
     await this.redis?.stop().catch(() => {});
-    await this.mongo?.stop().catch(() => {});
+    for (const m of this.mongos.splice(0).reverse()) {
+      await m.admin.close().catch(() => {});
+      await m.stop().catch(() => {});
+    }
   }
 }
 
-async function mongoVersion(client: MongoClient): Promise<string> {
-  try {
-    const info = await client.db('admin').command({ buildInfo: 1 });
-    return String(info.version ?? '?');
-  } catch {
-    return '?';
-  }
+/** One system on one server: the context its workloads get. */
+interface Lane {
+  system: SystemName;
+  ctx: BenchContext;
 }
 
-/** Runs every workload; results accumulate in ctx.results as they come. */
-async function runAll(ctx: BenchContext, systems: SystemName[]): Promise<void> {
-  const { opts } = ctx;
+/** Runs every workload; results accumulate in the lanes' shared results as they come. */
+async function runAll(opts: BenchOptions, lanes: Lane[]): Promise<void> {
   const want = (w: BenchOptions['workloads'][number]): boolean => opts.workloads.includes(w);
   if (want('enqueue')) {
-    for (const s of systems) ctx.results.enqueue.push(...(await runEnqueue(ctx, s)));
+    for (const { system, ctx } of lanes)
+      ctx.results.enqueue.push(...(await runEnqueue(ctx, system)));
   }
   if (want('burn')) {
     for (const p of opts.procs) {
       for (const c of opts.conc) {
-        for (const s of systems) ctx.results.burn.push(await runThroughput(ctx, s, p, c, 0));
+        for (const { system, ctx } of lanes) {
+          ctx.results.burn.push(await runThroughput(ctx, system, p, c, 0));
+        }
       }
     }
   }
   if (want('latency')) {
-    for (const s of systems) ctx.results.latency.push(...(await runLatency(ctx, s)));
+    for (const { system, ctx } of lanes)
+      ctx.results.latency.push(...(await runLatency(ctx, system)));
   }
   if (want('mixed')) {
-    for (const s of systems) {
+    for (const { system, ctx } of lanes) {
       ctx.results.mixed.push(
-        await runThroughput(ctx, s, opts.mixedProcs, opts.mixedConc, opts.failShare),
+        await runThroughput(ctx, system, opts.mixedProcs, opts.mixedConc, opts.failShare),
       );
     }
   }
@@ -152,52 +148,83 @@ async function main(): Promise<number> {
       lockLimitFactor: opts.agendaLockLimitFactor,
     });
     if (opts.systems.includes('bullmq')) meterRedis();
-    res.mongo = await startServer();
-    results.meta.mongo.kind = SERVER_LABELS[res.mongo.kind];
-    res.admin = await MongoClient.connect(res.mongo.uri);
-    results.meta.mongo.version = await mongoVersion(res.admin);
+    for (const choice of opts.mongo) {
+      if (choice === 'documentdb') {
+        const target = await documentDbTarget(opts.documentdbKit, log);
+        if (typeof target === 'string') {
+          log(`no DocumentDB: ${target}`);
+          results.notes.push(`DocumentDB skipped: ${target}`);
+          continue;
+        }
+        res.mongos.push(target);
+      } else {
+        const target = await defaultTarget();
+        if (res.mongos.some((m) => m.uri === target.uri)) {
+          await target.admin.close();
+          continue;
+        }
+        res.mongos.push(target);
+      }
+    }
+    if (res.mongos.length === 0) throw new Error('no MongoDB server to run on');
+    results.meta.servers.push(...res.mongos.map((m) => m.info));
     if (opts.systems.includes('bullmq')) {
       const binary = findRedisServer();
       if (binary) {
         try {
           res.redis = await startRedis(binary);
-          results.meta.redis = { version: res.redis.version };
+          results.meta.servers.push({
+            id: 'redis',
+            name: 'Redis',
+            kind: 'redis-server, private, persistence off',
+            version: res.redis.version,
+          });
         } catch (err) {
           log(`redis-server failed to start: ${(err as Error).message}`);
         }
       }
     }
-    const ctx: BenchContext = {
-      opts,
-      mongoUri: res.mongo.uri,
-      redis: res.redis,
-      admin: { mongo: res.admin, redis: res.redis?.admin },
-      results,
-      runId: randomBytes(3).toString('hex'),
-      log,
-    };
-    const systems: SystemName[] = [];
+    const runId = randomBytes(3).toString('hex');
+    const laneOf = (system: SystemName, server: MongoTarget, id = server.info.id): Lane => ({
+      system,
+      ctx: {
+        opts,
+        server: id,
+        mongoUri: server.uri,
+        redis: res.redis,
+        admin: { mongo: server.admin, redis: res.redis?.admin },
+        results,
+        runId,
+        log,
+      },
+    });
+    const lanes: Lane[] = [];
     for (const name of opts.systems) {
       const driver = DRIVERS[name];
       const why = driver.unavailable({
         system: name,
-        mongoUri: ctx.mongoUri,
-        redis: ctx.redis && { host: ctx.redis.host, port: ctx.redis.port },
+        mongoUri: res.mongos[0].uri,
+        redis: res.redis && { host: res.redis.host, port: res.redis.port },
       });
       if (why) {
         log(`skipping ${name}: ${why}`);
         results.skipped.push({ system: name, reason: why });
         continue;
       }
-      systems.push(name);
       Object.assign(results.meta.versions, driver.versions());
       results.settings[name] = driver.settings();
     }
+    const running = opts.systems.filter((s) => !results.skipped.some((k) => k.system === s));
+    // drover and Agenda on every MongoDB server, server by server; BullMQ once, on Redis.
+    for (const server of res.mongos) {
+      for (const s of running) if (s !== 'bullmq') lanes.push(laneOf(s, server));
+    }
+    if (running.includes('bullmq')) lanes.push(laneOf('bullmq', res.mongos[0], 'redis'));
     log(
-      `systems ${systems.join(', ')}; MongoDB ${results.meta.mongo.kind} at ${ctx.mongoUri}` +
-        (ctx.redis ? `; redis ${ctx.redis.version} on port ${ctx.redis.port}` : ''),
+      `systems ${running.join(', ')}; MongoDB ${res.mongos.map((m) => `${m.info.name} at ${redactUri(m.uri)}`).join(', ')}` +
+        (res.redis ? `; redis ${res.redis.version} on port ${res.redis.port}` : ''),
     );
-    await runAll(ctx, systems);
+    await runAll(opts, lanes);
     if (finished) return 2;
     finished = true;
     clearTimeout(watchdog);

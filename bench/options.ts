@@ -2,6 +2,8 @@
 import { Command, InvalidArgumentError } from 'commander';
 import os from 'node:os';
 import path from 'node:path';
+import { projectRoot } from '../test/support/server';
+import { MONGO_CHOICES, type MongoChoice } from './servers';
 import { SYSTEM_NAMES, type SystemName } from './systems/types';
 
 export const WORKLOADS = ['enqueue', 'burn', 'latency', 'mixed'] as const;
@@ -12,6 +14,10 @@ export interface BenchOptions {
   procs: number[];
   conc: number[];
   systems: SystemName[];
+  /** MongoDB servers drover and Agenda run on, in this order (see bench/servers.ts). */
+  mongo: MongoChoice[];
+  /** The DocumentDB kit started when BENCH_DOCUMENTDB_URI is not set. */
+  documentdbKit: string;
   workloads: Workload[];
   /** Single puts in the enqueue workload. */
   singlePuts: number;
@@ -41,6 +47,8 @@ const DEFAULTS: BenchOptions = {
   procs: [1, 2],
   conc: [1, 8, 64],
   systems: [...SYSTEM_NAMES],
+  mongo: [...MONGO_CHOICES],
+  documentdbKit: path.join(projectRoot(), '..', 'shared', 'documentdb'),
   workloads: [...WORKLOADS],
   singlePuts: 1_000,
   batch: 1_000,
@@ -52,15 +60,16 @@ const DEFAULTS: BenchOptions = {
   mixedConc: 16,
   failShare: 0.1,
   cellTimeoutS: 30,
-  timeoutS: 1_800,
+  timeoutS: 3_600,
   out: 'bench/results',
   smoke: false,
   agendaProcessEveryMs: 50,
   agendaLockLimitFactor: 2,
 };
 
-/** What `--smoke` changes: tiny and quick, every system, for CI. */
+/** What `--smoke` changes: tiny and quick, every system, one MongoDB server, for CI. */
 const SMOKE: Partial<BenchOptions> = {
+  mongo: ['default'],
   n: 200,
   procs: [1],
   conc: [1, 4],
@@ -72,7 +81,7 @@ const SMOKE: Partial<BenchOptions> = {
   mixedProcs: 1,
   mixedConc: 4,
   cellTimeoutS: 30,
-  timeoutS: 55,
+  timeoutS: 300,
   out: path.join(os.tmpdir(), 'drover-bench-smoke'),
 };
 
@@ -113,6 +122,13 @@ export function parseOptions(argv: string[]): BenchOptions {
       intList(1, 64),
     )
     .option('--systems <list>', `systems (default ${DEFAULTS.systems})`, nameList(SYSTEM_NAMES))
+    .option(
+      '--mongo <list>',
+      `MongoDB servers: documentdb (BENCH_DOCUMENTDB_URI, else started from the kit when built), ` +
+        `default (MONGODB_URI, else the test server) (default ${DEFAULTS.mongo})`,
+      nameList(MONGO_CHOICES),
+    )
+    .option('--documentdb-kit <dir>', `DocumentDB kit (default ${DEFAULTS.documentdbKit})`)
     .option('--workloads <list>', `workloads (default ${DEFAULTS.workloads})`, nameList(WORKLOADS))
     .option('--single-puts <n>', 'single puts in the enqueue workload', int(1, 1_000_000))
     .option('--batch <n>', 'jobs per putMany call', int(1, 100_000))
@@ -133,6 +149,8 @@ export function parseOptions(argv: string[]): BenchOptions {
     procs?: number[];
     conc?: number[];
     systems?: SystemName[];
+    mongo?: MongoChoice[];
+    documentdbKit?: string;
     workloads?: Workload[];
     singlePuts?: number;
     batch?: number;
@@ -154,6 +172,8 @@ export function parseOptions(argv: string[]): BenchOptions {
   pick('procs', o.procs);
   pick('conc', o.conc);
   pick('systems', o.systems);
+  pick('mongo', o.mongo ? [...new Set(o.mongo)] : undefined);
+  pick('documentdbKit', o.documentdbKit);
   pick('workloads', o.workloads);
   pick('singlePuts', o.singlePuts);
   pick('batch', o.batch);

@@ -4,6 +4,13 @@ import path from 'node:path';
 import type { BenchResults, ThroughputResult } from './results';
 import { SYSTEM_NAMES, type SystemName } from './systems/types';
 
+/** One system on one server: a column of the tables, a line of the chart. */
+interface Lane {
+  system: SystemName;
+  server: string;
+  label: string;
+}
+
 function num(v: number | undefined, digits = 0): string {
   if (v === undefined || !Number.isFinite(v)) return '–';
   return v.toLocaleString('en-US', {
@@ -17,12 +24,23 @@ function table(head: string[], rows: string[][]): string {
   return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
-function present(results: BenchResults): SystemName[] {
-  const seen = new Set<SystemName>();
-  for (const r of [...results.burn, ...results.enqueue, ...results.latency, ...results.mixed]) {
-    seen.add(r.system);
+function serverName(results: BenchResults, id: string): string {
+  return results.meta.servers.find((s) => s.id === id)?.name ?? id;
+}
+
+/** The lanes of the results: servers in the order they ran, systems in their usual order. */
+function lanes(results: BenchResults): Lane[] {
+  const rows = [...results.burn, ...results.enqueue, ...results.latency, ...results.mixed];
+  const servers = [...new Set(rows.map((r) => r.server))];
+  const out: Lane[] = [];
+  for (const server of servers) {
+    for (const system of SYSTEM_NAMES) {
+      if (rows.some((r) => r.server === server && r.system === system)) {
+        out.push({ system, server, label: `${system} (${serverName(results, server)})` });
+      }
+    }
   }
-  return SYSTEM_NAMES.filter((s) => seen.has(s));
+  return out;
 }
 
 function note(r: ThroughputResult): string {
@@ -35,9 +53,10 @@ function note(r: ThroughputResult): string {
   return parts.join('; ');
 }
 
-function throughputRows(rows: ThroughputResult[]): string[][] {
+function throughputRows(results: BenchResults, rows: ThroughputResult[]): string[][] {
   return rows.map((r) => [
     r.system,
+    serverName(results, r.server),
     String(r.procs),
     String(r.conc),
     num(r.jobsPerSec),
@@ -51,6 +70,7 @@ function throughputRows(rows: ThroughputResult[]): string[][] {
 
 const THROUGHPUT_HEAD = [
   'system',
+  'server',
   'P',
   'C',
   'jobs/s',
@@ -64,15 +84,14 @@ const THROUGHPUT_HEAD = [
 /** The whole report as Markdown. */
 export function renderMarkdown(results: BenchResults): string {
   const { meta, options: o } = results;
-  const systems = present(results);
+  const all = lanes(results);
   const out: string[] = [];
   out.push(`# drover benchmark (${meta.startedAt.slice(0, 19)}Z)`);
   out.push('');
   out.push(
     `Machine: ${meta.machine.cpus} cores (${meta.machine.model}), ${meta.machine.memGiB} GiB, ` +
       `${meta.machine.os}, Node ${meta.machine.node}. ` +
-      `MongoDB: ${meta.mongo.kind} (version ${meta.mongo.version}). ` +
-      `Redis: ${meta.redis ? meta.redis.version : 'none'}. ` +
+      `Servers: ${meta.servers.map((s) => `${s.name}: ${s.kind} (version ${s.version})`).join('; ')}. ` +
       `Versions: ${Object.entries(meta.versions)
         .map(([k, v]) => `${k} ${v}`)
         .join(', ')}. Took ${num(meta.durationS)} s` +
@@ -85,25 +104,36 @@ export function renderMarkdown(results: BenchResults): string {
       '',
     );
     const cells = [...new Set(results.burn.map((r) => `${r.procs}x${r.conc}`))];
-    const rate = (s: SystemName, cell: string): number | undefined =>
-      results.burn.find((r) => r.system === s && `${r.procs}x${r.conc}` === cell)?.jobsPerSec;
-    const ratio = systems.includes('drover') && systems.includes('agenda');
+    const rate = (system: SystemName, server: string, cell: string): number | undefined =>
+      results.burn.find(
+        (r) => r.system === system && r.server === server && `${r.procs}x${r.conc}` === cell,
+      )?.jobsPerSec;
+    // drover / agenda on each server that ran both.
+    const ratios = [...new Set(all.map((l) => l.server))].filter(
+      (server) =>
+        all.some((l) => l.server === server && l.system === 'drover') &&
+        all.some((l) => l.server === server && l.system === 'agenda'),
+    );
     out.push(
       table(
-        ['P×C', ...systems, ...(ratio ? ['drover / agenda'] : [])],
-        cells.map((cell) => {
-          const d = rate('drover', cell);
-          const a = rate('agenda', cell);
-          return [
-            cell.replace('x', '×'),
-            ...systems.map((s) => num(rate(s, cell))),
-            ...(ratio ? [d && a ? `${num(d / a, 1)}×` : '–'] : []),
-          ];
-        }),
+        [
+          'P×C',
+          ...all.map((l) => l.label),
+          ...ratios.map((server) => `drover / agenda (${serverName(results, server)})`),
+        ],
+        cells.map((cell) => [
+          cell.replace('x', '×'),
+          ...all.map((l) => num(rate(l.system, l.server, cell))),
+          ...ratios.map((server) => {
+            const d = rate('drover', server, cell);
+            const a = rate('agenda', server, cell);
+            return d && a ? `${num(d / a, 1)}×` : '–';
+          }),
+        ]),
       ),
     );
     out.push('', '### Burn-down details', '');
-    out.push(table(THROUGHPUT_HEAD, throughputRows(results.burn)));
+    out.push(table(THROUGHPUT_HEAD, throughputRows(results, results.burn)));
   }
   if (results.enqueue.length) {
     out.push('', '## Enqueue rate (no consumer running)', '');
@@ -111,6 +141,7 @@ export function renderMarkdown(results: BenchResults): string {
       table(
         [
           'system',
+          'server',
           'mode',
           'jobs',
           'jobs/call',
@@ -122,6 +153,7 @@ export function renderMarkdown(results: BenchResults): string {
         ],
         results.enqueue.map((r) => [
           r.system,
+          serverName(results, r.server),
           r.mode === 'single' ? 'put' : 'putMany',
           num(r.jobs),
           num(r.batch),
@@ -142,9 +174,10 @@ export function renderMarkdown(results: BenchResults): string {
     );
     out.push(
       table(
-        ['system', 'where', 'p50 ms', 'p99 ms', 'max ms', 'mean ms', 'samples', 'missed'],
+        ['system', 'server', 'where', 'p50 ms', 'p99 ms', 'max ms', 'mean ms', 'samples', 'missed'],
         results.latency.map((r) => [
           r.system,
+          serverName(results, r.server),
           r.where,
           num(r.p50Ms, 1),
           num(r.p99Ms, 1),
@@ -162,7 +195,7 @@ export function renderMarkdown(results: BenchResults): string {
       `## Mixed: ${num(o.failShare * 100)}% of jobs fail every attempt (3 attempts), ${num(o.n)} jobs`,
       '',
     );
-    out.push(table(THROUGHPUT_HEAD, throughputRows(results.mixed)));
+    out.push(table(THROUGHPUT_HEAD, throughputRows(results, results.mixed)));
   }
   if (results.skipped.length || results.notes.length) {
     out.push('', '## Notes', '');
@@ -173,10 +206,11 @@ export function renderMarkdown(results: BenchResults): string {
   return out.join('\n');
 }
 
-const COLORS: Record<SystemName, string> = {
-  drover: '#1f77b4',
-  agenda: '#d62728',
-  bullmq: '#2ca02c',
+/** Colours of the lanes: per system, the first MongoDB server dark, the next ones lighter. */
+const COLORS: Record<SystemName, string[]> = {
+  drover: ['#1f77b4', '#7fb3dc'],
+  agenda: ['#d62728', '#ee8f90'],
+  bullmq: ['#2ca02c', '#2ca02c'],
 };
 const DASHES = ['', '6 4', '2 3', '10 3 2 3'];
 
@@ -186,9 +220,9 @@ function esc(s: string): string {
 
 /** Throughput against concurrency (log2 x, log10 y), one line per system and process count. */
 export function renderSvg(results: BenchResults): string {
-  const W = 720;
+  const W = 880;
   const H = 420;
-  const m = { left: 70, right: 170, top: 40, bottom: 50 };
+  const m = { left: 70, right: 320, top: 40, bottom: 50 };
   const pw = W - m.left - m.right;
   const ph = H - m.top - m.bottom;
   const concs = [...new Set(results.burn.map((r) => r.conc))].sort((a, b) => a - b);
@@ -205,7 +239,7 @@ export function renderSvg(results: BenchResults): string {
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${m.left}" y="22" font-size="14" font-weight="bold">Burn-down throughput, ${esc(num(results.options.n))} no-op jobs (${esc(results.meta.mongo.kind)}, ${results.meta.machine.cpus} cores)</text>`,
+    `<text x="${m.left}" y="22" font-size="14" font-weight="bold">Burn-down throughput, ${esc(num(results.options.n))} no-op jobs (${results.meta.machine.cpus} cores)</text>`,
   ];
   for (let decade = yLo; decade <= yHi; decade *= 10) {
     for (const k of [1, 2, 5]) {
@@ -232,23 +266,31 @@ export function renderSvg(results: BenchResults): string {
     `<text x="18" y="${m.top + ph / 2}" text-anchor="middle" transform="rotate(-90 18 ${m.top + ph / 2})">jobs per second (log scale)</text>`,
   );
   let legendY = m.top + 10;
-  for (const system of SYSTEM_NAMES) {
+  const servers = [...new Set(results.burn.map((r) => r.server))];
+  for (const lane of lanes(results)) {
+    const color = COLORS[lane.system][Math.min(1, servers.indexOf(lane.server))];
     procs.forEach((p, i) => {
       const pts = results.burn
-        .filter((r) => r.system === system && r.procs === p && Number.isFinite(r.jobsPerSec))
+        .filter(
+          (r) =>
+            r.system === lane.system &&
+            r.server === lane.server &&
+            r.procs === p &&
+            Number.isFinite(r.jobsPerSec),
+        )
         .sort((a, b) => a.conc - b.conc);
       if (pts.length === 0) return;
       const dash = DASHES[i % DASHES.length];
-      const style = `stroke="${COLORS[system]}" stroke-width="2" fill="none"${dash ? ` stroke-dasharray="${dash}"` : ''}`;
+      const style = `stroke="${color}" stroke-width="2" fill="none"${dash ? ` stroke-dasharray="${dash}"` : ''}`;
       const xy = pts.map((r) => [sx(r.conc).toFixed(1), sy(r.jobsPerSec).toFixed(1)]);
       parts.push(`<polyline points="${xy.map((c) => c.join(',')).join(' ')}" ${style}/>`);
       for (const [x, y] of xy) {
-        parts.push(`<circle cx="${x}" cy="${y}" r="3" fill="${COLORS[system]}"/>`);
+        parts.push(`<circle cx="${x}" cy="${y}" r="3" fill="${color}"/>`);
       }
       const lx0 = m.left + pw + 15;
       parts.push(
         `<line x1="${lx0}" y1="${legendY}" x2="${lx0 + 30}" y2="${legendY}" ${style}/>`,
-        `<text x="${lx0 + 36}" y="${legendY + 4}">${system}, P=${p}</text>`,
+        `<text x="${lx0 + 36}" y="${legendY + 4}">${esc(lane.label)}, P=${p}</text>`,
       );
       legendY += 18;
     });

@@ -2,9 +2,22 @@
 import type { BenchOptions } from './options';
 import type { Settings, SystemName } from './systems/types';
 
+/** A server the systems ran on, as the results name it (see bench/servers.ts). */
+export interface BenchServer {
+  /** `documentdb`, `default` (MONGODB_URI or the stand-in) or `redis`. */
+  id: string;
+  /** Short name for table headings, e.g. "DocumentDB", "mongo-java-server". */
+  name: string;
+  /** What it is, in a sentence. */
+  kind: string;
+  version: string;
+}
+
 /** A burn-down (or mixed) run: N jobs put first, then P processes x C slots drain them. */
 export interface ThroughputResult {
   system: SystemName;
+  /** `BenchServer.id` of the server the jobs were kept on. */
+  server: string;
   procs: number;
   conc: number;
   n: number;
@@ -31,6 +44,7 @@ export interface ThroughputResult {
 
 export interface EnqueueResult {
   system: SystemName;
+  server: string;
   mode: 'single' | 'bulk';
   jobs: number;
   /** Jobs per call (1 for single puts). */
@@ -45,6 +59,7 @@ export interface EnqueueResult {
 
 export interface LatencyResult {
   system: SystemName;
+  server: string;
   where: 'same-process' | 'cross-process';
   samples: number;
   /** Samples whose job did not start within the sample timeout. */
@@ -61,8 +76,8 @@ export interface BenchResults {
     finishedAt: string;
     durationS: number;
     machine: { cpus: number; model: string; memGiB: number; os: string; node: string };
-    mongo: { kind: string; version: string };
-    redis?: { version: string };
+    /** Every server of the run, MongoDB ones in the order they ran, then Redis. */
+    servers: BenchServer[];
     versions: Record<string, string>;
     complete: boolean;
   };

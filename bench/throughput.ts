@@ -77,6 +77,7 @@ export async function runThroughput(
       errors.push(`${workers.length - got.length} worker(s) sent no metrics`);
     const result: ThroughputResult = {
       system,
+      server: ctx.server,
       procs,
       conc,
       n,
@@ -95,7 +96,7 @@ export async function runThroughput(
       errors: [...new Set(errors)].slice(0, 5),
     };
     ctx.log(
-      `${system} ${label}: ${result.jobsPerSec.toFixed(0)} jobs/s, ` +
+      `${system}@${ctx.server} ${label}: ${result.jobsPerSec.toFixed(0)} jobs/s, ` +
         `${result.roundTripsPerJob.toFixed(2)} round trips/job, ` +
         `${result.cpuUsPerJob.toFixed(0)} us CPU/job, runs ${result.runs}` +
         (timedOut ? ` (TIMED OUT at ${completed + failed}/${n})` : ''),

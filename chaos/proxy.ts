@@ -13,6 +13,11 @@ import net from 'node:net';
 export interface ProxyTarget {
   host: string;
   port: number;
+  /**
+   * The URI the target was read from: `uri()` keeps its credentials, database and options (a
+   * server that requires authentication, such as DocumentDB, refuses a bare URI).
+   */
+  source?: string;
 }
 
 /** One proxied connection: the worker's socket and ours to the server. */
@@ -63,9 +68,12 @@ export class ChaosProxy {
     return address.port;
   }
 
-  /** A `mongodb://` URI reaching the target through the proxy (direct connection). */
+  /**
+   * A `mongodb://` URI reaching the target through the proxy (direct connection), with the
+   * credentials, database and options of the target's source URI.
+   */
   uri(): string {
-    return `mongodb://127.0.0.1:${this.port}/?directConnection=true`;
+    return proxiedUri(this.target.source, this.port);
   }
 
   /** True while the link is cut or stalled. */
@@ -174,9 +182,28 @@ function destroyPipe(pipe: Pipe): void {
   if (!pipe.upstream.destroyed) pipe.upstream.destroy();
 }
 
+const SINGLE_HOST_URI = /^mongodb:\/\/([^@/]*@)?([^:/,?]+)(?::(\d+))?([/?].*)?$/;
+
 /** Host and port of a single-host `mongodb://` URI (the proxy forwards to one server). */
 export function targetOf(uri: string): ProxyTarget {
-  const match = /^mongodb:\/\/(?:[^@/]*@)?([^:/,?]+)(?::(\d+))?(?:[/?]|$)/.exec(uri);
+  const match = SINGLE_HOST_URI.exec(uri);
   if (!match) throw new Error(`chaos: cannot proxy ${uri}: use a single-host mongodb:// URI`);
-  return { host: match[1], port: Number(match[2] ?? 27017) };
+  return { host: match[2], port: Number(match[3] ?? 27017), source: uri };
+}
+
+/**
+ * `source` with its host replaced by the proxy's, keeping user info, path and query; the
+ * connection is forced direct (the proxy is one server, whatever the source's topology says).
+ */
+export function proxiedUri(source: string | undefined, port: number): string {
+  const match = source === undefined ? null : SINGLE_HOST_URI.exec(source);
+  const userInfo = match?.[1] ?? '';
+  const rest = match?.[4] ?? '/';
+  const queryAt = rest.indexOf('?');
+  const path = queryAt < 0 ? rest : rest.slice(0, queryAt);
+  const params = new URLSearchParams(queryAt < 0 ? '' : rest.slice(queryAt + 1));
+  params.set('directConnection', 'true');
+  // A replica set name would make the driver check the proxied server's set membership.
+  params.delete('replicaSet');
+  return `mongodb://${userInfo}127.0.0.1:${port}${path || '/'}?${params.toString()}`;
 }

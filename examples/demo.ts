@@ -1,17 +1,31 @@
 /**
- * `npm run demo`: runs the demo on MONGODB_URI, or on an embedded server (mongodb-memory-server
- * when a mongod binary is available, else the in-memory mongo-java-server stand-in).
+ * `npm run demo`: one command on a fresh machine. Runs the demo on MONGODB_URI when set; else
+ * on a mongod started through mongodb-memory-server when one can be had (on PATH, cached, or
+ * downloaded); else on drover's in-memory stores, which need nothing installed (one process,
+ * nothing persisted). Each case says so on screen.
  */
+import { redactUri } from '../lib/store/mongo/connect';
 import { runDemo } from '../lib/ops/demo';
-import { startServer } from '../test/support/server';
+import { tryMemoryServer, type TestServer } from '../test/support/server';
 
 async function main(): Promise<void> {
-  const server = await startServer();
-  process.stdout.write(`server: ${server.kind} at ${server.uri}\n`);
+  const given = process.env.MONGODB_URI;
+  let server: TestServer | undefined;
+  if (given) {
+    process.stdout.write(`server: MongoDB at ${redactUri(given)} (MONGODB_URI)\n`);
+  } else {
+    server = await tryMemoryServer(false);
+    process.stdout.write(
+      server
+        ? `server: mongod through mongodb-memory-server at ${server.uri}\n`
+        : 'server: none found (no MONGODB_URI, no mongod binary): running on the in-memory ' +
+            'stores, one process, nothing persisted. Set MONGODB_URI to run on MongoDB.\n',
+    );
+  }
   try {
-    await runDemo({ uri: server.uri });
+    await runDemo({ uri: given || server?.uri });
   } finally {
-    await server.stop();
+    await server?.stop();
   }
 }
 

@@ -57,7 +57,8 @@ class Reindex extends BaseJob {
 
 /** Options of the demo. */
 export interface DemoOptions {
-  uri: string;
+  /** MongoDB to run on; without it the demo runs on the in-memory stores (one process). */
+  uri?: string;
   db?: string;
   /** Where to print; standard output by default. */
   out?: NodeJS.WritableStream;
@@ -80,12 +81,13 @@ export async function runDemo(options: DemoOptions): Promise<Row[]> {
   const out = options.out ?? process.stdout;
   const n = options.jobsPerQueue ?? 40;
   const db = options.db ?? `drover_demo_${Date.now()}`;
-  const group = await QueueGroup.connect({
-    uri: options.uri,
-    db,
+  const groupOptions = {
     logger: pino({ level: process.env.LOG_LEVEL ?? 'warn' }),
     defaults: { workers: 4, heartbeatMs: 200, lockTimeoutMs: 5_000 },
-  });
+  };
+  const group = options.uri
+    ? await QueueGroup.connect({ uri: options.uri, db, ...groupOptions })
+    : QueueGroup.inMemory(groupOptions);
   try {
     const images = await group.get('images', { workers: 8 });
     const emails = await group.get('emails');
@@ -118,7 +120,8 @@ export async function runDemo(options: DemoOptions): Promise<Row[]> {
       q.on('retrying', (e) => retried.set(e.queue, (retried.get(e.queue) ?? 0) + 1));
     }
     out.write(
-      `drover demo: ${total} jobs in queues ${queues.map((q) => q.name).join(', ')} (database ${db})\n`,
+      `drover demo: ${total} jobs in queues ${queues.map((q) => q.name).join(', ')} ` +
+        (options.uri ? `(database ${db})\n` : '(in-memory stores: nothing is persisted)\n'),
     );
     const bar = new SingleBar(
       {

@@ -171,7 +171,12 @@ function probeMongodBinary(): Promise<boolean> {
   });
 }
 
-async function tryMemoryServer(force: boolean): Promise<TestServer | undefined> {
+/**
+ * A mongod through mongodb-memory-server when a binary can be had (on PATH, cached, or
+ * downloaded within the probe timeout); undefined otherwise. Unless `force`, a failed probe is
+ * remembered for a day, so the next call answers at once.
+ */
+export async function tryMemoryServer(force: boolean): Promise<TestServer | undefined> {
   if (!process.env.MONGOMS_SYSTEM_BINARY) {
     const onPath = findOnPath('mongod');
     if (onPath) process.env.MONGOMS_SYSTEM_BINARY = onPath;

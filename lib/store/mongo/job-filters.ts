@@ -8,8 +8,15 @@
 import { randomUUID } from 'node:crypto';
 import type { Filter, UpdateFilter } from 'mongodb';
 import { ErrorCode } from '../../errors';
-import type { JobListParams, JobPageParams, JobUpdate, LockToken } from '../job-store';
-import type { JobDocument } from '../../types';
+import type {
+  JobChangedSinceParams,
+  JobListParams,
+  JobPageParams,
+  JobPruneParams,
+  JobUpdate,
+  LockToken,
+} from '../job-store';
+import { HANDED_OVER_AT, type JobDocument } from '../../types';
 
 type Doc = JobDocument;
 
@@ -31,6 +38,52 @@ export function heldFilter(token: LockToken, update: JobUpdate): Filter<Doc> {
   const filter = tokenFilter(token);
   if (update.releaseLock) filter['status.abortRequested'] = { $ne: true };
   return filter;
+}
+
+/** Every attempt of `tokens` as its token holds it (heartbeats; served by the `_id` index). */
+export function heldManyFilter(tokens: LockToken[]): Filter<Doc> {
+  return { $or: tokens.map(tokenFilter) };
+}
+
+/** Running attempts of a queue whose lock expired before `now` (served by the `stale` index). */
+export function staleFilter(queue: string, now: Date) {
+  return { queue, state: 'running' as const, 'status.lockExpiresAt': { $lt: now } };
+}
+
+/** Pending attempts of a queue due at `now` (the `due` figure of queue stats). */
+export function dueFilter(queue: string, now: Date): Filter<Doc> {
+  return { queue, state: 'pending', dueAt: { $lte: now } };
+}
+
+/** Attempts of a queue changed after a position (followers; served by the `changed` index). */
+export function changedSinceFilter(
+  params: Pick<JobChangedSinceParams, 'queue' | 'after'>,
+): Filter<Doc> {
+  const { modTime, id } = params.after;
+  return {
+    queue: params.queue,
+    $or: [{ 'status.modTime': { $gt: modTime } }, { 'status.modTime': modTime, _id: { $gt: id } }],
+  };
+}
+
+/** The order of `changedSinceFilter`. */
+export const CHANGED_SORT = { 'status.modTime': 1, _id: 1 } as const;
+
+/** Attempts of a queue whose ID starts with `idPrefix` (an anchored range of the `_id` index). */
+export function latestStatesFilter(queue: string, idPrefix: string): Filter<Doc> {
+  const pattern = `^${escapeRegex(idPrefix)}`;
+  return { _id: { $regex: pattern }, 'retryInfo.baseJobId': { $regex: pattern }, queue };
+}
+
+/** Finished attempts of a queue that ended before a time (served by the `ended` index). */
+export function pruneFilter(params: Omit<JobPruneParams, 'limit'>): Filter<Doc> {
+  return {
+    queue: params.queue,
+    state: { $in: params.states },
+    'timeInfo.end': { $lt: params.endedBefore },
+    // A retrying attempt whose next attempt may not exist yet is the job's only record.
+    $or: [{ state: { $ne: 'retrying' } }, { dueAt: HANDED_OVER_AT }],
+  };
 }
 
 /** The `$set` part of a guarded write. */
@@ -61,24 +114,60 @@ export function updateFields(update: JobUpdate, now: Date): Record<string, unkno
 }
 
 /**
- * Pending documents whose envelope a claim cannot update (`jobQuarantineMalformed`); the
- * complement of the claim filter's residual checks.
+ * The BSON types a due time may wrongly hold: every one but date. A `$type` list is an index
+ * lookup on every engine, where `$not: { $type: 'date' }` reads every pending document of the
+ * queue (DocumentDB). Left out: `undefined` (matched as null) and the deprecated dbPointer,
+ * javascript, symbol and javascriptWithScope, whose aliases mongo-java-server rejects and which
+ * no driver writes for a plain value.
  */
-export function malformedFilter(queue: string): Filter<Doc> {
-  return {
-    queue,
-    state: 'pending',
-    $or: [
-      { 'status.modCount': { $not: { $type: 'number' } } },
-      // $type matches an array holding an element of the type: arrays are malformed too.
-      { 'status.modCount': { $type: 'array' } },
-      { status: { $not: { $type: 'object' } } },
-      { status: { $type: 'array' } },
-      { timeInfo: { $type: 'array' } },
-      { timeInfo: { $not: { $type: 'object' } } },
-      { dueAt: { $not: { $type: 'date' } } },
-    ],
-  };
+const NOT_DATE_TYPES = [
+  'double',
+  'string',
+  'object',
+  'array',
+  'binData',
+  'objectId',
+  'bool',
+  'null',
+  'regex',
+  'int',
+  'timestamp',
+  'long',
+  'decimal',
+  'minKey',
+  'maxKey',
+];
+
+/** An envelope the claim's update cannot apply to: the complement of its residual checks. */
+const BAD_ENVELOPE: Filter<Doc>[] = [
+  { 'status.modCount': { $not: { $type: 'number' } } },
+  // $type matches an array holding an element of the type: arrays are malformed too.
+  { 'status.modCount': { $type: 'array' } },
+  { status: { $not: { $type: 'object' } } },
+  { status: { $type: 'array' } },
+  { timeInfo: { $type: 'array' } },
+  { timeInfo: { $not: { $type: 'object' } } },
+];
+
+/**
+ * Pending documents no claim will take (`jobQuarantineMalformed`). Two parts, each an index
+ * range of the claim index:
+ * - a due time that is not a date (an array of dates included): the claim's range never holds
+ *   it; found by a `$type` lookup, so it costs nothing when there is none;
+ * - with `due`, due documents whose envelope fails the claim's residual checks (status, its
+ *   modCount, timeInfo). Envelope fields are in no index, so this part reads the due documents
+ *   of the queue: pass `due` only right after a claim came back short, when every due document
+ *   left is one the claim refused (or one that has just arrived).
+ */
+export function malformedFilter(queue: string, due?: Date): Filter<Doc> {
+  // The driver's types allow one alias per $type and no null due time: these are plain filters.
+  const dueAtNotDate: Record<string, unknown>[] = [
+    { dueAt: { $type: NOT_DATE_TYPES } },
+    // Missing (null matches it too).
+    { dueAt: null },
+  ];
+  const parts = due ? [...dueAtNotDate, { dueAt: { $lte: due }, $or: BAD_ENVELOPE }] : dueAtNotDate;
+  return { queue, state: 'pending', $or: parts } as Filter<Doc>;
 }
 
 /** Quarantines a pending document no claim can take (`reason` says why). */

@@ -5,7 +5,7 @@
  * job-filters.ts the shared filter builders and job-indexes.ts the indexes. Nothing else in drover reads or writes
  * job documents in MongoDB.
  */
-import type { Collection, Filter, Sort } from 'mongodb';
+import type { Collection, Sort } from 'mongodb';
 import type {
   JobChangedSinceParams,
   JobCountRow,
@@ -17,13 +17,20 @@ import type {
 } from '../job-store';
 import {
   emptyQueueStats,
-  HANDED_OVER_AT,
   JOB_STATES,
   type JobDocument,
   type JobState,
   type QueueStats,
 } from '../../types';
-import { escapeRegex, listFilter, pageFilter } from './job-filters';
+import {
+  CHANGED_SORT,
+  changedSinceFilter,
+  dueFilter,
+  latestStatesFilter,
+  listFilter,
+  pageFilter,
+  pruneFilter,
+} from './job-filters';
 
 type Doc = JobDocument;
 
@@ -39,7 +46,7 @@ export abstract class MongoJobStoreAdmin {
           { $group: { _id: '$state', n: { $sum: 1 } } },
         ])
         .toArray(),
-      this.jobs.countDocuments({ queue, state: 'pending', dueAt: { $lte: now } }),
+      this.jobs.countDocuments(dueFilter(queue, now)),
     ]);
     const stats: QueueStats = { ...emptyQueueStats(queue), due };
     for (const g of groups) {
@@ -101,13 +108,7 @@ export abstract class MongoJobStoreAdmin {
   async jobPrune(params: JobPruneParams): Promise<number> {
     // Served by the `ended` index. Reading IDs first bounds the batch (deleteMany has no limit);
     // the delete re-checks the filter, so an attempt that changed meanwhile is kept.
-    const filter: Filter<Doc> = {
-      queue: params.queue,
-      state: { $in: params.states },
-      'timeInfo.end': { $lt: params.endedBefore },
-      // A retrying attempt whose next attempt may not exist yet is the job's only record.
-      $or: [{ state: { $ne: 'retrying' } }, { dueAt: HANDED_OVER_AT }],
-    };
+    const filter = pruneFilter(params);
     const ids = (
       await this.jobs.find(filter, { projection: { _id: 1 }, limit: params.limit }).toArray()
     ).map((d) => d._id);
@@ -125,19 +126,9 @@ export abstract class MongoJobStoreAdmin {
 
   async jobChangedSince(params: JobChangedSinceParams): Promise<JobSummaryDocument[]> {
     // Served by the `changed` index (queue, status.modTime, _id).
-    const { modTime, id } = params.after;
     return this.jobs
-      .find(
-        {
-          queue: params.queue,
-          $or: [
-            { 'status.modTime': { $gt: modTime } },
-            { 'status.modTime': modTime, _id: { $gt: id } },
-          ],
-        },
-        { projection: { payload: 0 } },
-      )
-      .sort({ 'status.modTime': 1, _id: 1 })
+      .find(changedSinceFilter(params), { projection: { payload: 0 } })
+      .sort(CHANGED_SORT)
       .limit(params.limit)
       .toArray();
   }
@@ -145,14 +136,9 @@ export abstract class MongoJobStoreAdmin {
   async jobLatestStates(params: { queue: string; idPrefix: string }): Promise<JobLatestState[]> {
     // Attempt IDs start with their base ID: an anchored pattern is a range scan of `_id`.
     const docs = await this.jobs
-      .find(
-        {
-          _id: { $regex: `^${escapeRegex(params.idPrefix)}` },
-          'retryInfo.baseJobId': { $regex: `^${escapeRegex(params.idPrefix)}` },
-          queue: params.queue,
-        },
-        { projection: { state: 1, 'retryInfo.baseJobId': 1, 'retryInfo.currentAttempt': 1 } },
-      )
+      .find(latestStatesFilter(params.queue, params.idPrefix), {
+        projection: { state: 1, 'retryInfo.baseJobId': 1, 'retryInfo.currentAttempt': 1 },
+      })
       .toArray();
     return newestAttempts(
       docs.map((d) => ({

@@ -27,13 +27,22 @@ import {
 } from '../job-store';
 import type { JobDocument } from '../../types';
 import { isDuplicateKey, storeError } from './errors';
-import { CLAIM_SORT, claimFilter, claimJobs } from './job-claim';
+import { CLAIM_SORT, claimBatchFilter, claimFilter, claimJobs } from './job-claim';
 import {
   attemptsFilter,
+  CHANGED_SORT,
+  changedSinceFilter,
+  dueFilter,
   heldFilter,
+  heldManyFilter,
+  latestStatesFilter,
+  listFilter,
   malformedFilter,
   malformedQuarantine,
   nonce,
+  pageFilter,
+  pruneFilter,
+  staleFilter,
   tokenFilter,
   updateFields,
 } from './job-filters';
@@ -50,6 +59,11 @@ export class MongoJobStore extends MongoJobStoreAdmin implements JobStore {
   private readonly insertEvents = new EventEmitter();
   private insertStream?: ChangeStream<Doc, ChangeStreamInsertDocument<Doc>>;
   private insertStreamUnsupported = false;
+  /**
+   * Queues whose last claim here came back short with no type excluded: their due pending
+   * documents are then only those the claim refused, which the malformed probe may read.
+   */
+  private readonly drained = new Set<string>();
 
   constructor(db: Db, collectionName = 'drover_jobs') {
     super(db.collection<Doc>(collectionName));
@@ -61,6 +75,27 @@ export class MongoJobStore extends MongoJobStoreAdmin implements JobStore {
 
   /** The claim order; the index serves it. */
   static readonly claimSort = CLAIM_SORT;
+
+  /**
+   * The builders of the filters (and orders) this store issues repeatedly, for tests that check
+   * with `explain` that an index serves each one (test/store/explain.test.ts).
+   */
+  static readonly queries = {
+    claim: claimFilter,
+    claimSort: CLAIM_SORT,
+    claimBatch: claimBatchFilter,
+    held: heldManyFilter,
+    stale: staleFilter,
+    malformed: malformedFilter,
+    due: dueFilter,
+    list: listFilter,
+    page: pageFilter,
+    changedSince: changedSinceFilter,
+    changedSort: CHANGED_SORT,
+    latestStates: latestStatesFilter,
+    attempts: attemptsFilter,
+    prune: pruneFilter,
+  } as const;
 
   async init(): Promise<void> {
     try {
@@ -104,12 +139,16 @@ export class MongoJobStore extends MongoJobStoreAdmin implements JobStore {
   }
 
   async jobClaim(params: JobClaimParams): Promise<Doc[]> {
-    return claimJobs(this.jobs, params);
+    const docs = await claimJobs(this.jobs, params);
+    const excluding = (params.excludeTypes?.length ?? 0) > 0;
+    if (docs.length < params.limit && !excluding) this.drained.add(params.queue);
+    else this.drained.delete(params.queue);
+    return docs;
   }
 
   async jobHeartbeat(params: JobHeartbeatParams): Promise<JobHeartbeatResult> {
     if (params.jobs.length === 0) return { lost: [], abortRequested: [] };
-    const held = { $or: params.jobs.map(tokenFilter) };
+    const held = heldManyFilter(params.jobs);
     const refresh = { $set: { 'status.lockExpiresAt': params.lockExpiresAt } };
     const res = await this.jobs.updateMany(
       { ...held, state: 'running', 'status.abortRequested': false },
@@ -186,11 +225,7 @@ export class MongoJobStore extends MongoJobStoreAdmin implements JobStore {
 
   async jobReclaimStale(params: ReclaimParams): Promise<number> {
     const maxLockLosses = params.maxLockLosses ?? MAX_LOCK_LOSSES_DEFAULT;
-    const stale = {
-      queue: params.queue,
-      state: 'running' as const,
-      'status.lockExpiresAt': { $lt: params.now },
-    };
+    const stale = staleFilter(params.queue, params.now);
     // The common case is nothing stale: one indexed probe, no writes.
     if ((await this.jobs.countDocuments(stale, { limit: 1 })) === 0) return 0;
     const unlock = {
@@ -275,7 +310,9 @@ export class MongoJobStore extends MongoJobStoreAdmin implements JobStore {
   }
 
   async jobQuarantineMalformed(params: { queue: string; now: Date }): Promise<string[]> {
-    const filter = malformedFilter(params.queue);
+    // Due documents are read only when the last claim left none it could take (see the filter).
+    const due = this.drained.has(params.queue) ? params.now : undefined;
+    const filter = malformedFilter(params.queue, due);
     const ids = (
       await this.jobs.find(filter, { projection: { _id: 1 }, limit: 1000 }).toArray()
     ).map((d) => d._id);

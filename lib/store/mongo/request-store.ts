@@ -28,8 +28,21 @@ export const REQUEST_FINISHED_INDEX: IndexDescription = {
   key: { state: 1, finished: 1 },
 };
 
+/** The filter of `requestList` (maintenance passes list the unsettled requests of a queue). */
+export function requestListFilter(params: Omit<RequestListParams, 'limit'>): Filter<Doc> {
+  const filter: Filter<Doc> = {};
+  if (params.unsettled) filter.settled = false;
+  if (params.queue !== undefined) filter.queue = params.queue;
+  if (params.states !== undefined) filter.state = { $in: [...params.states] };
+  if (params.afterId !== undefined) filter._id = { $gt: params.afterId };
+  return filter;
+}
+
 /** MongoDB implementation of the request storage protocol. */
 export class MongoRequestStore implements RequestStore {
+  /** The filter of `requestList`, for index checks (test/store/explain.test.ts). */
+  static readonly listFilter = requestListFilter;
+
   readonly requests: Collection<Doc>;
 
   constructor(db: Db, collectionName = 'drover_requests') {
@@ -74,12 +87,11 @@ export class MongoRequestStore implements RequestStore {
   }
 
   async requestList(params: RequestListParams): Promise<Doc[]> {
-    const filter: Filter<Doc> = {};
-    if (params.unsettled) filter.settled = false;
-    if (params.queue !== undefined) filter.queue = params.queue;
-    if (params.states !== undefined) filter.state = { $in: [...params.states] };
-    if (params.afterId !== undefined) filter._id = { $gt: params.afterId };
-    return this.requests.find(filter).sort({ _id: 1 }).limit(params.limit).toArray();
+    return this.requests
+      .find(requestListFilter(params))
+      .sort({ _id: 1 })
+      .limit(params.limit)
+      .toArray();
   }
 
   async requestPrune(params: { finishedBefore: Date; limit: number }): Promise<number> {

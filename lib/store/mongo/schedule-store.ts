@@ -3,7 +3,7 @@
  * else in drover reads or writes schedule entries in MongoDB. See lib/store/schedule-store.ts for the
  * rules: definition changes match on `revision`, `lastTick` only moves forward.
  */
-import type { Collection, Db, IndexDescription } from 'mongodb';
+import type { Collection, Db, Filter, IndexDescription } from 'mongodb';
 import type { ScheduleDocument, ScheduleStore } from '../schedule-store';
 import { isDuplicateKey, storeError } from './errors';
 
@@ -15,8 +15,20 @@ export const SCHEDULE_DUE_INDEX: IndexDescription = {
   key: { enabled: 1, nextTickAt: 1 },
 };
 
+/** Enabled entries due at `now` (`scheduleDue`, run by every scheduler each pass). */
+export function scheduleDueFilter(now: Date): Filter<Doc> {
+  return { enabled: true, nextTickAt: { $lte: now } };
+}
+
+/** The order of `scheduleDue`. */
+export const SCHEDULE_DUE_SORT = { nextTickAt: 1, _id: 1 } as const;
+
 /** MongoDB implementation of the schedule table. */
 export class MongoScheduleStore implements ScheduleStore {
+  /** The filter and order of `scheduleDue`, for index checks (test/store/explain.test.ts). */
+  static readonly dueFilter = scheduleDueFilter;
+  static readonly dueSort = SCHEDULE_DUE_SORT;
+
   readonly schedules: Collection<Doc>;
 
   constructor(db: Db, collectionName = 'drover_schedules') {
@@ -42,8 +54,8 @@ export class MongoScheduleStore implements ScheduleStore {
 
   async scheduleDue(params: { now: Date; limit: number }): Promise<Doc[]> {
     return this.schedules
-      .find({ enabled: true, nextTickAt: { $lte: params.now } })
-      .sort({ nextTickAt: 1, _id: 1 })
+      .find(scheduleDueFilter(params.now))
+      .sort(SCHEDULE_DUE_SORT)
       .limit(params.limit)
       .toArray();
   }

@@ -23,8 +23,19 @@ function releaseFilter(f: ScopeReleaseFilter): Filter<Doc> {
   return filter;
 }
 
+/** The filter of `scopeList`: the locks of a queue, or of one holder in it. */
+function listFilter(params: { queue: string; holder?: string }): Filter<Doc> {
+  const filter: Filter<Doc> = { queue: params.queue };
+  if (params.holder !== undefined) filter.holder = params.holder;
+  return filter;
+}
+
 /** MongoDB implementation of the scope-lock storage protocol. */
 export class MongoScopeStore implements ScopeStore {
+  /** Filter builders, for index checks (test/store/explain.test.ts). */
+  static readonly listFilter = listFilter;
+  static readonly releaseFilter = releaseFilter;
+
   readonly scopes: Collection<Doc>;
 
   constructor(db: Db, collectionName = 'drover_scopes') {
@@ -91,9 +102,7 @@ export class MongoScopeStore implements ScopeStore {
   }
 
   async scopeList(params: { queue: string; holder?: string }): Promise<Doc[]> {
-    const filter: Filter<Doc> = { queue: params.queue };
-    if (params.holder !== undefined) filter.holder = params.holder;
-    return this.scopes.find(filter).sort({ _id: 1 }).toArray();
+    return this.scopes.find(listFilter(params)).sort({ _id: 1 }).toArray();
   }
 
   async close(): Promise<void> {
