@@ -6,10 +6,16 @@
  * Nothing else in drover reads or writes job documents in MongoDB.
  */
 import { randomUUID } from 'node:crypto';
-import type { Filter, UpdateFilter } from 'mongodb';
+import type { Filter, Sort, UpdateFilter } from 'mongodb';
 import { ErrorCode } from '../../errors';
-import type { JobListParams, JobPageParams, JobUpdate, LockToken } from '../job-store';
-import type { JobDocument } from '../../types';
+import type {
+  JobListParams,
+  JobPageParams,
+  JobPruneParams,
+  JobUpdate,
+  LockToken,
+} from '../job-store';
+import { HANDED_OVER_AT, type JobDocument } from '../../types';
 
 type Doc = JobDocument;
 
@@ -136,8 +142,9 @@ export function pageFilter(params: JobPageParams): Filter<Doc> {
   const filter = selectionFilter(params);
   const id: Record<string, unknown> = {};
   if (params.idContains !== undefined) id.$regex = escapeRegex(params.idContains);
-  const after = params.after;
+  const { after, before } = params;
   if (after && params.order === 'id') id.$gt = after.id;
+  if (before && params.order === 'id') id.$lt = before.id;
   if (after && params.order === 'newest') {
     // Keyset on (created desc, _id desc); a missing creation time sorts last, as null.
     filter.$or =
@@ -149,7 +156,41 @@ export function pageFilter(params: JobPageParams): Filter<Doc> {
             { 'timeInfo.created': after.created, _id: { $lt: after.id } },
           ];
   }
+  if (before && params.order === 'newest') {
+    // The rows that sort before it in (created desc, _id desc).
+    filter.$or =
+      before.created === null
+        ? [
+            { 'timeInfo.created': { $ne: null } },
+            { 'timeInfo.created': null, _id: { $gt: before.id } },
+          ]
+        : [
+            { 'timeInfo.created': { $gt: before.created } },
+            { 'timeInfo.created': before.created, _id: { $gt: before.id } },
+          ];
+  }
   if (Object.keys(id).length > 0) filter._id = id;
+  return filter;
+}
+
+/** The sort of `jobPage`: its order, reversed when paging backwards from `before`. */
+export function pageSort(params: JobPageParams): Sort {
+  const dir = params.before ? 1 : -1;
+  return params.order === 'id'
+    ? { _id: params.before ? -1 : 1 }
+    : { 'timeInfo.created': dir, _id: dir };
+}
+
+/** The filter of `jobPrune` and `jobPruneCount`. */
+export function pruneFilter(params: Omit<JobPruneParams, 'limit'>): Filter<Doc> {
+  const filter: Filter<Doc> = {
+    queue: params.queue,
+    state: { $in: params.states },
+    'timeInfo.end': { $lt: params.endedBefore },
+    // A retrying attempt whose next attempt may not exist yet is the job's only record.
+    $or: [{ state: { $ne: 'retrying' } }, { dueAt: HANDED_OVER_AT }],
+  };
+  if (params.type !== undefined) filter['type.name'] = params.type;
   return filter;
 }
 

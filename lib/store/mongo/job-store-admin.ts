@@ -5,9 +5,10 @@
  * job-filters.ts the shared filter builders and job-indexes.ts the indexes. Nothing else in drover reads or writes
  * job documents in MongoDB.
  */
-import type { Collection, Filter, Sort } from 'mongodb';
+import type { Collection } from 'mongodb';
 import type {
   JobChangedSinceParams,
+  JobCountParams,
   JobCountRow,
   JobLatestState,
   JobListParams,
@@ -17,13 +18,12 @@ import type {
 } from '../job-store';
 import {
   emptyQueueStats,
-  HANDED_OVER_AT,
   JOB_STATES,
   type JobDocument,
   type JobState,
   type QueueStats,
 } from '../../types';
-import { escapeRegex, listFilter, pageFilter } from './job-filters';
+import { escapeRegex, listFilter, pageFilter, pageSort, pruneFilter } from './job-filters';
 
 type Doc = JobDocument;
 
@@ -81,12 +81,19 @@ export abstract class MongoJobStoreAdmin {
   }
 
   async jobPage(params: JobPageParams): Promise<JobSummaryDocument[]> {
-    const sort: Sort = params.order === 'id' ? { _id: 1 } : { 'timeInfo.created': -1, _id: -1 };
     return this.jobs
       .find(pageFilter(params), { projection: { payload: 0 } })
-      .sort(sort)
+      .sort(pageSort(params))
       .limit(params.limit)
       .toArray();
+  }
+
+  async jobCount(params: JobCountParams): Promise<number> {
+    return this.jobs.countDocuments(pageFilter({ ...params, order: 'id', limit: 0 }));
+  }
+
+  async jobPruneCount(params: Omit<JobPruneParams, 'limit'>): Promise<number> {
+    return this.jobs.countDocuments(pruneFilter(params));
   }
 
   async jobDelete(params: { id: string; modCount: number; from: JobState[] }): Promise<boolean> {
@@ -101,13 +108,7 @@ export abstract class MongoJobStoreAdmin {
   async jobPrune(params: JobPruneParams): Promise<number> {
     // Served by the `ended` index. Reading IDs first bounds the batch (deleteMany has no limit);
     // the delete re-checks the filter, so an attempt that changed meanwhile is kept.
-    const filter: Filter<Doc> = {
-      queue: params.queue,
-      state: { $in: params.states },
-      'timeInfo.end': { $lt: params.endedBefore },
-      // A retrying attempt whose next attempt may not exist yet is the job's only record.
-      $or: [{ state: { $ne: 'retrying' } }, { dueAt: HANDED_OVER_AT }],
-    };
+    const filter = pruneFilter(params);
     const ids = (
       await this.jobs.find(filter, { projection: { _id: 1 }, limit: params.limit }).toArray()
     ).map((d) => d._id);
