@@ -3,7 +3,21 @@ export { Management } from './management';
 export { attemptDetail } from './attempts';
 export { checkIdText, checkState, checkStates, decodeCursor, encodeCursor } from './filters';
 export * from './types';
-export * from './history';
+export {
+  HISTORY_BUCKETS_MS,
+  HISTORY_POINTS_MAX,
+  HISTORY_POINTS_TARGET,
+  HISTORY_SINCE_MS_DEFAULT,
+  HISTORY_SINCE_MS_MAX,
+  type History,
+  type HistoryFigures,
+  type HistoryPoint,
+  type HistoryQuery,
+  type HistorySeries,
+  type RateRow,
+  type Rates,
+  type RatesQuery,
+} from './history';
 export {
   BULK_LIMIT_DEFAULT,
   BULK_LIMIT_MAX,
