@@ -48,8 +48,8 @@ function minuteDelta(t: SeededType, minute: number, i: number, span: number): Ro
 }
 
 /**
- * Writes a week of rollups ending before the minute holding `now` (that minute is left to live
- * work). Returns the number of documents written.
+ * Writes a week of rollups up to the minute holding `now` (live work adds to that one). Returns
+ * the number of documents written.
  */
 export async function seedHistory(
   store: RollupStore,
@@ -58,7 +58,7 @@ export async function seedHistory(
 ): Promise<number> {
   const current = now.getTime() - (now.getTime() % MIN);
   const deltas: RollupDelta[] = [];
-  for (let i = 1; i <= 7 * 24 * 60; i++) {
+  for (let i = 0; i < 7 * 24 * 60; i++) {
     const span = i <= 24 * 60 ? 1 : 15;
     if (i % span !== 0) continue;
     for (const t of types) deltas.push(minuteDelta(t, current - i * MIN, i, span));

@@ -132,10 +132,7 @@ function windowLine(rates: Rates, since: string): string {
 export function registerQueueCommands(program: Command, actions: Actions): void {
   program
     .command('stats')
-    .description(
-      'counts by queue (and job type) and state, from one aggregation; with --since, the rates ' +
-        'over a past window from the rollups the workers keep',
-    )
+    .description('counts by queue (and job type) and state; with --since, rates over a past window')
     .option('-q, --queue <queue>', 'only this queue')
     .option('-t, --by-type', 'one row per queue and job type')
     .option('--since <duration>', 'rates over the last 1h, 1d, 7d... (completed, failed, waits)')
