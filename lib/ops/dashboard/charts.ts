@@ -85,59 +85,84 @@ function segments(xs: number[], ys: (number | null)[]): string[] {
   return out;
 }
 
-/** A line chart of `spec.series` over `spec.starts`, with axes, tooltips and a legend. */
-export function lineChart(spec: LineChartSpec): string {
+/** Where things go in a chart's drawing. */
+interface Frame {
+  W: number;
+  H: number;
+  n: number;
+  maxY: number;
+  x: (i: number) => number;
+  y: (v: number) => number;
+}
+
+function frameOf(spec: LineChartSpec, values: number[]): Frame {
   const W = spec.width ?? WIDTH;
   const H = spec.height ?? HEIGHT;
   const n = Math.max(1, spec.starts.length);
-  const plotW = W - LEFT - RIGHT;
+  const maxY = niceCeiling(Math.max(0, ...values));
   const plotH = H - TOP - BOTTOM;
-  const all = spec.series.flatMap((s) => s.values.filter((v): v is number => v !== null));
-  const maxY = niceCeiling(Math.max(0, ...all));
-  const x = (i: number) => LEFT + ((i + 0.5) * plotW) / n;
-  const y = (v: number) => TOP + plotH * (1 - v / maxY);
-  const span = spec.bucketMs * n;
-  const grid = [0, maxY / 2, maxY]
+  return {
+    W,
+    H,
+    n,
+    maxY,
+    x: (i) => LEFT + ((i + 0.5) * (W - LEFT - RIGHT)) / n,
+    y: (v) => TOP + plotH * (1 - v / maxY),
+  };
+}
+
+/** Grid lines with their values, and three time labels (first, middle and last bucket). */
+function axes(spec: LineChartSpec, f: Frame): string {
+  const grid = [0, f.maxY / 2, f.maxY]
     .map(
       (v) =>
-        `<line class="grid" x1="${LEFT}" x2="${W - RIGHT}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}"/>` +
-        `<text class="axis" x="${LEFT - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end">${esc(fmtValue(spec.unit, v))}</text>`,
+        `<line class="grid" x1="${LEFT}" x2="${f.W - RIGHT}" y1="${f.y(v).toFixed(1)}" y2="${f.y(v).toFixed(1)}"/>` +
+        `<text class="axis" x="${LEFT - 6}" y="${(f.y(v) + 4).toFixed(1)}" text-anchor="end">${esc(fmtValue(spec.unit, v))}</text>`,
     )
     .join('');
-  const ticks = [0, Math.floor((n - 1) / 2), n - 1]
+  const span = spec.bucketMs * f.n;
+  const ticks = [0, Math.floor((f.n - 1) / 2), f.n - 1]
     .filter((i, k, a) => i >= 0 && a.indexOf(i) === k && spec.starts[i])
     .map(
       (i) =>
-        `<text class="axis" x="${x(i).toFixed(1)}" y="${H - 6}" text-anchor="middle">${esc(fmtTick(spec.starts[i], span))}</text>`,
+        `<text class="axis" x="${f.x(i).toFixed(1)}" y="${f.H - 6}" text-anchor="middle">${esc(fmtTick(spec.starts[i], span))}</text>`,
     )
     .join('');
-  const xs = spec.starts.map((_, i) => x(i));
-  const lines = spec.series
-    .map((s, k) => {
-      const ys = s.values.map((v) => (v === null ? null : y(v)));
-      const polylines = segments(xs, ys)
-        .map((p) => `<polyline points="${p}"/>`)
-        .join('');
-      const dots = s.values
-        .map((v, i) =>
-          v === null
-            ? ''
-            : `<circle${v > 0 ? ' class="on"' : ''} cx="${xs[i].toFixed(1)}" cy="${y(v).toFixed(1)}" r="3" data-at="${esc(spec.starts[i].toISOString())}" data-value="${esc(v)}"><title>${esc(`${s.name} · ${fmtTick(spec.starts[i], Infinity)}: ${fmtValue(spec.unit, v)}`)}</title></circle>`,
-        )
-        .join('');
-      return `<g class="series s${k % CHART_COLOURS}" data-series="${esc(s.name)}">${polylines}${dots}</g>`;
+  return grid + ticks;
+}
+
+/** One series: its line (broken where a value is null) and a point per bucket with a tooltip. */
+function seriesLine(spec: LineChartSpec, f: Frame, s: ChartSeries, k: number): string {
+  const xs = spec.starts.map((_, i) => f.x(i));
+  const ys = s.values.map((v) => (v === null ? null : f.y(v)));
+  const polylines = segments(xs, ys)
+    .map((p) => `<polyline points="${p}"/>`)
+    .join('');
+  const dots = s.values
+    .map((v, i) => {
+      if (v === null) return '';
+      const tip = `${s.name} · ${fmtTick(spec.starts[i], Infinity)}: ${fmtValue(spec.unit, v)}`;
+      return `<circle${v > 0 ? ' class="on"' : ''} cx="${xs[i].toFixed(1)}" cy="${f.y(v).toFixed(1)}" r="3" data-at="${esc(spec.starts[i].toISOString())}" data-value="${esc(v)}"><title>${esc(tip)}</title></circle>`;
     })
     .join('');
+  return `<g class="series s${k % CHART_COLOURS}" data-series="${esc(s.name)}">${polylines}${dots}</g>`;
+}
+
+/** A line chart of `spec.series` over `spec.starts`, with axes, tooltips and a legend. */
+export function lineChart(spec: LineChartSpec): string {
+  const values = spec.series.flatMap((s) => s.values.filter((v): v is number => v !== null));
+  const f = frameOf(spec, values);
+  const lines = spec.series.map((s, k) => seriesLine(spec, f, s, k)).join('');
   const legend = spec.series
     .map((s, k) => `<li><span class="swatch s${k % CHART_COLOURS}"></span>${esc(s.name)}</li>`)
     .join('');
   const empty =
-    all.length === 0
-      ? `<text class="axis" x="${LEFT + plotW / 2}" y="${TOP + plotH / 2}" text-anchor="middle">no data in this window</text>`
+    values.length === 0
+      ? `<text class="axis" x="${(f.W + LEFT - RIGHT) / 2}" y="${(f.H + TOP - BOTTOM) / 2}" text-anchor="middle">no data in this window</text>`
       : '';
   return `<figure class="chart" id="${esc(spec.id)}" data-fragment>
 <figcaption>${esc(spec.title)}</figcaption>
-<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(spec.title)}" data-max="${esc(maxY)}">${grid}${ticks}${lines}${empty}</svg>
+<svg viewBox="0 0 ${f.W} ${f.H}" role="img" aria-label="${esc(spec.title)}" data-max="${esc(f.maxY)}">${axes(spec, f)}${lines}${empty}</svg>
 <ul class="legend">${legend}</ul>
 </figure>`;
 }
