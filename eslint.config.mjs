@@ -10,9 +10,15 @@ import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescrip
 // never one above: data flows job class -> registry -> store -> runner -> store -> retry, and the
 // group and the operations layer sit on top of everything. lib/index.ts (the public entry) is
 // exempt: it re-exports from every layer.
-const FEATURES = ['scopes', 'dependencies', 'schedules', 'limits', 'hooks', 'time-ranges'].map(
-  (f) => `./lib/${f}`,
-);
+const FEATURES = [
+  'scopes',
+  'dependencies',
+  'schedules',
+  'limits',
+  'hooks',
+  'time-ranges',
+  'history',
+].map((f) => `./lib/${f}`);
 const ABOVE_STORE = [
   './lib/job',
   './lib/extension.ts',

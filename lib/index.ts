@@ -38,6 +38,7 @@ export type {
 export type { ScheduledJobOptions } from './store/schedule-store';
 export { Backoff, type BackoffPolicy } from './retry/attempt-chain';
 export type { RetryHandlerOptions } from './retry/retry-handler';
+export type { HistoryOptions } from './history/history-options';
 export type { RateLimit } from './limits/rate-limit';
 export type { ScopeLockOptions } from './scopes/scope-locks';
 export {

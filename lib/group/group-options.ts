@@ -11,6 +11,7 @@ import type { QueueOptions } from '../queue/queue-options';
 import type { QueuePattern, QueueUpkeepOptions } from './queue-layers';
 import type { RetryHandlerOptions } from '../retry/retry-handler';
 import type { WorkerPresenceOptions } from './worker-presence';
+import type { HistoryOptions } from '../history/history-options';
 
 /**
  * Options of a group. A queue's options merge, later over earlier: `defaults`, every matching
@@ -37,6 +38,8 @@ export interface QueueGroupOptions extends QueueUpkeepOptions {
   timeRanges?: TimeRangeRequestsOptions;
   /** The group's presence record, listed by `workers()` in every process. */
   presence?: WorkerPresenceOptions;
+  /** Rollups of runs and outcomes per queue, type and minute, for charts (lib/history/). */
+  history?: HistoryOptions;
 }
 
 /** Options of `QueueGroup.connect`. */

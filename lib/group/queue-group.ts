@@ -36,6 +36,7 @@ import { checkAttemptId, checkQueueName } from '../validate';
 import { ObserverRelay } from './observer-relay';
 import { newOwnerId } from '../runner/runner-pool';
 import { WorkerPresence } from './worker-presence';
+import { RollupRecorder } from '../history/rollup-recorder';
 import type { WorkerRecord } from '../store/worker-store';
 
 export type { ConnectOptions, QueueGroupOptions } from './group-options';
@@ -78,6 +79,11 @@ export class QueueGroup {
    * opened later, calls their `beforeStart` (verdict ignored: they only observe) and `afterFinish`.
    */
   readonly observers = this.observerRelay.observers;
+  /**
+   * The history this group keeps: rollups per queue, job type and minute of the runs and outcomes
+   * of its queues, flushed to the rollups collection (lib/history/rollup-recorder.ts).
+   */
+  readonly history: RollupRecorder;
 
   /**
    * A group over `stores`. Given a bare job store, the other stores are in memory (queue records
@@ -117,6 +123,13 @@ export class QueueGroup {
       options.presence,
     );
     this.presenceTriggers = new PresenceTriggers(this.presence, this.hooks);
+    this.history = new RollupRecorder(
+      this.stores.rollups,
+      options.history ?? {},
+      this.now,
+      this.logger,
+    );
+    if (this.history.options.enabled) this.observers.add(this.history);
     const held = {
       held: this.queuesByName,
       isOpening: (name: string) => this.opening.has(name),
@@ -394,6 +407,8 @@ export class QueueGroup {
     await this.passes.stop();
     await Promise.allSettled([...this.opening.values()]);
     await Promise.all([...this.queuesByName.values()].map((q) => q.close(options)));
+    // After the queues: their last outcomes are in the final flush.
+    await this.history.close();
     this.hooks.close();
     await this.presence.close();
     await Promise.all([...this.followers].map((f) => f.close()));

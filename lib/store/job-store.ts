@@ -121,8 +121,16 @@ export interface JobPageParams {
   order: JobPageOrder;
   /** The last row of the previous page; `created` is ignored for order 'id'. */
   after?: { id: string; created: Date | null };
+  /**
+   * Instead of `after`: the first row of the next page. Rows before it are returned nearest
+   * first (the reverse of `order`), so the caller reverses them to page backwards.
+   */
+  before?: { id: string; created: Date | null };
   limit: number;
 }
+
+/** Parameters of `jobCount`: the filters of `jobPage`, without paging. */
+export type JobCountParams = Omit<JobPageParams, 'order' | 'after' | 'before' | 'limit'>;
 
 /** Parameters of `jobTransition`: a write guarded by modCount and the `from` states. */
 export interface JobTransitionParams {
@@ -167,6 +175,8 @@ export interface JobPruneParams {
   queue: string;
   endedBefore: Date;
   states: JobState[];
+  /** Only attempts of this job type. */
+  type?: string;
   limit: number;
 }
 
@@ -305,6 +315,10 @@ export interface JobStore {
    * (one batch; attempts with no end time are kept). Returns how many were deleted.
    */
   jobPrune(params: JobPruneParams): Promise<number>;
+  /** How many attempts `jobPage` would go through with these filters. */
+  jobCount(params: JobCountParams): Promise<number>;
+  /** How many attempts `jobPrune` would delete, in every batch (a dry run). */
+  jobPruneCount(params: Omit<JobPruneParams, 'limit'>): Promise<number>;
   /** Names of every queue holding at least one attempt. */
   jobQueueNames(): Promise<string[]>;
   close(): Promise<void>;

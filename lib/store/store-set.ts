@@ -24,6 +24,9 @@ import type { WorkerStore } from './worker-store';
 import { MemoryRateStore } from './memory/rate-store';
 import { MongoRateStore } from './mongo/rate-store';
 import type { RateStore } from './rate-store';
+import { MemoryRollupStore } from './memory/rollup-store';
+import { MongoRollupStore } from './mongo/rollup-store';
+import type { RollupStore } from './rollup-store';
 
 /** Stores of one deployment. */
 export interface Stores {
@@ -40,6 +43,8 @@ export interface Stores {
   workers: WorkerStore;
   /** Rate-limit windows: one record per rate-limited queue (see lib/limits/rate-limit.ts). */
   rates: RateStore;
+  /** History rollups: one document per queue, job type and minute (see lib/history/). */
+  rollups: RollupStore;
 }
 
 /** Collection names; every one is prefixed with `prefix` (default `drover`). */
@@ -58,6 +63,7 @@ export function mongoStores(db: Db, names: CollectionNames = {}): Stores {
     requests: new MongoRequestStore(db, `${prefix}_requests`),
     workers: new MongoWorkerStore(db, `${prefix}_workers`),
     rates: new MongoRateStore(db, `${prefix}_rates`),
+    rollups: new MongoRollupStore(db, `${prefix}_rollups`),
   };
 }
 
@@ -71,6 +77,7 @@ export function memoryStores(): Stores {
     requests: new MemoryRequestStore(),
     workers: new MemoryWorkerStore(),
     rates: new MemoryRateStore(),
+    rollups: new MemoryRollupStore(),
   };
 }
 

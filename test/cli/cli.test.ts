@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { MongoClient } from 'mongodb';
+import { emptyRollup } from '../../lib/store/rollup-store';
 import { initStores, mongoStores, type Stores } from '../../lib/store/store-set';
 import type { WorkerRecord } from '../../lib/store/worker-store';
 import { daysAgo, makeDoc } from '../support/management-factory';
@@ -234,6 +235,104 @@ describe('drover CLI', function () {
     assert.ok(await stores.jobs.jobGet('img-3'), 'recent completed job kept');
     const bad = await withDb('prune', '--older-than', 'soon');
     assert.equal(bad.code, 2);
+  });
+
+  it('stats --since prints the rates over a window from the rollups', async () => {
+    const MIN = 60_000;
+    const minute = Date.now() - (Date.now() % MIN);
+    const at = (ago: number) => new Date(minute - ago);
+    await stores.rollups.rollupAdd({
+      retentionMs: 8 * 86_400_000,
+      deltas: [
+        {
+          ...emptyRollup(),
+          queue: 'images',
+          type: 'resize',
+          minute: at(5 * MIN),
+          started: 12,
+          completed: 10,
+          failed: 2,
+          waitSumMs: 1200,
+          waitMaxMs: 400,
+          runCount: 12,
+          runSumMs: 2400,
+          runMaxMs: 900,
+        },
+        {
+          ...emptyRollup(),
+          queue: 'images',
+          type: 'thumb',
+          minute: at(10 * MIN),
+          started: 6,
+          completed: 6,
+        },
+        // Three hours ago: in the day, not in the hour.
+        {
+          ...emptyRollup(),
+          queue: 'mail',
+          type: 'send',
+          minute: at(180 * MIN),
+          completed: 100,
+          retried: 4,
+        },
+      ],
+    });
+    type Rates = {
+      minutes: number;
+      rows: {
+        queue: string;
+        type?: string;
+        completed: number;
+        failed: number;
+        started: number;
+        completedPerMin: number;
+        waitAvgMs: number | null;
+      }[];
+      totals: { completed: number };
+    };
+    const hour = await withDb('stats', '--since', '1h', '--json');
+    assert.equal(hour.code, 0, hour.stderr);
+    const h = json<Rates>(hour);
+    assert.deepEqual(
+      h.rows.map((r) => [r.queue, r.started, r.completed, r.failed]),
+      [['images', 18, 16, 2]],
+    );
+    assert.ok(h.minutes >= 60 && h.minutes < 61.5, String(h.minutes));
+    assert.equal(h.rows[0].completedPerMin, 16 / h.minutes);
+    assert.equal(h.rows[0].waitAvgMs, 1200 / 18);
+    const day = json<Rates>(await withDb('stats', '--since', '1d', '--json'));
+    assert.deepEqual(
+      day.rows.map((r) => [r.queue, r.completed]),
+      [
+        ['images', 16],
+        ['mail', 100],
+      ],
+    );
+    const typed = json<Rates>(await withDb('stats', '--since', '1h', '--by-type', '--json'));
+    assert.deepEqual(
+      typed.rows.map((r) => [r.type, r.completed]),
+      [
+        ['resize', 10],
+        ['thumb', 6],
+      ],
+    );
+    const human = await withDb('stats', '--since', '1h');
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(
+      human.stdout,
+      /^over the last 1h: \S+ to \S+ \(6\d\.\d min\), from the workers' rollups$/m,
+    );
+    assert.match(
+      human.stdout,
+      /^QUEUE\s+STARTED\s+COMPLETED\s+FAILED\s+RETRIED\s+ABORTED\s+DONE\/MIN/m,
+    );
+    assert.match(
+      human.stdout,
+      /^images\s+18\s+16\s+2\s+0\s+0\s+0\.2\d\s+0\.03\s+67ms\s+400ms\s+200ms\s+900ms$/m,
+    );
+    assert.match(human.stdout, /^all\s+18\s+16\b/m);
+    assert.equal((await withDb('stats', '--since', 'an hour')).code, 2);
+    assert.equal((await withDb('stats', '--since', '1h', '--type', '{"$gt":""}')).code, 2);
   });
 
   it('exits 2 on bad usage and on a missing URI', async () => {

@@ -11,19 +11,24 @@ import type { Management } from '../management';
 import { defaultLogger } from '../../queue/queue-options';
 import { checkNumber } from '../../validate';
 import {
+  BULK_ACTIONS,
   DashboardApi,
+  historyArgs,
   JOB_ACTIONS,
   QUEUE_ACTIONS,
   type ApiAnswer,
+  type DashboardBulkAction,
   type DashboardJobAction,
   type DashboardQueueAction,
 } from './api';
-import { CLIENT_CSS, CLIENT_JS } from './assets';
+import { CLIENT_JS } from './assets';
+import { CLIENT_CSS } from './style';
 import { DashboardAuth } from './auth';
 import { tokenPage, type PageFrame } from './html';
 import { Throughput } from './overview';
-import { jobPage, jobsPage, messagePage, overviewPage, type Rendered } from './pages';
-import { listArgs, listQuery, pathSegments, type ListQuery } from './params';
+import { messagePage, type Rendered } from './pages';
+import { PageViews } from './page-views';
+import { listQuery, pathSegments, type ListQuery } from './params';
 
 /** How often the pages poll the JSON API. */
 export const DASHBOARD_REFRESH_MS_DEFAULT = 1_500;
@@ -136,29 +141,14 @@ export function dashboardHandler(options: DashboardOptions): DashboardHandler {
   };
   const log = o.logger.child({ component: 'dashboard' });
 
+  const views = new PageViews(api, frame, o.now);
+
   const html = (res: ServerResponse, page: Rendered) =>
     send(res, page.status, 'text/html; charset=utf-8', page.html);
 
-  async function jobsView(q: ListQuery): Promise<Rendered> {
-    const counts = await o.management.counts();
-    const view = {
-      query: q,
-      queueNames: counts.queues.map((c) => c.queue),
-      typeNames: [...new Set(counts.types.map((t) => t.type))].sort(),
-      now: o.now(),
-    };
-    try {
-      const { filter, page } = listArgs(q);
-      return jobsPage(frame, { ...view, page: await o.management.list(filter, page) });
-    } catch (err) {
-      if (!(err instanceof InvalidArgumentError)) throw err;
-      return jobsPage(frame, { ...view, error: err.message });
-    }
-  }
-
   async function get(seg: string[], url: URL, res: ServerResponse): Promise<void> {
-    const [a, b, c] = seg;
-    if (seg.length === 0) return html(res, overviewPage(frame, await api.overview()));
+    const [a, b] = seg;
+    if (seg.length === 0) return html(res, await views.overview());
     if (a === 'jobs' && seg.length === 1) {
       let q: ListQuery;
       try {
@@ -167,24 +157,20 @@ export function dashboardHandler(options: DashboardOptions): DashboardHandler {
         if (!(err instanceof InvalidArgumentError)) throw err;
         return html(res, messagePage(frame, 400, 'Bad request', err.message));
       }
-      return html(res, await jobsView(q));
+      return html(res, await views.jobs(q));
     }
-    if (a === 'jobs' && seg.length === 2) {
-      const detail = await o.management.job(b);
-      if (!detail) return html(res, messagePage(frame, 404, 'Not found', `No job ${b}.`));
-      return html(res, jobPage(frame, detail));
-    }
+    if (a === 'jobs' && seg.length === 2) return html(res, await views.job(b));
+    if (a === 'history' && seg.length === 1)
+      return html(res, await views.history(url.searchParams));
+    if (a === 'workers' && seg.length === 1) return html(res, await views.workers());
     if (a === 'metrics' && seg.length === 1 && o.metrics) {
       return send(res, 200, o.metrics.contentType, await o.metrics.metrics());
     }
-    if (a === 'api' && seg.length === 2 && b === 'counts') {
-      return sendJson(res, { status: 200, body: await api.overview() });
+    if (a === 'api') {
+      const answer = await getApi(seg, url);
+      if (answer) return sendJson(res, answer);
     }
-    if (a === 'api' && b === 'jobs' && seg.length === 2) {
-      return sendJson(res, { status: 200, body: await api.jobs(url.searchParams) });
-    }
-    if (a === 'api' && b === 'jobs' && seg.length === 3) return sendJson(res, await api.job(c));
-    if (a === 'api' && seg.length === 4) {
+    if (a === 'api' && (seg.length === 4 || seg.length === 6)) {
       // An action path read with GET: refused, so that no link or prefetch changes anything.
       res.setHeader('Allow', 'POST');
       return sendJson(res, { status: 405, body: errorBody('METHOD', 'actions need POST') });
@@ -192,19 +178,61 @@ export function dashboardHandler(options: DashboardOptions): DashboardHandler {
     return notFound(seg, res);
   }
 
-  async function post(seg: string[], req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const [a, b, c, d] = seg;
-    if (a !== 'api' || seg.length !== 4) return notFound(seg, res);
+  /** The JSON reads; undefined when no read has this path. */
+  async function getApi(seg: string[], url: URL): Promise<ApiAnswer | undefined> {
+    const [, b, c] = seg;
+    const ok = (body: unknown): ApiAnswer => ({ status: 200, body });
+    if (seg.length === 2 && b === 'counts') return ok(await api.overview());
+    if (seg.length === 2 && b === 'jobs') return ok(await api.jobs(url.searchParams));
+    if (seg.length === 3 && b === 'jobs') return api.job(c);
+    if (seg.length === 2 && b === 'history') {
+      return ok(await api.history(historyArgs(url.searchParams)));
+    }
+    if (seg.length === 2 && b === 'workers') return ok(await api.workers());
+    if (seg.length === 3 && b === 'bulk' && (BULK_ACTIONS as readonly string[]).includes(c)) {
+      return api.bulk(c as DashboardBulkAction, url.searchParams, true);
+    }
+    return undefined;
+  }
+
+  async function post(
+    seg: string[],
+    url: URL,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<void> {
+    const [a, b, c, d, e, f] = seg;
+    if (a !== 'api' || seg.length < 3) return notFound(seg, res);
     const refusal = auth.actionRefusal(req);
     if (refusal) return sendJson(res, { status: 403, body: errorBody('FORBIDDEN', refusal) });
     let answer: ApiAnswer | undefined;
-    if (b === 'jobs' && (JOB_ACTIONS as readonly string[]).includes(d)) {
+    let action = d;
+    if (seg.length === 4 && b === 'jobs' && (JOB_ACTIONS as readonly string[]).includes(d)) {
       answer = await api.jobAction(c, d as DashboardJobAction);
-    } else if (b === 'queues' && (QUEUE_ACTIONS as readonly string[]).includes(d)) {
+    } else if (
+      seg.length === 4 &&
+      b === 'queues' &&
+      (QUEUE_ACTIONS as readonly string[]).includes(d)
+    ) {
       answer = await api.queueAction(c, d as DashboardQueueAction);
+    } else if (
+      seg.length === 6 &&
+      b === 'queues' &&
+      d === 'types' &&
+      (QUEUE_ACTIONS as readonly string[]).includes(f)
+    ) {
+      action = f;
+      answer = await api.typeAction(c, e, f as DashboardQueueAction);
+    } else if (
+      seg.length === 3 &&
+      b === 'bulk' &&
+      (BULK_ACTIONS as readonly string[]).includes(c)
+    ) {
+      action = `bulk-${c}`;
+      answer = await api.bulk(c as DashboardBulkAction, url.searchParams, false);
     }
     if (!answer) return notFound(seg, res);
-    log.info({ action: d, target: c, result: answer.body }, 'dashboard action');
+    log.info({ action, target: c, query: url.search, result: answer.body }, 'dashboard action');
     return sendJson(res, answer);
   }
 
@@ -238,7 +266,7 @@ export function dashboardHandler(options: DashboardOptions): DashboardHandler {
       return send(res, 401, 'text/html; charset=utf-8', page);
     }
     if (req.method === 'GET' || req.method === 'HEAD') return get(seg, url, res);
-    if (req.method === 'POST') return post(seg, req, res);
+    if (req.method === 'POST') return post(seg, url, req, res);
     res.setHeader('Allow', 'GET, HEAD, POST');
     return sendJson(res, { status: 405, body: errorBody('METHOD', 'method not allowed') });
   }

@@ -32,6 +32,13 @@ export function timeCell(value: Date | null | undefined): string {
   return `<time datetime="${esc(value.toISOString())}">${esc(fmtDate(value))}</time>`;
 }
 
+/** A progress percentage for people: whole percent, one decimal below 10 (`5.2%`, `42%`). */
+export function fmtProgress(value: unknown): string {
+  const n = typeof value === 'number' && Number.isFinite(value) ? value : 0;
+  const rounded = n > 0 && n < 10 ? Math.round(n * 10) / 10 : Math.round(n);
+  return `${rounded}%`;
+}
+
 /** A duration in ms as `850 ms`, `12.3 s`, `4 min 2 s`, `3 h 5 min`; em dash for null. */
 export function fmtMs(ms: number | null | undefined): string {
   if (ms === null || ms === undefined || !Number.isFinite(ms)) return '—';
@@ -65,7 +72,7 @@ export interface PageFrame {
 }
 
 /** Which page is shown; the script picks its poller by it. */
-export type PageKind = 'overview' | 'jobs' | 'job' | 'error';
+export type PageKind = 'overview' | 'jobs' | 'job' | 'history' | 'workers' | 'error';
 
 /** A whole page. `body` must already be escaped HTML. */
 export function layout(
@@ -100,7 +107,7 @@ export function layout(
 <body${attrs}>
 <header class="top">
 <a class="brand" href="${b}/">drover</a>
-<nav>${nav('/', 'Queues', ['overview'])}${nav('/jobs', 'Jobs', ['jobs', 'job'])}</nav>
+<nav>${nav('/', 'Queues', ['overview'])}${nav('/jobs', 'Jobs', ['jobs', 'job'])}${nav('/history', 'History', ['history'])}${nav('/workers', 'Workers', ['workers'])}</nav>
 <span id="live" class="live" title="updates every ${esc(frame.refreshMs)} ms">live</span>
 </header>
 <div id="flash" class="flash" role="status" aria-live="polite" hidden></div>

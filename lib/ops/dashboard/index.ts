@@ -18,7 +18,8 @@ export {
   type StartDashboardOptions,
 } from './server';
 export { ACTION_TOKEN_HEADER, DASHBOARD_COOKIE } from './auth';
-export { JOB_ACTIONS, QUEUE_ACTIONS } from './api';
+export { BULK_ACTIONS, JOB_ACTIONS, QUEUE_ACTIONS } from './api';
+export { HISTORY_WINDOWS } from './history-page';
 export type { OverviewData, QueueOverview, Rate } from './overview';
 export { THROUGHPUT_WINDOW_MS } from './overview';
 export { DASHBOARD_PAGE_SIZE_DEFAULT } from './params';

@@ -16,12 +16,14 @@ export interface ListQuery {
   id?: string;
   cursor?: string;
   limit?: string;
+  /** Page number shown (display only: pages go by cursor). */
+  page?: string;
 }
 
 /** Rows per page of the dashboard's job list. */
 export const DASHBOARD_PAGE_SIZE_DEFAULT = 25;
 
-const LIST_KEYS: (keyof ListQuery)[] = ['queue', 'type', 'state', 'id', 'cursor', 'limit'];
+const LIST_KEYS: (keyof ListQuery)[] = ['queue', 'type', 'state', 'id', 'cursor', 'limit', 'page'];
 /** Longest query value accepted; anything longer is a 400 before management sees it. */
 const VALUE_MAX_CHARS = 2048;
 
@@ -35,6 +37,38 @@ export function listQuery(params: URLSearchParams): ListQuery {
     q[key] = value.trim();
   }
   return q;
+}
+
+/** Ages offered by the bulk delete, by query value. */
+export const BULK_AGES: Readonly<Record<string, number>> = {
+  '1h': 3_600_000,
+  '1d': 86_400_000,
+  '7d': 7 * 86_400_000,
+  '30d': 30 * 86_400_000,
+};
+export const BULK_AGE_DEFAULT = '7d';
+
+/** What a bulk request names: the list filter, an age (delete) and a limit (the count confirmed). */
+export interface BulkArgs {
+  filter: JobFilter;
+  olderThanMs: number;
+  limit?: number;
+}
+
+/** The arguments of `/api/bulk/{retry,delete}` from its query string. */
+export function bulkArgs(params: URLSearchParams): BulkArgs {
+  const q = listQuery(params);
+  const { filter } = listArgs({ queue: q.queue, type: q.type, state: q.state });
+  const age = params.get('age') ?? BULK_AGE_DEFAULT;
+  if (!Object.hasOwn(BULK_AGES, age)) {
+    throw new InvalidArgumentError(`age must be one of ${Object.keys(BULK_AGES).join(', ')}`);
+  }
+  const args: BulkArgs = { filter, olderThanMs: BULK_AGES[age] };
+  if (q.limit !== undefined) {
+    if (!/^[0-9]{1,7}$/.test(q.limit)) throw new InvalidArgumentError('limit must be a number');
+    args.limit = Number(q.limit);
+  }
+  return args;
 }
 
 /** The management filter and paging of a list query (management validates every value). */

@@ -4,7 +4,12 @@
  * becomes an operator: every field is checked for its type and shape first.
  */
 import { InvalidArgumentError } from '../../errors';
-import type { JobPageOrder, JobPageParams, JobSummaryDocument } from '../../store/job-store';
+import type {
+  JobCountParams,
+  JobPageOrder,
+  JobPageParams,
+  JobSummaryDocument,
+} from '../../store/job-store';
 import { JOB_STATES, type JobState } from '../../types';
 import { checkDate, checkNumber, checkQueueName, checkTypeName, describe } from '../../validate';
 import { LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, type JobFilter, type PageOptions } from './types';
@@ -57,21 +62,27 @@ export function checkLimit(limit: unknown): number {
   return n;
 }
 
-/** Where a page ends: encoded into the opaque cursor. */
+/** Where a page ends (or, paging backwards, where the next one begins): the opaque cursor. */
 interface CursorPosition {
   order: JobPageOrder;
   id: string;
   created: Date | null;
+  /** True for a cursor to the page before `id` (a `prevCursor`). */
+  before: boolean;
 }
 
-/** The cursor pointing after `last`. */
-export function encodeCursor(order: JobPageOrder, last: JobSummaryDocument): string {
-  const created = last.timeInfo?.created;
-  const payload = [
+/**
+ * The cursor pointing after `row` (the last of a page), or before it (the first of a page) when
+ * `before` is true.
+ */
+export function encodeCursor(order: JobPageOrder, row: JobSummaryDocument, before = false): string {
+  const created = row.timeInfo?.created;
+  const payload: (string | number | null)[] = [
     order,
-    String(last._id),
+    String(row._id),
     created instanceof Date ? created.getTime() : null,
-  ] as const;
+  ];
+  if (before) payload.push('before');
   return Buffer.from(JSON.stringify(payload), 'utf8').toString('base64url');
 }
 
@@ -87,9 +98,10 @@ export function decodeCursor(cursor: unknown): CursorPosition {
   } catch {
     throw bad();
   }
-  if (!Array.isArray(parsed) || parsed.length !== 3) throw bad();
-  const [order, id, created] = parsed as unknown[];
+  if (!Array.isArray(parsed) || parsed.length < 3 || parsed.length > 4) throw bad();
+  const [order, id, created, direction] = parsed as unknown[];
   if (!ORDERS.includes(order as JobPageOrder) || typeof id !== 'string') throw bad();
+  if (parsed.length === 4 && direction !== 'before') throw bad();
   if (created !== null && (typeof created !== 'number' || !Number.isSafeInteger(created))) {
     throw bad();
   }
@@ -97,11 +109,12 @@ export function decodeCursor(cursor: unknown): CursorPosition {
     order: order as JobPageOrder,
     id,
     created: created === null ? null : new Date(created),
+    before: direction === 'before',
   };
 }
 
-/** Validates a filter and paging into the store's page parameters. */
-export function pageParams(filter: JobFilter, page: PageOptions): JobPageParams {
+/** Validates a filter into the store's count parameters (the page filters without paging). */
+export function countParams(filter: JobFilter): JobCountParams {
   if (typeof filter !== 'object' || filter === null) {
     throw new InvalidArgumentError('filter must be an object');
   }
@@ -109,19 +122,7 @@ export function pageParams(filter: JobFilter, page: PageOptions): JobPageParams 
   if (unknown.length > 0) {
     throw new InvalidArgumentError(`unknown filter field ${describe(unknown[0])}`);
   }
-  const at = page.cursor === undefined ? undefined : decodeCursor(page.cursor);
-  if (page.order !== undefined && !ORDERS.includes(page.order)) {
-    throw new InvalidArgumentError(`invalid order ${describe(page.order)}: use newest or id`);
-  }
-  if (at && page.order !== undefined && page.order !== at.order) {
-    throw new InvalidArgumentError(`the cursor belongs to order "${at.order}"`);
-  }
-  const order = at?.order ?? page.order ?? 'newest';
-  const params: JobPageParams = {
-    order,
-    limit: checkLimit(page.limit ?? LIST_LIMIT_DEFAULT),
-  };
-  if (at) params.after = { id: at.id, created: at.created };
+  const params: JobCountParams = {};
   if (filter.queue !== undefined) params.queue = checkQueueName(filter.queue);
   if (filter.type !== undefined) params.type = checkTypeName(filter.type);
   if (filter.state !== undefined) params.states = checkStates(filter.state);
@@ -132,5 +133,26 @@ export function pageParams(filter: JobFilter, page: PageOptions): JobPageParams 
   if (filter.createdBefore !== undefined) {
     params.createdBefore = checkDate('createdBefore', filter.createdBefore);
   }
+  return params;
+}
+
+/** Validates a filter and paging into the store's page parameters. */
+export function pageParams(filter: JobFilter, page: PageOptions): JobPageParams {
+  const selection = countParams(filter);
+  const at = page.cursor === undefined ? undefined : decodeCursor(page.cursor);
+  if (page.order !== undefined && !ORDERS.includes(page.order)) {
+    throw new InvalidArgumentError(`invalid order ${describe(page.order)}: use newest or id`);
+  }
+  if (at && page.order !== undefined && page.order !== at.order) {
+    throw new InvalidArgumentError(`the cursor belongs to order "${at.order}"`);
+  }
+  const order = at?.order ?? page.order ?? 'newest';
+  const params: JobPageParams = {
+    ...selection,
+    order,
+    limit: checkLimit(page.limit ?? LIST_LIMIT_DEFAULT),
+  };
+  if (at?.before) params.before = { id: at.id, created: at.created };
+  else if (at) params.after = { id: at.id, created: at.created };
   return params;
 }

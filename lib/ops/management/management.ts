@@ -25,8 +25,24 @@ import {
 import { ScopeLocks } from '../../scopes/scope-locks';
 import type { WorkerRecord, WorkerStore } from '../../store/worker-store';
 import { attemptDetail } from './attempts';
+import type { RollupStore } from '../../store/rollup-store';
+import {
+  deleteFinished,
+  retryMany,
+  type BulkOptions,
+  type BulkResult,
+  type DeleteFinishedFilter,
+} from './bulk';
+import {
+  readHistory,
+  readRates,
+  type History,
+  type HistoryQuery,
+  type Rates,
+  type RatesQuery,
+} from './history';
 import { JobLocks } from './locks';
-import { checkStates, encodeCursor, pageParams } from './filters';
+import { checkStates, countParams, encodeCursor, pageParams } from './filters';
 import {
   resolveManagementOptions,
   type ActionResult,
@@ -65,6 +81,7 @@ export class Management {
   readonly store: JobStore;
   readonly queueStore: QueueStore;
   readonly workerStore: WorkerStore;
+  readonly rollupStore: RollupStore;
   readonly options: ResolvedManagementOptions;
   private readonly group?: QueueGroup;
   private readonly retryHandler: RetryHandler;
@@ -84,6 +101,7 @@ export class Management {
     this.store = stores.jobs;
     this.queueStore = stores.queues;
     this.workerStore = stores.workers;
+    this.rollupStore = stores.rollups;
     this.retryHandler = source instanceof QueueGroup ? source.retry : new RetryHandler(this.store);
     this.options = resolveManagementOptions(options);
     const scopes = new ScopeLocks(stores);
@@ -131,14 +149,31 @@ export class Management {
   /**
    * One page of attempts matching `filter`, without payloads. The default order is newest
    * first (by creation time, then ID descending); `order: 'id'` pages ascending by ID. Pass
-   * `nextCursor` back to get the next page; jobs created meanwhile do not shift pages.
+   * `nextCursor` (or `prevCursor`) back to get the next (or previous) page; jobs created
+   * meanwhile do not shift pages. `nextCursor` is null on the last page, even a full one.
    */
   async list(filter: JobFilter = {}, page: PageOptions = {}): Promise<JobPage> {
     const params = pageParams(filter, page);
-    const jobs = await this.store.jobPage(params);
-    const nextCursor =
-      jobs.length === params.limit ? encodeCursor(params.order, jobs[jobs.length - 1]) : null;
-    return { jobs, nextCursor };
+    // One row more than asked tells whether another page follows (or precedes).
+    const rows = await this.store.jobPage({ ...params, limit: params.limit + 1 });
+    const more = rows.length > params.limit;
+    const jobs = rows.slice(0, params.limit);
+    const backwards = params.before !== undefined;
+    if (backwards) jobs.reverse();
+    const first = jobs[0];
+    const last = jobs[jobs.length - 1];
+    const hasNext = backwards || more;
+    const hasPrev = backwards ? more : params.after !== undefined;
+    return {
+      jobs,
+      nextCursor: hasNext && last ? encodeCursor(params.order, last) : null,
+      prevCursor: hasPrev && first ? encodeCursor(params.order, first, true) : null,
+    };
+  }
+
+  /** How many attempts match `filter` (the total of what `list` pages through). */
+  async count(filter: JobFilter = {}): Promise<number> {
+    return this.store.jobCount(countParams(filter));
   }
 
   /**
@@ -284,6 +319,45 @@ export class Management {
     };
     if (type !== undefined) result.type = type;
     return result;
+  }
+
+  /**
+   * Retries every job whose newest attempt matches `filter` (states `failed` by default;
+   * `failed`, `aborted` and `expired` are allowed), each as `retry(id)` does. It counts the
+   * matches first; with `dryRun` it stops there (show the count, ask, then call again).
+   */
+  async retryMany(filter: JobFilter = {}, options: BulkOptions = {}): Promise<BulkResult> {
+    return retryMany(this.store, filter, options, (id) => this.retry(id));
+  }
+
+  /**
+   * Deletes the finished attempts (of a queue, a job type, some finished states) that ended more
+   * than `olderThanMs` ago, in batches, as `prune` does. It counts them first; with `dryRun` it
+   * stops there.
+   */
+  async deleteFinished(
+    filter: DeleteFinishedFilter,
+    options: BulkOptions = {},
+  ): Promise<BulkResult> {
+    return deleteFinished(this.store, filter, {
+      ...options,
+      now: this.options.now(),
+      batchSize: this.options.pruneBatchSize,
+    });
+  }
+
+  /**
+   * Counts, queue waits and run times over time, from the rollups the workers keep: one series
+   * per queue (or per queue and job type), one point per bucket of the window (default the last
+   * hour by minute).
+   */
+  async history(query: HistoryQuery = {}): Promise<History> {
+    return readHistory(this.rollupStore, query, this.options.now());
+  }
+
+  /** Totals and per-minute rates over a window (default the last hour), from the rollups. */
+  async rates(query: RatesQuery = {}): Promise<Rates> {
+    return readRates(this.rollupStore, query, this.options.now());
   }
 
   /**

@@ -96,8 +96,10 @@ export interface PageOptions {
 export interface JobPage {
   /** Attempts without their payload (see `job()` for the payload). */
   jobs: JobSummaryDocument[];
-  /** Pass to the next `list()` call; null on the last page. */
+  /** Pass to the next `list()` call; null on the last page (no row follows). */
   nextCursor: string | null;
+  /** Pass to `list()` for the page before this one; null on the first page. */
+  prevCursor: string | null;
 }
 
 /** One attempt of a job, with its timings. */

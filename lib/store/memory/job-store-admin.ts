@@ -6,6 +6,7 @@
  */
 import type {
   JobChangedSinceParams,
+  JobCountParams,
   JobCountRow,
   JobLatestState,
   JobListParams,
@@ -33,6 +34,59 @@ export function compareStrings(a: string, b: string): number {
 function withoutPayload(d: Doc): JobSummaryDocument {
   const { payload: _payload, ...rest } = d;
   return rest;
+}
+
+/** Creation time in ms; null when missing (it sorts as null, lowest, as in MongoDB). */
+function created(d: Doc): number | null {
+  return d.timeInfo?.created instanceof Date ? d.timeInfo.created.getTime() : null;
+}
+
+const idOrder = (a: Doc, b: Doc): number => compareStrings(a._id, b._id);
+
+/** Newest first by creation time (missing ones last), then by ID descending. */
+function newestOrder(a: Doc, b: Doc): number {
+  const ca = created(a) ?? -Infinity;
+  const cb = created(b) ?? -Infinity;
+  if (ca !== cb) return cb - ca;
+  return compareStrings(b._id, a._id);
+}
+
+/** The filter of `jobPage` (selection and keyset position), as the MongoDB store's. */
+function pagePredicate(params: JobPageParams): (d: Doc) => boolean {
+  const { after, before } = params;
+  const at = (p: { created: Date | null }) => (p.created ? p.created.getTime() : null);
+  return (d) => {
+    const c = created(d);
+    if (params.queue !== undefined && d.queue !== params.queue) return false;
+    if (params.states !== undefined && !params.states.includes(d.state)) return false;
+    if (params.type !== undefined && d.type?.name !== params.type) return false;
+    if (params.idContains !== undefined && !d._id.includes(params.idContains)) return false;
+    if (params.createdAfter && (c === null || c < params.createdAfter.getTime())) return false;
+    if (params.createdBefore && (c === null || c >= params.createdBefore.getTime())) return false;
+    if (after) {
+      if (params.order === 'id') return d._id > after.id;
+      const ac = at(after);
+      if (ac === null) return c === null && d._id < after.id;
+      return c === null || c < ac || (c === ac && d._id < after.id);
+    }
+    if (before) {
+      if (params.order === 'id') return d._id < before.id;
+      const bc = at(before);
+      if (bc === null) return c !== null || d._id > before.id;
+      return c !== null && (c > bc || (c === bc && d._id > before.id));
+    }
+    return true;
+  };
+}
+
+/** Whether `jobPrune` deletes `d`. */
+function prunable(d: Doc, params: Omit<JobPruneParams, 'limit'>): boolean {
+  const end = d.timeInfo?.end;
+  if (d.queue !== params.queue || !params.states.includes(d.state)) return false;
+  if (params.type !== undefined && d.type?.name !== params.type) return false;
+  if (!(end instanceof Date) || end >= params.endedBefore) return false;
+  // A retrying attempt whose next attempt may not exist yet is the job's only record.
+  return d.state !== 'retrying' || d.dueAt.getTime() === HANDED_OVER_AT.getTime();
 }
 
 /** The listing and management queries of `MemoryJobStore`, over its documents. */
@@ -94,36 +148,28 @@ export abstract class MemoryJobStoreAdmin {
   }
 
   async jobPage(params: JobPageParams): Promise<JobSummaryDocument[]> {
-    // Same semantics as the MongoDB filter: a missing creation time sorts as null (lowest).
-    const created = (d: Doc): number | null =>
-      d.timeInfo?.created instanceof Date ? d.timeInfo.created.getTime() : null;
-    const after = params.after;
-    const afterCreated = after?.created ? after.created.getTime() : null;
-    const newestOrder = (a: Doc, b: Doc): number => {
-      const ca = created(a) ?? -Infinity;
-      const cb = created(b) ?? -Infinity;
-      if (ca !== cb) return cb - ca;
-      return compareStrings(b._id, a._id);
-    };
+    const keep = pagePredicate(params);
+    const backwards = params.before !== undefined;
+    const order = params.order === 'id' ? idOrder : newestOrder;
     const out = [...this.docs.values()]
-      .filter((d) => {
-        const c = created(d);
-        if (params.queue !== undefined && d.queue !== params.queue) return false;
-        if (params.states !== undefined && !params.states.includes(d.state)) return false;
-        if (params.type !== undefined && d.type?.name !== params.type) return false;
-        if (params.idContains !== undefined && !d._id.includes(params.idContains)) return false;
-        if (params.createdAfter && (c === null || c < params.createdAfter.getTime())) return false;
-        if (params.createdBefore && (c === null || c >= params.createdBefore.getTime()))
-          return false;
-        if (!after) return true;
-        if (params.order === 'id') return d._id > after.id;
-        if (afterCreated === null) return c === null && d._id < after.id;
-        return c === null || c < afterCreated || (c === afterCreated && d._id < after.id);
-      })
-      .sort(params.order === 'id' ? (a, b) => compareStrings(a._id, b._id) : newestOrder)
+      .filter(keep)
+      .sort(backwards ? (a, b) => order(b, a) : order)
       .slice(0, params.limit)
       .map(withoutPayload);
     return structuredClone(out);
+  }
+
+  async jobCount(params: JobCountParams): Promise<number> {
+    const keep = pagePredicate({ ...params, order: 'id', limit: 0 });
+    let n = 0;
+    for (const d of this.docs.values()) if (keep(d)) n++;
+    return n;
+  }
+
+  async jobPruneCount(params: Omit<JobPruneParams, 'limit'>): Promise<number> {
+    let n = 0;
+    for (const d of this.docs.values()) if (prunable(d, params)) n++;
+    return n;
   }
 
   async jobDelete(params: { id: string; modCount: number; from: JobState[] }): Promise<boolean> {
@@ -138,11 +184,7 @@ export abstract class MemoryJobStoreAdmin {
     let n = 0;
     for (const d of [...this.docs.values()]) {
       if (n >= params.limit) break;
-      const end = d.timeInfo?.end;
-      if (d.queue !== params.queue || !params.states.includes(d.state)) continue;
-      if (!(end instanceof Date) || end >= params.endedBefore) continue;
-      // A retrying attempt whose next attempt may not exist yet is the job's only record.
-      if (d.state === 'retrying' && d.dueAt.getTime() !== HANDED_OVER_AT.getTime()) continue;
+      if (!prunable(d, params)) continue;
       this.docs.delete(d._id);
       n++;
     }

@@ -6,7 +6,7 @@
  * Nothing else in drover reads or writes job documents in MongoDB.
  */
 import { randomUUID } from 'node:crypto';
-import type { Filter, UpdateFilter } from 'mongodb';
+import type { Filter, Sort, UpdateFilter } from 'mongodb';
 import { ErrorCode } from '../../errors';
 import type {
   JobChangedSinceParams,
@@ -73,17 +73,6 @@ export const CHANGED_SORT = { 'status.modTime': 1, _id: 1 } as const;
 export function latestStatesFilter(queue: string, idPrefix: string): Filter<Doc> {
   const pattern = `^${escapeRegex(idPrefix)}`;
   return { _id: { $regex: pattern }, 'retryInfo.baseJobId': { $regex: pattern }, queue };
-}
-
-/** Finished attempts of a queue that ended before a time (served by the `ended` index). */
-export function pruneFilter(params: Omit<JobPruneParams, 'limit'>): Filter<Doc> {
-  return {
-    queue: params.queue,
-    state: { $in: params.states },
-    'timeInfo.end': { $lt: params.endedBefore },
-    // A retrying attempt whose next attempt may not exist yet is the job's only record.
-    $or: [{ state: { $ne: 'retrying' } }, { dueAt: HANDED_OVER_AT }],
-  };
 }
 
 /** The `$set` part of a guarded write. */
@@ -233,8 +222,9 @@ function addIdCondition(filter: Filter<Doc>, condition: Filter<Doc>['_id']): voi
 export function pageFilter(params: JobPageParams): Filter<Doc> {
   const filter = selectionFilter(params);
   if (params.idContains !== undefined) filter._id = { $regex: escapeRegex(params.idContains) };
-  const after = params.after;
+  const { after, before } = params;
   if (after && params.order === 'id') addIdCondition(filter, { $gt: after.id });
+  if (before && params.order === 'id') addIdCondition(filter, { $lt: before.id });
   if (after && params.order === 'newest') {
     // Keyset on (created desc, _id desc); a missing creation time sorts last, as null.
     filter.$or =
@@ -246,6 +236,43 @@ export function pageFilter(params: JobPageParams): Filter<Doc> {
             { 'timeInfo.created': after.created, _id: { $lt: after.id } },
           ];
   }
+  if (before && params.order === 'newest') {
+    // The rows that sort before it in (created desc, _id desc).
+    filter.$or =
+      before.created === null
+        ? [
+            { 'timeInfo.created': { $ne: null } },
+            { 'timeInfo.created': null, _id: { $gt: before.id } },
+          ]
+        : [
+            { 'timeInfo.created': { $gt: before.created } },
+            { 'timeInfo.created': before.created, _id: { $gt: before.id } },
+          ];
+  }
+  return filter;
+}
+
+/** The sort of `jobPage`: its order, reversed when paging backwards from `before`. */
+export function pageSort(params: JobPageParams): Sort {
+  const dir = params.before ? 1 : -1;
+  return params.order === 'id'
+    ? { _id: params.before ? -1 : 1 }
+    : { 'timeInfo.created': dir, _id: dir };
+}
+
+/**
+ * The filter of `jobPrune` and `jobPruneCount`: finished attempts of a queue that ended before a
+ * time (served by the `ended` index).
+ */
+export function pruneFilter(params: Omit<JobPruneParams, 'limit'>): Filter<Doc> {
+  const filter: Filter<Doc> = {
+    queue: params.queue,
+    state: { $in: params.states },
+    'timeInfo.end': { $lt: params.endedBefore },
+    // A retrying attempt whose next attempt may not exist yet is the job's only record.
+    $or: [{ state: { $ne: 'retrying' } }, { dueAt: HANDED_OVER_AT }],
+  };
+  if (params.type !== undefined) filter['type.name'] = params.type;
   return filter;
 }
 

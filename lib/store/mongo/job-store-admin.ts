@@ -5,9 +5,10 @@
  * job-filters.ts the shared filter builders and job-indexes.ts the indexes. Nothing else in drover reads or writes
  * job documents in MongoDB.
  */
-import type { Collection, Sort } from 'mongodb';
+import type { Collection } from 'mongodb';
 import type {
   JobChangedSinceParams,
+  JobCountParams,
   JobCountRow,
   JobLatestState,
   JobListParams,
@@ -29,6 +30,7 @@ import {
   latestStatesFilter,
   listFilter,
   pageFilter,
+  pageSort,
   pruneFilter,
 } from './job-filters';
 
@@ -88,12 +90,19 @@ export abstract class MongoJobStoreAdmin {
   }
 
   async jobPage(params: JobPageParams): Promise<JobSummaryDocument[]> {
-    const sort: Sort = params.order === 'id' ? { _id: 1 } : { 'timeInfo.created': -1, _id: -1 };
     return this.jobs
       .find(pageFilter(params), { projection: { payload: 0 } })
-      .sort(sort)
+      .sort(pageSort(params))
       .limit(params.limit)
       .toArray();
+  }
+
+  async jobCount(params: JobCountParams): Promise<number> {
+    return this.jobs.countDocuments(pageFilter({ ...params, order: 'id', limit: 0 }));
+  }
+
+  async jobPruneCount(params: Omit<JobPruneParams, 'limit'>): Promise<number> {
+    return this.jobs.countDocuments(pruneFilter(params));
   }
 
   async jobDelete(params: { id: string; modCount: number; from: JobState[] }): Promise<boolean> {

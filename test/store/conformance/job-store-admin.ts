@@ -389,7 +389,7 @@ export function jobStoreAdmin(target: StoreTarget): void {
         id: 'a',
         modCount: 0,
         from: ['pending'],
-        update: { state: 'expired' },
+        update: { state: 'aborted' },
         now: at(5),
       });
       const rows = await since(at(2), 'c');
@@ -397,7 +397,7 @@ export function jobStoreAdmin(target: StoreTarget): void {
         rows.map((r) => [r._id, r.state]),
         [
           ['d', 'completed'],
-          ['a', 'expired'],
+          ['a', 'aborted'],
         ],
       );
     });

@@ -3,6 +3,7 @@
  * progress, reclaims, aborts and quarantines (lib/store/job-store.ts).
  */
 import assert from 'node:assert/strict';
+import { JobStateError } from '../../../lib/errors';
 import { ErrorCode, type JobDocument } from '../../../lib';
 import {
   storeRecords,
@@ -293,7 +294,8 @@ export function jobStoreWrites(target: StoreTarget): void {
 
     it('matches nothing in another state, at another modCount, or when missing', async () => {
       const [before] = await insertJobs(store(), [{ id: 'a', state: 'blocked', modCount: 2 }]);
-      const update: JobUpdate = { state: 'expired', end: at(7) };
+      // pending -> aborted and blocked -> aborted are both moves the state machine allows.
+      const update: JobUpdate = { state: 'aborted', end: at(7) };
       for (const p of [
         { id: 'a', modCount: 2, from: ['pending' as const] },
         { id: 'a', modCount: 1, from: ['blocked' as const] },
@@ -302,6 +304,21 @@ export function jobStoreWrites(target: StoreTarget): void {
       ]) {
         assert.equal(await store().jobTransition({ ...p, update, now: at(7) }), null);
       }
+      assert.deepEqual(await get('a'), before);
+    });
+
+    it('refuses a move the state machine does not allow, before writing anything', async () => {
+      const [before] = await insertJobs(store(), [{ id: 'a', state: 'completed', modCount: 2 }]);
+      await assert.rejects(
+        store().jobTransition({
+          id: 'a',
+          modCount: 2,
+          from: ['completed'],
+          update: { state: 'running' },
+          now: at(7),
+        }),
+        JobStateError,
+      );
       assert.deepEqual(await get('a'), before);
     });
   });

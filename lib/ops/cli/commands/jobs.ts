@@ -50,7 +50,7 @@ function detailText(d: JobDetail): string {
     ['owner', l.status?.owner || '-'],
     [
       'progress',
-      `${l.status?.progress ?? 0}%${l.status?.progressMessage ? ` ${l.status.progressMessage}` : ''}`,
+      `${Math.round((l.status?.progress ?? 0) * 10) / 10}%${l.status?.progressMessage ? ` ${l.status.progressMessage}` : ''}`,
     ],
   ];
   if (l.scopes?.length) pairs.push(['scopes', l.scopes.join(', ')]);

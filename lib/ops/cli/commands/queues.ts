@@ -3,7 +3,7 @@
  */
 import type { Command } from 'commander';
 import type { JobState, QueueStats } from '../../../types';
-import type { Counts, FuseResult } from '../../management';
+import type { Counts, FuseResult, RateRow, Rates } from '../../management';
 import { countWorkerStates, type WorkerRecord } from '../../../store/worker-store';
 import { clip, formatDuration, formatTime, parseDuration, table } from '../format';
 import { EXIT_OK } from '../output';
@@ -86,16 +86,77 @@ function fuseReport(r: FuseResult): string {
   return r.changed > 0 ? `${done} ${what}` : `${what} was already ${done}`;
 }
 
+const RATE_HEADER = [
+  'STARTED',
+  'COMPLETED',
+  'FAILED',
+  'RETRIED',
+  'ABORTED',
+  'DONE/MIN',
+  'FAILED/MIN',
+  'AVG WAIT',
+  'MAX WAIT',
+  'AVG RUN',
+  'MAX RUN',
+];
+
+/** Rates over a window (`stats --since`), a row per queue (or queue and type) and a total. */
+function ratesTable(rates: Rates, byType: boolean): string {
+  const perMin = (n: number) => (n === 0 ? '0' : n < 10 ? n.toFixed(2) : n.toFixed(1));
+  const numbers = (r: RateRow) => [
+    String(r.started),
+    String(r.completed),
+    String(r.failed),
+    String(r.retried),
+    String(r.aborted),
+    perMin(r.completedPerMin),
+    perMin(r.failedPerMin),
+    formatDuration(r.waitAvgMs),
+    r.started > 0 ? formatDuration(r.waitMaxMs) : '-',
+    formatDuration(r.runAvgMs),
+    r.runCount > 0 ? formatDuration(r.runMaxMs) : '-',
+  ];
+  const lead = byType ? ['QUEUE', 'TYPE'] : ['QUEUE'];
+  const rows = rates.rows.map((r) => [r.queue, ...(byType ? [r.type ?? ''] : []), ...numbers(r)]);
+  rows.push([...lead.map((_, i) => (i === 0 ? 'all' : '')), ...numbers(rates.totals)]);
+  const align = [...lead.map(() => 'left' as const), ...RATE_HEADER.map(() => 'right' as const)];
+  return table([...lead, ...RATE_HEADER], rows, align);
+}
+
+/** The line above the rates: the window, exactly. */
+function windowLine(rates: Rates, since: string): string {
+  return `over the last ${since}: ${formatTime(rates.from)} to ${formatTime(rates.to)} (${rates.minutes.toFixed(1)} min), from the workers' rollups`;
+}
+
 /** Registers the queue commands. */
 export function registerQueueCommands(program: Command, actions: Actions): void {
   program
     .command('stats')
-    .description('counts by queue (and job type) and state, from one aggregation')
+    .description('counts by queue (and job type) and state; with --since, rates over a past window')
     .option('-q, --queue <queue>', 'only this queue')
     .option('-t, --by-type', 'one row per queue and job type')
+    .option('--since <duration>', 'rates over the last 1h, 1d, 7d... (completed, failed, waits)')
+    .option('--type <type>', 'with --since: only this job type')
     .action(
       actions.db(async ({ ctx, opts, printer }) => {
         const queue = opts.queue as string | undefined;
+        const since = opts.since as string | undefined;
+        if (since !== undefined) {
+          const rates = await ctx.management.rates({
+            sinceMs: parseDuration(since, 'window'),
+            queue,
+            type: opts.type as string | undefined,
+            byType: opts.byType === true || opts.type !== undefined,
+          });
+          const byType = opts.byType === true || opts.type !== undefined;
+          printer.result(rates, () =>
+            [
+              windowLine(rates, since),
+              rates.rows.length === 0 ? 'nothing ran in this window' : ratesTable(rates, byType),
+            ].join('\n'),
+          );
+          return;
+        }
         const [counts, records, workers] = await Promise.all([
           ctx.management.counts({ queue }),
           ctx.management.queueRecords(),
