@@ -28,6 +28,7 @@ export const ErrorCode = {
   JobState: 'DROVER_JOB_STATE',
   HookWait: 'DROVER_HOOK_WAIT',
   CommandFailed: 'DROVER_COMMAND_FAILED',
+  TransactionsUnsupported: 'DROVER_TRANSACTIONS_UNSUPPORTED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -297,6 +298,17 @@ export class CommandFailedError extends DroverError {
     super(ErrorCode.CommandFailed, `command ${command} ${how}${detail ? `: ${detail}` : ''}`);
     this.exitCode = exitCode;
     this.signal = signal;
+  }
+}
+
+/**
+ * A MongoDB session was given where no transaction can be had: the server has no transactions
+ * (a standalone mongod, a stand-in like mongo-java-server) or the store is in memory. Nothing was
+ * written: drover never does silently outside a transaction what it was asked to do inside one.
+ */
+export class TransactionsUnsupportedError extends DroverError {
+  constructor(why: string, context?: DroverErrorContext) {
+    super(ErrorCode.TransactionsUnsupported, `no transactions here: ${why}`, context);
   }
 }
 

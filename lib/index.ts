@@ -11,6 +11,7 @@ export {
   type JobOptions,
   type JobFields,
   type JobClass,
+  type JobTransactionOptions,
 } from './job/base-job';
 export {
   JobType,
@@ -19,7 +20,7 @@ export {
   type JobTypeOptions,
   type UpgradeFn,
 } from './job/registry';
-export { Queue, type JobInfo } from './queue/queue';
+export { Queue, type JobInfo, type PutOptions } from './queue/queue';
 export type { QueueOptions } from './queue/queue-options';
 export type { QueueEventMap, JobEventInfo } from './events';
 export { QueueGroup } from './group/queue-group';
@@ -32,6 +33,7 @@ export type {
   ScheduleSpec,
   UpsertResult,
   TickReport,
+  ScheduleWriteOptions,
 } from './schedules/scheduler';
 export type { ScheduledJobOptions } from './store/schedule-store';
 export { Backoff, type BackoffPolicy } from './retry/attempt-chain';

@@ -23,6 +23,7 @@ import {
 import type { StartVerdict } from '../extension';
 import type { JobContext } from '../job/base-job';
 import { backoffMs } from '../timers/sleep';
+import { committedOutcome, completeInTransaction } from './transactional-outcome';
 
 /** Runs the attempts of one pool. */
 export class AttemptExecutor {
@@ -77,6 +78,7 @@ export class AttemptExecutor {
     } finally {
       clearTimeout(timer);
     }
+    if (entry.committed) return committedOutcome(thrown, logger);
     const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
     if (reason instanceof LockLostError) {
       logger.warn('lock lost: outcome dropped');
@@ -138,6 +140,7 @@ export class AttemptExecutor {
         }
         this.pool.emit('progress', { ...attemptInfo(queue, job), progress: p, message });
       },
+      transaction: (fn, options) => completeInTransaction(this.pool, entry, fn, options),
     };
   }
 }

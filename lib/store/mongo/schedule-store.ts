@@ -3,9 +3,11 @@
  * else in drover reads or writes schedule entries in MongoDB. See lib/store/schedule-store.ts for the
  * rules: definition changes match on `revision`, `lastTick` only moves forward.
  */
-import type { Collection, Db, IndexDescription } from 'mongodb';
+import type { ClientSession, Collection, Db, IndexDescription } from 'mongodb';
+import type { SessionOptions } from '../job-store';
 import type { ScheduleDocument, ScheduleStore } from '../schedule-store';
 import { isDuplicateKey, storeError } from './errors';
+import { SessionGate, sessionError } from './transactions';
 
 type Doc = ScheduleDocument;
 
@@ -18,9 +20,15 @@ export const SCHEDULE_DUE_INDEX: IndexDescription = {
 /** MongoDB implementation of the schedule table. */
 export class MongoScheduleStore implements ScheduleStore {
   readonly schedules: Collection<Doc>;
+  private readonly sessions: SessionGate;
 
   constructor(db: Db, collectionName = 'drover_schedules') {
     this.schedules = db.collection<Doc>(collectionName);
+    this.sessions = new SessionGate(db);
+  }
+
+  async sessionCheck(session: ClientSession): Promise<void> {
+    await this.sessions.check(session);
   }
 
   async init(): Promise<void> {
@@ -31,8 +39,8 @@ export class MongoScheduleStore implements ScheduleStore {
     }
   }
 
-  async scheduleGet(key: string): Promise<Doc | null> {
-    return this.schedules.findOne({ _id: key });
+  async scheduleGet(key: string, options: SessionOptions = {}): Promise<Doc | null> {
+    return this.schedules.findOne({ _id: key }, { session: options.session });
   }
 
   async scheduleList(params: { afterKey?: string; limit: number }): Promise<Doc[]> {
@@ -48,18 +56,24 @@ export class MongoScheduleStore implements ScheduleStore {
       .toArray();
   }
 
-  async scheduleInsert(doc: Doc): Promise<boolean> {
+  async scheduleInsert(doc: Doc, options: SessionOptions = {}): Promise<boolean> {
+    const { session } = options;
     try {
-      await this.schedules.insertOne(doc);
+      await this.schedules.insertOne(doc, { session });
       return true;
     } catch (err) {
+      // In a session the caller read the key first (a MongoDB transaction reports a key inserted
+      // meanwhile as a write conflict; DocumentDB as a duplicate, its transaction left alive).
       if (isDuplicateKey(err)) return false;
-      throw storeError('inserting a schedule', err);
+      throw session
+        ? sessionError('inserting a schedule', err)
+        : storeError('inserting a schedule', err);
     }
   }
 
   async scheduleRedefine(
     params: Parameters<ScheduleStore['scheduleRedefine']>[0],
+    { session }: SessionOptions = {},
   ): Promise<boolean> {
     const { queue, type, payload, options, everyMs, cron, timezone, enabled } = params.definition;
     const res = await this.schedules.updateOne(
@@ -79,6 +93,7 @@ export class MongoScheduleStore implements ScheduleStore {
         },
         $inc: { revision: 1 },
       },
+      { session },
     );
     return res.matchedCount === 1;
   }
@@ -95,8 +110,8 @@ export class MongoScheduleStore implements ScheduleStore {
     return res.matchedCount === 1;
   }
 
-  async scheduleRemove(key: string): Promise<boolean> {
-    const res = await this.schedules.deleteOne({ _id: key });
+  async scheduleRemove(key: string, options: SessionOptions = {}): Promise<boolean> {
+    const res = await this.schedules.deleteOne({ _id: key }, { session: options.session });
     return res.deletedCount === 1;
   }
 }

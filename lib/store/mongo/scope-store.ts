@@ -3,10 +3,12 @@
  * or `${queue}/$slot/${i}/${key}` for a concurrency-key slot) is the lock: an insert that hits a
  * duplicate key means the scope (or slot) is held.
  */
-import type { Collection, Db, Filter } from 'mongodb';
+import type { ClientSession, Collection, Db, Filter } from 'mongodb';
 import { MongoBulkWriteError } from 'mongodb';
+import type { SessionOptions } from '../job-store';
 import type { ScopeLockDocument, ScopeReleaseFilter, ScopeStore } from '../scope-store';
 import { DUPLICATE_KEY, isDuplicateKey, storeError } from './errors';
+import { sessionError } from './transactions';
 
 type Doc = ScopeLockDocument;
 
@@ -39,8 +41,9 @@ export class MongoScopeStore implements ScopeStore {
     }
   }
 
-  async scopeInsert(locks: Doc[]): Promise<string[]> {
+  async scopeInsert(locks: Doc[], options: SessionOptions = {}): Promise<string[]> {
     if (locks.length === 0) return [];
+    if (options.session) return this.scopeInsertInSession(locks, options.session);
     try {
       if (locks.length === 1) await this.scopes.insertOne(locks[0]);
       else await this.scopes.insertMany(locks, { ordered: false });
@@ -58,8 +61,44 @@ export class MongoScopeStore implements ScopeStore {
     }
   }
 
-  async scopeGet(id: string): Promise<Doc | null> {
-    return this.scopes.findOne({ _id: id });
+  /**
+   * Inside the caller's session a duplicate key would abort a MongoDB transaction: held locks are
+   * read first and only the free ones inserted. DocumentDB (whose transactions see commits made
+   * after they began) may still report a duplicate: it leaves the transaction alive, so it counts
+   * as held, as without a session.
+   */
+  private async scopeInsertInSession(locks: Doc[], session: ClientSession): Promise<string[]> {
+    try {
+      const held = new Set(
+        (
+          await this.scopes
+            .find({ _id: { $in: locks.map((l) => l._id) } }, { session, projection: { _id: 1 } })
+            .toArray()
+        ).map((d) => d._id),
+      );
+      const conflicts: string[] = [];
+      for (const lock of locks) {
+        // Held, or inserted by an earlier lock of this very call (two jobs of a batch).
+        if (held.has(lock._id)) {
+          conflicts.push(lock._id);
+          continue;
+        }
+        try {
+          await this.scopes.insertOne(lock, { session });
+        } catch (err) {
+          if (!isDuplicateKey(err)) throw err;
+          conflicts.push(lock._id);
+        }
+        held.add(lock._id);
+      }
+      return conflicts;
+    } catch (err) {
+      throw sessionError('inserting scope locks', err);
+    }
+  }
+
+  async scopeGet(id: string, options: SessionOptions = {}): Promise<Doc | null> {
+    return this.scopes.findOne({ _id: id }, { session: options.session });
   }
 
   async scopeGetMany(ids: string[]): Promise<Doc[]> {
@@ -67,26 +106,35 @@ export class MongoScopeStore implements ScopeStore {
     return this.scopes.find({ _id: { $in: ids } }).toArray();
   }
 
-  async scopeTakeOver(params: { lock: Doc; expectedToken: string }): Promise<boolean> {
+  async scopeTakeOver(
+    params: { lock: Doc; expectedToken: string },
+    options: SessionOptions = {},
+  ): Promise<boolean> {
     const { _id, ...rest } = params.lock;
-    const res = await this.scopes.replaceOne({ _id, token: params.expectedToken }, rest);
+    const res = await this.scopes.replaceOne({ _id, token: params.expectedToken }, rest, {
+      session: options.session,
+    });
     return res.matchedCount === 1;
   }
 
-  async scopeRefresh(params: { id: string; token: string; expiresAt: Date }): Promise<boolean> {
+  async scopeRefresh(
+    params: { id: string; token: string; expiresAt: Date },
+    options: SessionOptions = {},
+  ): Promise<boolean> {
     const res = await this.scopes.updateOne(
       { _id: params.id, token: params.token },
       { $set: { expiresAt: params.expiresAt } },
+      { session: options.session },
     );
     return res.matchedCount === 1;
   }
 
-  async scopeRelease(filters: ScopeReleaseFilter[]): Promise<number> {
+  async scopeRelease(filters: ScopeReleaseFilter[], options: SessionOptions = {}): Promise<number> {
     const nonEmpty = filters.filter((f) => f.ids.length > 0);
     if (nonEmpty.length === 0) return 0;
     const filter =
       nonEmpty.length === 1 ? releaseFilter(nonEmpty[0]) : { $or: nonEmpty.map(releaseFilter) };
-    const res = await this.scopes.deleteMany(filter);
+    const res = await this.scopes.deleteMany(filter, { session: options.session });
     return res.deletedCount;
   }
 
