@@ -60,6 +60,7 @@ export {
   type JobErrorRecord,
   type QueueStats,
   type ConcurrencyKey,
+  type TraceContext,
 } from './types';
 export * from './errors';
 export {

@@ -17,6 +17,7 @@ import {
   type JobTimeInfo,
   type JobTypeInfo,
   type StoredDependency,
+  type TraceContext,
 } from '../types';
 
 /** Default bound on attempts of a retryable job. */
@@ -124,6 +125,7 @@ export const BASE_FIELDS = [
   'priority',
   'dependency',
   'queue',
+  'traceContext',
 ] as const;
 
 /** A list of strings given as an option (scopes), copied; a typed error for anything else. */
@@ -198,6 +200,8 @@ export abstract class BaseJob {
   concurrencyKey?: ConcurrencyKey;
   priority = 0;
   dependency: StoredDependency = { type: 'always', edges: [], options: {}, onEdgeFailure: 'fail' };
+  /** Trace context of the put that created the job (set by drover when tracing is on). */
+  traceContext?: TraceContext;
 
   /** Does the work. Throw (or `addError`) to fail; throw `RetryableError` to ask for a retry. */
   abstract run(ctx: JobContext): Promise<void>;

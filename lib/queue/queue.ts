@@ -139,7 +139,7 @@ export class Queue extends TypedEmitter<QueueEventMap> {
     const session = options.session;
     // Refused before anything is written (never done outside the transaction asked for).
     if (session !== undefined) await this.store.sessionCheck(session);
-    await this.insert(docs, { session });
+    await this.options.tracing.put(this.name, docs, () => this.insert(docs, { session }));
     for (const job of jobs) job.queue = this.name;
     afterCommit(session, this.wake);
   }

@@ -72,7 +72,9 @@ export class AttemptExecutor {
     const errorsBefore = job.status.errCount;
     let thrown: unknown;
     try {
-      await job.run(this.jobContext(entry, logger));
+      await opts.tracing.attempt(this.pool.queue, job, controller.signal, () =>
+        job.run(this.jobContext(entry, logger)),
+      );
     } catch (err) {
       thrown = err;
     } finally {

@@ -3,7 +3,7 @@
  * package's API: make it on purpose, in the same commit as the code.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import ts from 'typescript';
@@ -113,6 +113,7 @@ const PUBLIC_API: Record<string, { source: string; names: string[] }> = {
       'TimeRangeRequestInfo',
       'TimeRangeRequests',
       'TimeRangeRequestsOptions',
+      'TraceContext',
       'TransactionsUnsupportedError',
       'UnknownJobTypeError',
       'UpgradeFn',
@@ -257,6 +258,18 @@ describe('public API', function () {
       const key = entry === 'drover' ? '.' : `./${entry.slice('drover/'.length)}`;
       const built = `./dist/${source.replace(/\.ts$/, '')}`;
       assert.deepEqual(pkg.exports[key], { types: `${built}.d.ts`, default: `${built}.js` }, key);
+    }
+  });
+
+  it('names @opentelemetry/api (an optional peer) in no shipped declaration file', () => {
+    const dir = path.join(root, 'dist', 'lib');
+    const declarations = (readdirSync(dir, { recursive: true }) as string[]).filter((f) =>
+      f.endsWith('.d.ts'),
+    );
+    assert.ok(declarations.length > 50, 'the build is there');
+    for (const file of declarations) {
+      const text = readFileSync(path.join(dir, file), 'utf8');
+      assert.doesNotMatch(text, /(from|import\()\s*['"]@opentelemetry\//, file);
     }
   });
 
