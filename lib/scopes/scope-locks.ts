@@ -387,11 +387,15 @@ export class ScopeLocks implements QueueExtension {
       ) {
         return false;
       }
-      // Still running with a live lock: remember its new expiry so others skip the read.
-      await this.scopes.scopeRefresh(
-        { id: held._id, token: held.token, expiresAt: lockExpiresAt },
-        options,
-      );
+      // Still running with a live lock: remember its new expiry so others skip the read (not
+      // from inside a caller's transaction: a write to another job's lock could only conflict).
+      if (!options.session) {
+        await this.scopes.scopeRefresh({
+          id: held._id,
+          token: held.token,
+          expiresAt: lockExpiresAt,
+        });
+      }
       return true;
     }
     const latest = await this.jobs.jobGetLatest(held.holder, options);

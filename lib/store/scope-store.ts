@@ -10,7 +10,7 @@
  * - an insert of a lock whose `_id` exists fails for that lock only, and says which ones failed;
  * - a lock changes hands only by a write conditioned on its current `token` (one acquisition).
  *
- * The calls a put makes (insert, get, take over, refresh, release) take the caller's session, so
+ * The calls a put makes (insert, get, take over, release) take the caller's session, so
  * enqueue scopes commit or roll back with the job (see `SessionOptions`).
  */
 import type { SessionOptions } from './job-store';
@@ -87,10 +87,7 @@ export interface ScopeStore {
     options?: SessionOptions,
   ): Promise<boolean>;
   /** Moves the expiry of the acquisition `token`; false when the lock changed hands. */
-  scopeRefresh(
-    params: { id: string; token: string; expiresAt: Date },
-    options?: SessionOptions,
-  ): Promise<boolean>;
+  scopeRefresh(params: { id: string; token: string; expiresAt: Date }): Promise<boolean>;
   /** Deletes the locks any filter matches, in one round trip; returns how many. */
   scopeRelease(filters: ScopeReleaseFilter[], options?: SessionOptions): Promise<number>;
   /** Locks held in a queue (optionally by one job), ascending by ID. */

@@ -60,11 +60,7 @@ export class MemoryScopeStore implements ScopeStore {
     return true;
   }
 
-  async scopeRefresh(
-    params: { id: string; token: string; expiresAt: Date },
-    options?: SessionOptions,
-  ): Promise<boolean> {
-    refuseSession(options);
+  async scopeRefresh(params: { id: string; token: string; expiresAt: Date }): Promise<boolean> {
     const current = this.locks.get(params.id);
     if (!current || current.token !== params.token) return false;
     current.expiresAt = params.expiresAt;

@@ -117,14 +117,10 @@ export class MongoScopeStore implements ScopeStore {
     return res.matchedCount === 1;
   }
 
-  async scopeRefresh(
-    params: { id: string; token: string; expiresAt: Date },
-    options: SessionOptions = {},
-  ): Promise<boolean> {
+  async scopeRefresh(params: { id: string; token: string; expiresAt: Date }): Promise<boolean> {
     const res = await this.scopes.updateOne(
       { _id: params.id, token: params.token },
       { $set: { expiresAt: params.expiresAt } },
-      { session: options.session },
     );
     return res.matchedCount === 1;
   }
