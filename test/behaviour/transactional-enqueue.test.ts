@@ -20,7 +20,7 @@ import {
 import { eventually, FAST, testLogger } from '../support/backends';
 import { NoopJob } from '../support/jobs';
 import { freshDb, testUri } from '../support/server';
-import { serverHasTransactions, TxnDeployment } from '../support/transactions';
+import { Gate, serverHasTransactions, TxnDeployment } from '../support/transactions';
 
 interface Order {
   _id: string;
@@ -190,6 +190,41 @@ describe('transactional enqueue', function () {
         ['first'],
       );
       assert.equal(await deployment.stores.jobs.jobGet('again'), null);
+    });
+
+    it("a write conflict of a put is labelled transient: the driver's withTransaction retries", async () => {
+      const queue = await deployment.group().get(queueName);
+      // Another transaction holds the scope, uncommitted: our insert of its lock conflicts.
+      const blocker = client.startSession();
+      blocker.startTransaction();
+      await queue.put(NoopJob.create({}, { id: 'blocker', enqueueScopes: ['s'] }), {
+        session: blocker,
+      });
+      const secondTry = new Gate();
+      const unblocked = new Gate();
+      let tries = 0;
+      try {
+        const done = session.withTransaction(async () => {
+          if (++tries > 1) {
+            secondTry.release();
+            await unblocked.open;
+          }
+          await queue.put(NoopJob.create({}, { id: 'mine', enqueueScopes: ['s'] }), { session });
+        });
+        // Without the label the driver gives up: `done` rejects with the conflict.
+        await Promise.race([secondTry.open, done.then(() => assert.fail('no second try'))]);
+        await blocker.abortTransaction();
+        unblocked.release();
+        await done;
+      } finally {
+        await blocker.endSession();
+      }
+      assert.equal(tries, 2);
+      assert.deepEqual(
+        (await deployment.stores.scopes.scopeList({ queue: queueName })).map((l) => l.holder),
+        ['mine'],
+      );
+      assert.equal(await deployment.stores.jobs.jobGet('blocker'), null);
     });
 
     it('a schedule upserted or removed in a transaction commits and rolls back with it', async () => {

@@ -46,7 +46,7 @@ import {
 } from './job-filters';
 import { JOB_INDEXES } from './job-indexes';
 import { MongoJobStoreAdmin } from './job-store-admin';
-import { runTransaction, SessionGate, sessionError } from './transactions';
+import { runTransaction, SessionGate, sessionError, sessionOp } from './transactions';
 
 type Doc = JobDocument;
 
@@ -128,15 +128,17 @@ export class MongoJobStore extends MongoJobStoreAdmin implements JobStore {
     }
   }
 
-  async jobGet(id: string, options: SessionOptions = {}): Promise<Doc | null> {
-    return this.jobs.findOne({ _id: id }, { session: options.session });
+  async jobGet(id: string, { session }: SessionOptions = {}): Promise<Doc | null> {
+    return sessionOp(session, 'reading a job', () => this.jobs.findOne({ _id: id }, { session }));
   }
 
-  async jobGetLatest(baseJobId: string, options: SessionOptions = {}): Promise<Doc | null> {
-    return this.jobs.findOne(attemptsFilter(baseJobId), {
-      sort: { 'retryInfo.currentAttempt': -1 },
-      session: options.session,
-    });
+  async jobGetLatest(baseJobId: string, { session }: SessionOptions = {}): Promise<Doc | null> {
+    return sessionOp(session, 'reading a job', () =>
+      this.jobs.findOne(attemptsFilter(baseJobId), {
+        sort: { 'retryInfo.currentAttempt': -1 },
+        session,
+      }),
+    );
   }
 
   async jobAttempts(baseJobId: string): Promise<Doc[]> {
@@ -195,20 +197,16 @@ export class MongoJobStore extends MongoJobStoreAdmin implements JobStore {
     return result;
   }
 
-  async jobWrite(params: JobWriteParams, options: SessionOptions = {}): Promise<number | null> {
+  async jobWrite(params: JobWriteParams, { session }: SessionOptions = {}): Promise<number | null> {
     const { token } = params;
-    const { session } = options;
-    try {
-      const res = await this.jobs.updateOne(
+    const res = await sessionOp(session, 'writing a job', () =>
+      this.jobs.updateOne(
         heldFilter(token, params.update),
         { $set: updateFields(params.update, params.now), $inc: { 'status.modCount': 1 } },
         { session },
-      );
-      return res.matchedCount === 1 ? token.modCount + 1 : null;
-    } catch (err) {
-      if (session) throw sessionError('writing a job', err);
-      throw err;
-    }
+      ),
+    );
+    return res.matchedCount === 1 ? token.modCount + 1 : null;
   }
 
   async jobTransition(params: JobTransitionParams): Promise<number | null> {

@@ -7,7 +7,7 @@ import type { ClientSession, Collection, Db, IndexDescription } from 'mongodb';
 import type { SessionOptions } from '../job-store';
 import type { ScheduleDocument, ScheduleStore } from '../schedule-store';
 import { isDuplicateKey, storeError } from './errors';
-import { SessionGate, sessionError } from './transactions';
+import { SessionGate, sessionError, sessionOp } from './transactions';
 
 type Doc = ScheduleDocument;
 
@@ -39,8 +39,10 @@ export class MongoScheduleStore implements ScheduleStore {
     }
   }
 
-  async scheduleGet(key: string, options: SessionOptions = {}): Promise<Doc | null> {
-    return this.schedules.findOne({ _id: key }, { session: options.session });
+  async scheduleGet(key: string, { session }: SessionOptions = {}): Promise<Doc | null> {
+    return sessionOp(session, 'reading a schedule', () =>
+      this.schedules.findOne({ _id: key }, { session }),
+    );
   }
 
   async scheduleList(params: { afterKey?: string; limit: number }): Promise<Doc[]> {
@@ -76,24 +78,26 @@ export class MongoScheduleStore implements ScheduleStore {
     { session }: SessionOptions = {},
   ): Promise<boolean> {
     const { queue, type, payload, options, everyMs, cron, timezone, enabled } = params.definition;
-    const res = await this.schedules.updateOne(
-      { _id: params.key, revision: params.revision },
-      {
-        $set: {
-          queue,
-          type,
-          payload,
-          options,
-          everyMs,
-          cron,
-          timezone,
-          enabled,
-          updatedAt: params.now,
-          nextTickAt: params.nextTickAt,
+    const res = await sessionOp(session, 'redefining a schedule', () =>
+      this.schedules.updateOne(
+        { _id: params.key, revision: params.revision },
+        {
+          $set: {
+            queue,
+            type,
+            payload,
+            options,
+            everyMs,
+            cron,
+            timezone,
+            enabled,
+            updatedAt: params.now,
+            nextTickAt: params.nextTickAt,
+          },
+          $inc: { revision: 1 },
         },
-        $inc: { revision: 1 },
-      },
-      { session },
+        { session },
+      ),
     );
     return res.matchedCount === 1;
   }
@@ -110,8 +114,10 @@ export class MongoScheduleStore implements ScheduleStore {
     return res.matchedCount === 1;
   }
 
-  async scheduleRemove(key: string, options: SessionOptions = {}): Promise<boolean> {
-    const res = await this.schedules.deleteOne({ _id: key }, { session: options.session });
+  async scheduleRemove(key: string, { session }: SessionOptions = {}): Promise<boolean> {
+    const res = await sessionOp(session, 'removing a schedule', () =>
+      this.schedules.deleteOne({ _id: key }, { session }),
+    );
     return res.deletedCount === 1;
   }
 }

@@ -8,7 +8,7 @@ import { MongoBulkWriteError } from 'mongodb';
 import type { SessionOptions } from '../job-store';
 import type { ScopeLockDocument, ScopeReleaseFilter, ScopeStore } from '../scope-store';
 import { DUPLICATE_KEY, isDuplicateKey, storeError } from './errors';
-import { sessionError } from './transactions';
+import { sessionError, sessionOp } from './transactions';
 
 type Doc = ScopeLockDocument;
 
@@ -97,8 +97,10 @@ export class MongoScopeStore implements ScopeStore {
     }
   }
 
-  async scopeGet(id: string, options: SessionOptions = {}): Promise<Doc | null> {
-    return this.scopes.findOne({ _id: id }, { session: options.session });
+  async scopeGet(id: string, { session }: SessionOptions = {}): Promise<Doc | null> {
+    return sessionOp(session, 'reading a scope lock', () =>
+      this.scopes.findOne({ _id: id }, { session }),
+    );
   }
 
   async scopeGetMany(ids: string[]): Promise<Doc[]> {
@@ -108,12 +110,12 @@ export class MongoScopeStore implements ScopeStore {
 
   async scopeTakeOver(
     params: { lock: Doc; expectedToken: string },
-    options: SessionOptions = {},
+    { session }: SessionOptions = {},
   ): Promise<boolean> {
     const { _id, ...rest } = params.lock;
-    const res = await this.scopes.replaceOne({ _id, token: params.expectedToken }, rest, {
-      session: options.session,
-    });
+    const res = await sessionOp(session, 'taking a scope lock over', () =>
+      this.scopes.replaceOne({ _id, token: params.expectedToken }, rest, { session }),
+    );
     return res.matchedCount === 1;
   }
 
@@ -125,12 +127,17 @@ export class MongoScopeStore implements ScopeStore {
     return res.matchedCount === 1;
   }
 
-  async scopeRelease(filters: ScopeReleaseFilter[], options: SessionOptions = {}): Promise<number> {
+  async scopeRelease(
+    filters: ScopeReleaseFilter[],
+    { session }: SessionOptions = {},
+  ): Promise<number> {
     const nonEmpty = filters.filter((f) => f.ids.length > 0);
     if (nonEmpty.length === 0) return 0;
     const filter =
       nonEmpty.length === 1 ? releaseFilter(nonEmpty[0]) : { $or: nonEmpty.map(releaseFilter) };
-    const res = await this.scopes.deleteMany(filter, { session: options.session });
+    const res = await sessionOp(session, 'releasing scope locks', () =>
+      this.scopes.deleteMany(filter, { session }),
+    );
     return res.deletedCount;
   }
 

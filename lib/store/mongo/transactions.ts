@@ -55,6 +55,23 @@ export function sessionError(what: string, err: unknown): Error {
   return err;
 }
 
+/**
+ * Runs `op`; with a session, a failure is translated by `sessionError` (without one, it is
+ * thrown as it comes, as store calls without sessions do).
+ */
+export async function sessionOp<T>(
+  session: ClientSession | undefined,
+  what: string,
+  op: () => Promise<T>,
+): Promise<T> {
+  if (!session) return op();
+  try {
+    return await op();
+  } catch (err) {
+    throw sessionError(what, err);
+  }
+}
+
 /** A server (or the driver, for a topology without sessions) refusing transactions. */
 function refusesTransactions(err: MongoError): boolean {
   if (typeof err.code === 'number' && NO_TRANSACTION_CODES.has(err.code)) return true;
