@@ -18,6 +18,7 @@ export const WRITE_CONFLICT = 112;
 const TRANSIENT = 'TransientTransactionError';
 const UNKNOWN_COMMIT = 'UnknownTransactionCommitResult';
 const COMMAND_NOT_FOUND = 59;
+const MAX_TIME_MS_EXPIRED = 50;
 /** Error codes of a server refusing transactions (IllegalOperation: "only on a replica set"). */
 const NO_TRANSACTION_CODES = new Set([20]);
 /** Pause between two tries of a transaction after a transient error: doubling, jittered. */
@@ -189,9 +190,12 @@ async function commit(
       await session.commitTransaction();
       return 'committed';
     } catch (err) {
-      const unknown = err instanceof MongoError && err.hasErrorLabel(UNKNOWN_COMMIT);
-      // MaxTimeMSExpired (50) on commit is final, as the driver's convenient API has it.
-      if (unknown && (err as MongoError).code !== 50 && mayRetry()) continue;
+      // MaxTimeMSExpired on commit is final, as the driver's convenient API has it.
+      const unknown =
+        err instanceof MongoError &&
+        err.hasErrorLabel(UNKNOWN_COMMIT) &&
+        err.code !== MAX_TIME_MS_EXPIRED;
+      if (unknown && mayRetry()) continue;
       if (isTransientTransactionError(err) && mayRetry()) return 'retry';
       throw err;
     }
