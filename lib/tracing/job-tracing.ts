@@ -46,18 +46,22 @@ const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
 /** Spans of one queue's puts and runs; a no-op until (and unless) the API can be loaded. */
 export class JobTracing {
-  private api?: Promise<Api | undefined>;
+  /** The import under way, once asked. */
+  private loading?: Promise<Api | null>;
+  /** The API once imported; null when off or not installed (then nothing is ever done). */
+  private api?: Api | null;
 
   constructor(readonly enabled: boolean) {}
 
-  /** The API, imported once on first use; undefined when off or not installed. */
-  private load(): Promise<Api | undefined> {
-    if (!this.enabled) return Promise.resolve(undefined);
-    this.api ??= import('@opentelemetry/api').then(
+  /** The API, imported once on first use; null when off or not installed. */
+  private async load(): Promise<Api | null> {
+    if (this.api !== undefined) return this.api;
+    if (!this.enabled) return (this.api = null);
+    this.loading ??= import('@opentelemetry/api').then(
       (api): Api => api,
-      () => undefined,
+      () => null,
     );
-    return this.api;
+    return (this.api = await this.loading);
   }
 
   /**
@@ -65,7 +69,7 @@ export class JobTracing {
    * context in every document.
    */
   async put<T>(queue: string, docs: JobDocument[], write: () => Promise<T>): Promise<T> {
-    const api = await this.load();
+    const api = this.api === undefined ? await this.load() : this.api;
     if (!api) return write();
     const attributes: Otel.Attributes = {
       [A.system]: SYSTEM,
@@ -99,7 +103,7 @@ export class JobTracing {
    * linked to the put's.
    */
   async attempt(queue: string, job: BaseJob, signal: AbortSignal, run: () => Promise<void>) {
-    const api = await this.load();
+    const api = this.api === undefined ? await this.load() : this.api;
     if (!api) return run();
     const link = spanContextOf(api, job.traceContext);
     const span = api.trace.getTracer(TRACER_NAME).startSpan(
