@@ -22,6 +22,7 @@ const FEATURES = [
 const ABOVE_STORE = [
   './lib/job',
   './lib/extension.ts',
+  './lib/tracing',
   './lib/runner',
   './lib/retry',
   './lib/queue',
@@ -70,6 +71,19 @@ const zones = [
     './lib/extension.ts',
     ['./lib/runner', './lib/queue', './lib/group', './lib/ops', ...FEATURES],
     'extensions are the protocol the runner calls',
+  ),
+  layer(
+    './lib/tracing',
+    [
+      './lib/store',
+      './lib/runner',
+      './lib/retry',
+      './lib/queue',
+      './lib/group',
+      './lib/ops',
+      ...FEATURES,
+    ],
+    'tracing wraps the runner and the queue: it knows job classes and documents only',
   ),
   layer(
     './lib/runner',

@@ -10,7 +10,12 @@
  * Children run in the group's worker: their scopes, concurrency keys, dependencies and retry
  * settings do not apply (give the group itself a `concurrency` key option to bound it).
  */
-import { JobAbortedError, MaxTimeExceededError, toError } from '../lib/errors';
+import {
+  InvalidArgumentError,
+  JobAbortedError,
+  MaxTimeExceededError,
+  toError,
+} from '../lib/errors';
 import { BaseJob, type JobContext } from '../lib/job/base-job';
 import { defaultRegistry, JobType, type Registry } from '../lib/job/registry';
 import type { JobDocument, JobErrorRecord } from '../lib/types';
@@ -138,6 +143,12 @@ export class GroupJob extends BaseJob {
         attempt: 0,
         progress: async (percent) => {
           child.status.progress = Math.max(0, Math.min(100, percent));
+        },
+        transaction: async () => {
+          // Only the group's attempt is recorded: there is no completion of the child's to commit.
+          throw new InvalidArgumentError(
+            `child ${child.id} of a GroupJob cannot use ctx.transaction: it has no attempt of its own`,
+          );
         },
       });
     } catch (err) {

@@ -30,6 +30,7 @@ export const ErrorCode = {
   CommandFailed: 'DROVER_COMMAND_FAILED',
   SandboxCrashed: 'DROVER_SANDBOX_CRASHED',
   SandboxOutOfMemory: 'DROVER_SANDBOX_OUT_OF_MEMORY',
+  TransactionsUnsupported: 'DROVER_TRANSACTIONS_UNSUPPORTED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -331,6 +332,17 @@ export class SandboxOutOfMemoryError extends DroverError {
       jobId,
     });
     this.heapLimitMb = heapLimitMb;
+  }
+}
+
+/**
+ * A MongoDB session was given where no transaction can be had: the server has no transactions
+ * (a standalone mongod, a stand-in like mongo-java-server) or the store is in memory. Nothing was
+ * written: drover never does silently outside a transaction what it was asked to do inside one.
+ */
+export class TransactionsUnsupportedError extends DroverError {
+  constructor(why: string, context?: DroverErrorContext) {
+    super(ErrorCode.TransactionsUnsupported, `no transactions here: ${why}`, context);
   }
 }
 

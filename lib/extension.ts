@@ -4,7 +4,7 @@
  * feature lives in its own module and the runner stays small.
  */
 import type { BaseJob } from './job/base-job';
-import type { LockToken } from './store/job-store';
+import type { LockToken, SessionOptions } from './store/job-store';
 import type { JobDocument, JobState } from './types';
 
 /** What an extension decides about a claimed attempt before it runs. */
@@ -38,10 +38,14 @@ export interface ClaimGrant {
 /** A feature plugged into queues. Every hook is optional. */
 export interface QueueExtension {
   readonly name: string;
-  /** Before documents are inserted; throw to reject them all (undo your own work first). */
-  beforeInsert?(queue: string, docs: JobDocument[]): Promise<void>;
+  /**
+   * Before documents are inserted; throw to reject them all (undo your own work first). With a
+   * session (a put inside the caller's transaction), read and write through it, so what you
+   * write commits or rolls back with the jobs.
+   */
+  beforeInsert?(queue: string, docs: JobDocument[], options?: SessionOptions): Promise<void>;
   /** After an insert that failed for some documents: undo for those not inserted. */
-  insertFailed?(queue: string, notInserted: JobDocument[]): Promise<void>;
+  insertFailed?(queue: string, notInserted: JobDocument[], options?: SessionOptions): Promise<void>;
   /** After a claim, before running; the first verdict other than 'run' wins. */
   beforeStart?(ctx: AttemptContext): Promise<StartVerdict>;
   /** After the attempt left `running` (any outcome, or released), whether or not it ran. */

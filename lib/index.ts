@@ -12,6 +12,7 @@ export {
   type JobOptions,
   type JobFields,
   type JobClass,
+  type JobTransactionOptions,
 } from './job/base-job';
 export {
   JobType,
@@ -21,7 +22,7 @@ export {
   type UpgradeFn,
 } from './job/registry';
 export type { SandboxMode, SandboxOptions } from './sandbox/sandbox-options';
-export { Queue, type JobInfo } from './queue/queue';
+export { Queue, type JobInfo, type PutOptions } from './queue/queue';
 export type { QueueOptions } from './queue/queue-options';
 export type { QueueEventMap, JobEventInfo } from './events';
 export { QueueGroup } from './group/queue-group';
@@ -34,6 +35,7 @@ export type {
   ScheduleSpec,
   UpsertResult,
   TickReport,
+  ScheduleWriteOptions,
 } from './schedules/scheduler';
 export type { ScheduledJobOptions } from './store/schedule-store';
 export { Backoff, type BackoffPolicy } from './retry/attempt-chain';
@@ -60,6 +62,7 @@ export {
   type JobErrorRecord,
   type QueueStats,
   type ConcurrencyKey,
+  type TraceContext,
 } from './types';
 export { FINISHED_STATES, FINAL_STATES, LIVE_STATES, TRANSITIONS, type Transition } from './states';
 export * from './errors';

@@ -138,6 +138,18 @@ export interface JobDocument {
   quarantine?: { code: string; reason: string; at: Date };
   /** ID of the next attempt once it exists (set by the retry steps). */
   nextAttemptId?: string;
+  /** Trace context of the put that created the job, when OpenTelemetry tracing is on. */
+  traceContext?: TraceContext;
+}
+
+/**
+ * A W3C trace context (https://www.w3.org/TR/trace-context/) stored with a job: the put's span,
+ * which every attempt's span links to, in any process.
+ */
+export interface TraceContext {
+  /** `00-<trace ID>-<span ID>-<flags>`. */
+  traceparent: string;
+  tracestate?: string;
 }
 
 /** Counts of one queue, as returned by `stats()`. */

@@ -33,7 +33,7 @@ import {
 import type { AttemptContext, QueueExtension, StartVerdict } from '../extension';
 import { MAX_ERRORS_KEPT } from '../job/base-job';
 import { defaultLogger } from '../queue/queue-options';
-import type { JobStore, JobUpdate } from '../store/job-store';
+import type { JobStore, JobUpdate, SessionOptions } from '../store/job-store';
 import type { JobDocument, JobErrorRecord, JobState } from '../types';
 import { checkNumber } from '../validate';
 import { isFinal } from '../states';
@@ -115,8 +115,16 @@ export class DependencyExtension implements QueueExtension {
     this.options = resolveDependencyExtensionOptions(options);
   }
 
-  /** Validates every stored dependency and rejects a put that would close a cycle. */
-  async beforeInsert(queue: string, docs: JobDocument[]): Promise<void> {
+  /**
+   * Validates every stored dependency and rejects a put that would close a cycle. Inside the
+   * caller's transaction the search reads through its session, so jobs put earlier in the same
+   * transaction count.
+   */
+  async beforeInsert(
+    queue: string,
+    docs: JobDocument[],
+    options: SessionOptions = {},
+  ): Promise<void> {
     if (docs.some((d) => d.state === 'blocked')) this.hasBlocked.set(queue, true);
     const batch = new Map<string, string[]>();
     for (const doc of docs) {
@@ -133,7 +141,7 @@ export class DependencyExtension implements QueueExtension {
       if (doc.dependency.edges.length > 0) batch.set(baseIdOf(doc), doc.dependency.edges);
     }
     if (batch.size === 0) return;
-    const cycle = await this.findBatchCycle(batch);
+    const cycle = await this.findBatchCycle(batch, options);
     if (cycle) throw new DependencyCycleError(cycle[0] ?? '', cycle);
   }
 
@@ -142,10 +150,13 @@ export class DependencyExtension implements QueueExtension {
    * its batch edges and its stored ones (a batch ID that already exists fails as a duplicate,
    * but the rest of the batch is inserted, so both must be acyclic).
    */
-  private async findBatchCycle(batch: Map<string, string[]>): Promise<string[] | null> {
+  private async findBatchCycle(
+    batch: Map<string, string[]>,
+    options: SessionOptions,
+  ): Promise<string[] | null> {
     const edgesOf = async (id: string): Promise<string[]> => {
       if (id === BATCH_ROOT) return [...batch.keys()];
-      const stored = await this.store.jobGetLatest(id);
+      const stored = await this.store.jobGetLatest(id, options);
       const storedEdges = Array.isArray(stored?.dependency?.edges)
         ? stored.dependency.edges.filter((e): e is string => typeof e === 'string')
         : [];
@@ -155,7 +166,8 @@ export class DependencyExtension implements QueueExtension {
     try {
       return await findCycle(BATCH_ROOT, edgesOf, {
         maxNodes: this.options.cycleMaxNodes + batch.size,
-        concurrency: 32,
+        // A transaction's operations must not run in parallel (the driver's rule).
+        concurrency: options.session ? 1 : 32,
       });
     } catch (err) {
       if (!(err instanceof InvalidArgumentError)) throw err;

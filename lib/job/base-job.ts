@@ -3,6 +3,7 @@
  * payload as ordinary fields and implement `run(ctx)`.
  */
 import { randomUUID } from 'node:crypto';
+import type { ClientSession } from 'mongodb';
 import type { Logger } from 'pino';
 import type { DependencyManager } from '../../dependency/manager';
 import { errorCodeOf, InvalidArgumentError, RetryableError, toError } from '../errors';
@@ -16,6 +17,7 @@ import {
   type JobTimeInfo,
   type JobTypeInfo,
   type StoredDependency,
+  type TraceContext,
 } from '../types';
 
 /** Default bound on attempts of a retryable job. */
@@ -35,7 +37,35 @@ export interface JobContext {
   readonly queue: string;
   /** 0 for the first attempt. */
   readonly attempt: number;
+  /**
+   * Transactional completion (MongoDB with transactions only): runs `fn` in a new transaction,
+   * then, in the same transaction, records this attempt as completed with the guarded write of
+   * its owner and modification count, and commits. The job's writes through `session` and its
+   * completion commit together or not at all: a job whose lock was lost (or that was aborted)
+   * commits nothing and gets LockLostError (or the abort's reason). Write conflicts and
+   * transient errors run `fn` again in a new transaction, so do only database work through
+   * `session` in it. Resolves to `fn`'s value once committed; the attempt is then completed,
+   * whatever `run` does next. Throws TransactionsUnsupportedError where the server (or the
+   * in-memory store) has no transactions. Effects outside MongoDB stay at-least-once.
+   */
+  transaction<T>(
+    fn: (session: ClientSession) => Promise<T>,
+    options?: JobTransactionOptions,
+  ): Promise<T>;
 }
+
+/** Options of `ctx.transaction`. */
+export interface JobTransactionOptions {
+  /**
+   * Write conflicts and transient errors are retried for this long after the first try; then the
+   * last error is thrown. Default `JOB_TRANSACTION_RETRY_MS_DEFAULT` (within 0..`_MAX`).
+   */
+  retryTimeoutMs?: number;
+}
+
+/** Default time ctx.transaction retries write conflicts and transient errors. */
+export const JOB_TRANSACTION_RETRY_MS_DEFAULT = 60_000;
+export const JOB_TRANSACTION_RETRY_MS_MAX = 3_600_000;
 
 /** Per-job options given at creation. */
 export interface JobOptions {
@@ -102,6 +132,7 @@ export const BASE_FIELDS = [
   'priority',
   'dependency',
   'queue',
+  'traceContext',
 ] as const;
 
 /** A list of strings given as an option (scopes), copied; a typed error for anything else. */
@@ -178,6 +209,8 @@ export abstract class BaseJob {
   dependency: StoredDependency = { type: 'always', edges: [], options: {}, onEdgeFailure: 'fail' };
   /** See PUT_DELAY_MS. */
   [PUT_DELAY_MS]?: number;
+  /** Trace context of the put that created the job (set by drover when tracing is on). */
+  traceContext?: TraceContext;
 
   /** Does the work. Throw (or `addError`) to fail; throw `RetryableError` to ask for a retry. */
   abstract run(ctx: JobContext): Promise<void>;

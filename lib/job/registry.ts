@@ -127,6 +127,7 @@ export class Registry {
     };
     // Absent rather than undefined: the driver would store undefined as null.
     if (job.concurrencyKey !== undefined) doc.concurrencyKey = checkConcurrency(job.concurrencyKey);
+    if (job.traceContext !== undefined) doc.traceContext = { ...job.traceContext };
     const bytes = calculateObjectSize(doc);
     if (bytes > this.maxDocumentBytes)
       throw new PayloadTooLargeError(job.id, bytes, this.maxDocumentBytes);
@@ -161,6 +162,12 @@ export class Registry {
       job.concurrencyKey = { key: doc.concurrencyKey.key, limit: doc.concurrencyKey.limit };
     job.priority = doc.priority;
     job.dependency = { ...doc.dependency, edges: [...doc.dependency.edges] };
+    // Only ever informative: a malformed one is ignored, never a reason to quarantine.
+    const trace = doc.traceContext as unknown;
+    if (isObject(trace) && typeof trace.traceparent === 'string') {
+      job.traceContext = { traceparent: trace.traceparent };
+      if (typeof trace.tracestate === 'string') job.traceContext.tracestate = trace.tracestate;
+    }
     return job;
   }
 }

@@ -9,6 +9,7 @@ import { MAX_LOCK_LOSSES_DEFAULT } from '../store/job-store';
 import { checkRateLimit, type RateLimit } from '../limits/rate-limit';
 import { checkNumber } from '../validate';
 import type { ResolvedPoolOptions } from '../runner/pool-options';
+import { JobTracing } from '../tracing/job-tracing';
 
 export { MAX_LOCK_LOSSES_DEFAULT };
 
@@ -53,6 +54,12 @@ export interface QueueOptions {
   logger?: Logger;
   /** Clock, injectable for tests. */
   now?: () => Date;
+  /**
+   * OpenTelemetry spans of puts and runs, made through `@opentelemetry/api` when the application
+   * has it installed (an optional peer dependency) and a tracer provider registered. Default
+   * true; false turns them off.
+   */
+  tracing?: boolean;
 }
 
 /** Options with every field resolved. */
@@ -151,5 +158,6 @@ export function resolveQueueOptions(...layers: (QueueOptions | undefined)[]): Re
     registry: checkKind('registry', o.registry ?? defaultRegistry, (v) => v instanceof Registry),
     logger: checkKind('logger', o.logger ?? defaultLogger(), isLogger),
     now: checkKind('now', o.now ?? (() => new Date()), (v) => typeof v === 'function'),
+    tracing: new JobTracing(checkKind('tracing', o.tracing ?? true, (v) => typeof v === 'boolean')),
   };
 }

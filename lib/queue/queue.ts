@@ -9,6 +9,7 @@ import {
   QueueClosedError,
   WaitTimeoutError,
 } from '../errors';
+import type { ClientSession } from 'mongodb';
 import { TypedEmitter, type QueueEventMap } from '../events';
 import type { QueueExtension } from '../extension';
 import { PUT_DELAY_MS, type BaseJob } from '../job/base-job';
@@ -18,7 +19,8 @@ import { MemoryRateStore } from '../store/memory/rate-store';
 import { RateLimits } from '../limits/rate-limit';
 import { RunnerPool, type RunnerHooks } from '../runner/runner-pool';
 import { Sandboxes } from '../sandbox/sandboxes';
-import type { AbortOutcome, JobStore } from '../store/job-store';
+import type { AbortOutcome, JobStore, SessionOptions } from '../store/job-store';
+import { afterCommit } from './after-commit';
 import { type JobDocument, type JobState, type QueueStats } from '../types';
 import {
   checkAttemptId,
@@ -35,6 +37,19 @@ export type JobInfo = Omit<JobDocument, 'payload'>;
 
 /** Page size of the async iterables. */
 const PAGE = 500;
+
+/** Options of `put`, `putMany` and `putUnique`. */
+export interface PutOptions {
+  /**
+   * Put inside the caller's MongoDB transaction: the jobs and everything the put writes (their
+   * enqueue scopes; their dependencies are stored in them) commit or roll back with the
+   * session's transaction, no worker sees them before the commit, and the pools of this process
+   * are woken after it. Where the server has no transactions (a standalone mongod, a stand-in)
+   * or the queue's store is in memory, the put is refused with TransactionsUnsupportedError and
+   * nothing is written. The session must come from the client the queue's store uses.
+   */
+  session?: ClientSession;
+}
 
 /** A named queue of jobs with a runner pool. */
 export class Queue extends TypedEmitter<QueueEventMap> {
@@ -78,19 +93,30 @@ export class Queue extends TypedEmitter<QueueEventMap> {
     return this.pool.owner;
   }
 
-  /** Puts a job into the queue. Throws DuplicateJobError if its ID exists. */
-  async put(job: BaseJob): Promise<void> {
-    await this.putMany([job]);
+  /**
+   * Puts a job into the queue. Throws DuplicateJobError if its ID exists. With `session`, inside
+   * the caller's transaction (see `PutOptions`).
+   * @example
+   * ```ts
+   * await session.withTransaction(async () => {
+   *   await orders.insertOne(order, { session });
+   *   await queue.put(SendConfirmation.create({ orderId: order._id }), { session });
+   * });
+   * ```
+   */
+  async put(job: BaseJob, options: PutOptions = {}): Promise<void> {
+    await this.putMany([job], options);
   }
 
   /**
    * Puts a singleton job: when its ID exists already (DuplicateJobError) or one of its
    * `enqueueScopes` is held by another job (DuplicateJobScopeError), nothing is written and this
-   * resolves false instead of throwing. Resolves true when this call inserted the job.
+   * resolves false instead of throwing. Resolves true when this call inserted the job. Inside a
+   * transaction (`session`), the conflict is found by reads, so the transaction stays usable.
    */
-  async putUnique(job: BaseJob): Promise<boolean> {
+  async putUnique(job: BaseJob, options: PutOptions = {}): Promise<boolean> {
     try {
-      await this.putMany([job]);
+      await this.putMany([job], options);
       return true;
     } catch (err) {
       if (err instanceof DuplicateJobError || err instanceof DuplicateJobScopeError) return false;
@@ -100,9 +126,10 @@ export class Queue extends TypedEmitter<QueueEventMap> {
 
   /**
    * Puts several jobs in one round trip. Every job is validated before anything is written; on
-   * colliding IDs the others are stored and a DuplicateJobError lists the collisions.
+   * colliding IDs the others are stored and a DuplicateJobError lists the collisions. With
+   * `session`, inside the caller's transaction (see `PutOptions`).
    */
-  async putMany(jobs: BaseJob[]): Promise<void> {
+  async putMany(jobs: BaseJob[], options: PutOptions = {}): Promise<void> {
     this.assertOpen();
     if (!Array.isArray(jobs)) throw new InvalidArgumentError('putMany expects an array of jobs');
     const now = this.options.now();
@@ -114,41 +141,57 @@ export class Queue extends TypedEmitter<QueueEventMap> {
       ids.add(doc._id);
       return doc;
     });
-    await this.reserve(docs);
+    const session = options.session;
+    // Refused before anything is written (never done outside the transaction asked for).
+    if (session !== undefined) await this.store.sessionCheck(session);
+    await this.options.tracing.put(this.name, docs, () => this.insert(docs, { session }));
+    for (const job of jobs) job.queue = this.name;
+    afterCommit(session, this.wake);
+  }
+
+  /** Wakes this process's pool; after a put in a transaction, once it commits. */
+  private readonly wake = (): void => this.pool.wake();
+
+  /** Reserves (extensions), inserts, and undoes the reservation of what was not inserted. */
+  private async insert(docs: JobDocument[], options: SessionOptions): Promise<void> {
+    await this.reserve(docs, options);
     try {
-      await this.store.jobInsert(docs);
+      await this.store.jobInsert(docs, options);
     } catch (err) {
       const failed =
         err instanceof DuplicateJobError
           ? docs.filter((d) => err.duplicates.includes(d._id))
           : docs;
-      await this.unreserve(failed);
+      try {
+        await this.unreserve(failed, options);
+      } catch (undo) {
+        // In a failed transaction the undo may fail too; the rollback takes the writes back.
+        if (!options.session) throw undo;
+      }
       throw err;
     }
-    for (const job of jobs) job.queue = this.name;
-    this.pool.wake();
   }
 
   /**
    * Runs the extensions' `beforeInsert` (enqueue scopes, cycle checks). When one rejects, those
    * that already ran are undone, so a refused put holds nothing.
    */
-  private async reserve(docs: JobDocument[]): Promise<void> {
+  private async reserve(docs: JobDocument[], options: SessionOptions = {}): Promise<void> {
     const done: QueueExtension[] = [];
     try {
       for (const ext of this.extensions) {
-        await ext.beforeInsert?.(this.name, docs);
+        await ext.beforeInsert?.(this.name, docs, options);
         done.push(ext);
       }
     } catch (err) {
-      for (const ext of done.reverse()) await ext.insertFailed?.(this.name, docs);
+      for (const ext of done.reverse()) await ext.insertFailed?.(this.name, docs, options);
       throw err;
     }
   }
 
   /** Undoes `reserve` for documents that were not inserted. */
-  private async unreserve(docs: JobDocument[]): Promise<void> {
-    for (const ext of this.extensions) await ext.insertFailed?.(this.name, docs);
+  private async unreserve(docs: JobDocument[], options: SessionOptions = {}): Promise<void> {
+    for (const ext of this.extensions) await ext.insertFailed?.(this.name, docs, options);
   }
 
   /** Validates a job and builds its document. Writes nothing. */

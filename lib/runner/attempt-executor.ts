@@ -23,6 +23,7 @@ import {
 import type { StartVerdict } from '../extension';
 import type { JobContext } from '../job/base-job';
 import { backoffMs } from '../timers/sleep';
+import { committedOutcome, completeInTransaction } from './transactional-outcome';
 
 /** Runs the attempts of one pool. */
 export class AttemptExecutor {
@@ -86,12 +87,15 @@ export class AttemptExecutor {
     const errorsBefore = job.status.errCount;
     let thrown: unknown;
     try {
-      await this.pool.runJob(job, this.jobContext(entry, logger));
+      await this.pool.opts.tracing.attempt(this.pool.queue, job, controller.signal, () =>
+        this.pool.runJob(job, this.jobContext(entry, logger)),
+      );
     } catch (err) {
       thrown = err;
     } finally {
       clearTimeout(timer);
     }
+    if (entry.committed) return committedOutcome(thrown, logger);
     const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
     if (reason instanceof LockLostError) {
       logger.warn('lock lost: outcome dropped');
@@ -153,6 +157,7 @@ export class AttemptExecutor {
         }
         this.pool.emit('progress', { ...attemptInfo(queue, job), progress: p, message });
       },
+      transaction: (fn, options) => completeInTransaction(this.pool, entry, fn, options),
     };
   }
 }

@@ -24,6 +24,8 @@ export interface HeldAttempt {
   lockExpiresAt: number;
   /** Given up by `close()`: its outcome is dropped. */
   abandoned: boolean;
+  /** Set once `ctx.transaction` committed the attempt's completion (transactional-outcome.ts). */
+  committed?: boolean;
   /** Settles once the run and the recording of its outcome are over. */
   done: Promise<void>;
 }

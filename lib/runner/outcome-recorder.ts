@@ -49,6 +49,12 @@ export class OutcomeRecorder {
     const { job } = entry;
     const { log, opts } = this.pool;
     entry.finishing = true;
+    if (entry.committed) {
+      // ctx.transaction wrote the completion with the job's own writes: nothing left to write.
+      this.emitOutcome(entry, 'completed');
+      await this.afterFinish(entry, 'completed');
+      return true;
+    }
     if (entry.abandoned) {
       log.warn({ jobId: job.id }, 'abandoned at close: outcome dropped');
       this.pool.emit('lock-lost', attemptInfo(this.pool.queue, job));

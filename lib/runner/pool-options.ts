@@ -4,6 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { Registry } from '../job/registry';
+import type { JobTracing } from '../tracing/job-tracing';
 
 /** A runner pool's options with every field resolved. */
 export interface ResolvedPoolOptions {
@@ -19,4 +20,6 @@ export interface ResolvedPoolOptions {
   registry: Registry;
   logger: Logger;
   now: () => Date;
+  /** OpenTelemetry spans of puts and runs (a no-op without `@opentelemetry/api`). */
+  tracing: JobTracing;
 }

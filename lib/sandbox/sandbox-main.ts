@@ -7,7 +7,7 @@
  */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import pino, { type DestinationStream } from 'pino';
-import { UnknownJobTypeError } from '../errors';
+import { InvalidArgumentError, UnknownJobTypeError } from '../errors';
 import type { BaseJob, JobContext } from '../job/base-job';
 import { defaultRegistry, Registry } from '../job/registry';
 import { fromWire, toWire, type FromSandbox, type JobChanges, type ToSandbox } from './protocol';
@@ -133,6 +133,13 @@ function contextOf(msg: Extract<ToSandbox, { t: 'run' }>, run: Run, job: BaseJob
     // Lines carry only what the job logged; the worker's logger adds job ID, type and queue.
     logger: pino({ level: msg.logLevel, base: undefined, timestamp: false }, stream),
     queue: msg.queue,
+    // The store lives in the worker: a sandboxed job has no session to commit its effects with.
+    transaction: async () => {
+      throw new InvalidArgumentError(
+        `job ${job.id} runs in a sandbox and cannot use ctx.transaction`,
+        { jobId: job.id, queue: msg.queue },
+      );
+    },
     attempt: msg.attempt,
     progress: (percent, message) => {
       const p = Math.max(0, Math.min(100, percent));

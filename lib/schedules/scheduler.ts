@@ -14,6 +14,7 @@
  * entry was created never fire. Use `options.dispatchWithinMs` to let a late tick expire instead
  * of running stale work.
  */
+import type { ClientSession } from 'mongodb';
 import type { Logger } from 'pino';
 import {
   DuplicateJobError,
@@ -121,6 +122,16 @@ export interface ScheduleSpec<T extends BaseJob> {
   enabled?: boolean;
 }
 
+/** Options of `upsert` and `remove`. */
+export interface ScheduleWriteOptions {
+  /**
+   * Create, change or remove the entry inside the caller's MongoDB transaction: it commits or
+   * rolls back with the session's transaction, and no scheduler sees it before the commit.
+   * TransactionsUnsupportedError where there are none (a standalone server, in memory).
+   */
+  session?: ClientSession;
+}
+
 /** Result of `upsert`. */
 export interface UpsertResult {
   outcome: 'created' | 'updated' | 'unchanged';
@@ -178,12 +189,17 @@ export class Scheduler {
    * });
    * ```
    */
-  async upsert<T extends BaseJob>(spec: ScheduleSpec<T>): Promise<UpsertResult> {
+  async upsert<T extends BaseJob>(
+    spec: ScheduleSpec<T>,
+    options: ScheduleWriteOptions = {},
+  ): Promise<UpsertResult> {
     const key = checkScheduleKey(spec.key);
     const definition = await this.definitionOf(key, spec);
+    const { session } = options;
+    if (session !== undefined) await this.store.sessionCheck(session);
     for (let i = 0; i < UPSERT_TRIES; i++) {
       const now = this.options.now();
-      const current = await this.store.scheduleGet(key);
+      const current = await this.store.scheduleGet(key, { session });
       if (!current) {
         const doc: ScheduleDocument = {
           _id: key,
@@ -194,21 +210,24 @@ export class Scheduler {
           lastTick: null,
           nextTickAt: nextTickOf(definition, now, null),
         };
-        if (await this.store.scheduleInsert(doc))
+        if (await this.store.scheduleInsert(doc, { session }))
           return { outcome: 'created', entry: toEntry(doc) };
         continue;
       }
       if (sameValue(storedDefinition(current), definition)) {
         return { outcome: 'unchanged', entry: toEntry(current) };
       }
-      const redefined = await this.store.scheduleRedefine({
-        key,
-        revision: current.revision,
-        definition,
-        nextTickAt: nextTickOf(definition, current.createdAt, current.lastTick),
-        now,
-      });
-      const after = redefined ? await this.store.scheduleGet(key) : null;
+      const redefined = await this.store.scheduleRedefine(
+        {
+          key,
+          revision: current.revision,
+          definition,
+          nextTickAt: nextTickOf(definition, current.createdAt, current.lastTick),
+          now,
+        },
+        { session },
+      );
+      const after = redefined ? await this.store.scheduleGet(key, { session }) : null;
       if (after) return { outcome: 'updated', entry: toEntry(after) };
     }
     throw new StoreError(`schedule ${key} kept changing during upsert; try again`);
@@ -240,9 +259,14 @@ export class Scheduler {
     };
   }
 
-  /** Deletes an entry; every scheduler stops enqueuing it at its next loop. False if absent. */
-  async remove(key: string): Promise<boolean> {
-    return this.store.scheduleRemove(checkScheduleKey(key));
+  /**
+   * Deletes an entry; every scheduler stops enqueuing it at its next loop (after the commit, with
+   * `session`). False if absent.
+   */
+  async remove(key: string, options: ScheduleWriteOptions = {}): Promise<boolean> {
+    checkScheduleKey(key);
+    if (options.session !== undefined) await this.store.sessionCheck(options.session);
+    return this.store.scheduleRemove(key, options);
   }
 
   /** The entry of a key, or undefined. */

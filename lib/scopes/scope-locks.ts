@@ -41,7 +41,7 @@ import {
   type ScopeStore,
 } from '../store/scope-store';
 import { backoffMs } from '../timers/sleep';
-import type { JobStore } from '../store/job-store';
+import type { JobStore, SessionOptions } from '../store/job-store';
 import type { JobDocument, JobState } from '../types';
 import { checkNumber } from '../validate';
 import { isFinal } from '../states';
@@ -153,7 +153,11 @@ export class ScopeLocks implements QueueExtension {
     this.options = resolveScopeLockOptions(options);
   }
 
-  async beforeInsert(queue: string, docs: JobDocument[]): Promise<void> {
+  async beforeInsert(
+    queue: string,
+    docs: JobDocument[],
+    options: SessionOptions = {},
+  ): Promise<void> {
     const scoped = docs.filter((d) => d.enqueueScopes.length > 0);
     if (scoped.length === 0) return;
     const locks: ScopeLockDocument[] = [];
@@ -179,7 +183,7 @@ export class ScopeLocks implements QueueExtension {
         mine.set(lock, doc);
       }
     }
-    const got = await this.acquire(locks, locks[0].acquiredAt);
+    const got = await this.acquire(locks, locks[0].acquiredAt, undefined, options);
     if (got.busy) {
       const { lock, held } = got.busy;
       throw new DuplicateJobScopeError(lock.attemptId, lock.scope, held.holder, queue);
@@ -190,11 +194,15 @@ export class ScopeLocks implements QueueExtension {
     }
   }
 
-  async insertFailed(_queue: string, notInserted: JobDocument[]): Promise<void> {
+  async insertFailed(
+    _queue: string,
+    notInserted: JobDocument[],
+    options: SessionOptions = {},
+  ): Promise<void> {
     const locks = notInserted.flatMap((d) => this.takenAtPut.get(d) ?? []);
     for (const d of notInserted) this.takenAtPut.delete(d);
     if (locks.length === 0) return;
-    await this.scopes.scopeRelease([tokenFilter(locks)]);
+    await this.scopes.scopeRelease([tokenFilter(locks)], options);
   }
 
   async beforeStart(ctx: AttemptContext): Promise<StartVerdict> {
@@ -274,25 +282,28 @@ export class ScopeLocks implements QueueExtension {
    * Takes every lock (and a slot of the key, when asked) or none: one insert for all, then each
    * conflict is resolved (held by the same job, taken over from a dead holder, or busy); a held
    * slot sends the job on to the key's other slots. On busy or error, gives back what it took.
+   * With a session (enqueue scopes of a put in the caller's transaction), every read and write
+   * goes through it.
    */
   private async acquire(
     locks: ScopeLockDocument[],
     now: Date,
     slot?: SlotRequest,
+    options: SessionOptions = {},
   ): Promise<Acquisition> {
     const store = this.scopes;
     // Every lock tried, to give back on busy or error; its tokens are this acquisition's.
     const tried = slot ? [...locks, slot.first] : [...locks];
-    const settle: SettleLock = (lock, known) => this.resolve(lock, now, known);
+    const settle: SettleLock = (lock, known) => this.resolve(lock, now, known, options);
     try {
-      const conflicts = new Set(await store.scopeInsert(tried));
+      const conflicts = new Set(await store.scopeInsert(tried, options));
       const taken = tried.filter((l) => !conflicts.has(l._id));
       for (const lock of locks) {
         if (!conflicts.has(lock._id)) continue;
         const outcome = await settle(lock);
         if (outcome === 'taken') taken.push(lock);
         else if (outcome !== 'held-by-self') {
-          await store.scopeRelease([tokenFilter(tried)]);
+          await store.scopeRelease([tokenFilter(tried)], options);
           return { taken: [], busy: { lock, held: outcome } };
         }
       }
@@ -307,7 +318,8 @@ export class ScopeLocks implements QueueExtension {
       return { taken };
     } catch (err) {
       // Our tokens are unique to this acquisition: deleting by them never touches another's lock.
-      await store.scopeRelease([tokenFilter(tried)]).catch(() => undefined);
+      // (Inside a transaction that failed, the rollback takes them back anyway.)
+      await store.scopeRelease([tokenFilter(tried)], options).catch(() => undefined);
       throw err;
     }
   }
@@ -320,14 +332,15 @@ export class ScopeLocks implements QueueExtension {
     lock: ScopeLockDocument,
     now: Date,
     known?: ScopeLockDocument | null,
+    options: SessionOptions = {},
   ): Promise<LockOutcome> {
     const store = this.scopes;
     let held: ScopeLockDocument | null = null;
     for (let i = 0; i < TAKE_TRIES; i++) {
-      held = i === 0 && known !== undefined ? known : await store.scopeGet(lock._id);
+      held = i === 0 && known !== undefined ? known : await store.scopeGet(lock._id, options);
       if (!held) {
         // Released meanwhile: try again to insert it.
-        if ((await store.scopeInsert([lock])).length === 0) return 'taken';
+        if ((await store.scopeInsert([lock], options)).length === 0) return 'taken';
         continue;
       }
       if (held.holder === lock.holder) {
@@ -339,19 +352,23 @@ export class ScopeLocks implements QueueExtension {
           continue;
         }
       }
-      if (await this.holderLive(held, now)) return held;
-      if (await store.scopeTakeOver({ lock, expectedToken: held.token })) return 'taken';
+      if (await this.holderLive(held, now, options)) return held;
+      if (await store.scopeTakeOver({ lock, expectedToken: held.token }, options)) return 'taken';
     }
     return held ?? lock;
   }
 
   /** Whether the holder of `held` still has a claim to it. */
-  private async holderLive(held: ScopeLockDocument, now: Date): Promise<boolean> {
+  private async holderLive(
+    held: ScopeLockDocument,
+    now: Date,
+    options: SessionOptions = {},
+  ): Promise<boolean> {
     const t = now.getTime();
     if (held.kind === 'dispatch') {
       // Before its recorded expiry the holder is presumed live: no read on the busy path.
       if (held.expiresAt.getTime() > t) return true;
-      const doc = await this.jobs.jobGet(held.attemptId);
+      const doc = await this.jobs.jobGet(held.attemptId, options);
       const lockExpiresAt = doc?.status.lockExpiresAt;
       if (
         !doc ||
@@ -362,11 +379,18 @@ export class ScopeLocks implements QueueExtension {
       ) {
         return false;
       }
-      // Still running with a live lock: remember its new expiry so others skip the read.
-      await this.scopes.scopeRefresh({ id: held._id, token: held.token, expiresAt: lockExpiresAt });
+      // Still running with a live lock: remember its new expiry so others skip the read (not
+      // from inside a caller's transaction: a write to another job's lock could only conflict).
+      if (!options.session) {
+        await this.scopes.scopeRefresh({
+          id: held._id,
+          token: held.token,
+          expiresAt: lockExpiresAt,
+        });
+      }
       return true;
     }
-    const latest = await this.jobs.jobGetLatest(held.holder);
+    const latest = await this.jobs.jobGetLatest(held.holder, options);
     if (!latest) return held.expiresAt.getTime() > t;
     return !isFinal(latest.state);
   }

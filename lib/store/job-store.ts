@@ -10,9 +10,27 @@
  *   nothing;
  * - heartbeats only `$set` the lock expiry; they do not change `modCount`.
  */
+import type { ClientSession } from 'mongodb';
 import { ErrorCode, JobStateError } from '../errors';
 import { disallowedFrom } from '../states';
 import type { JobDocument, JobErrorRecord, JobState, QueueStats } from '../types';
+
+/**
+ * Options of a store call that may join the caller's MongoDB session: its reads and writes then
+ * commit or roll back with the session's transaction. Only the MongoDB stores take a session (on
+ * a server with transactions); the in-memory stores refuse one with TransactionsUnsupportedError.
+ */
+export interface SessionOptions {
+  session?: ClientSession;
+}
+
+/** Options of `transactionRun`. */
+export interface TransactionRunOptions {
+  /** Transient errors are retried until this long has passed since the first try. */
+  retryTimeoutMs: number;
+  /** No new try starts once this fires. */
+  signal?: AbortSignal;
+}
 
 export interface JobClaimParams {
   queue: string;
@@ -252,11 +270,15 @@ export const storeRecords = {
 export interface JobStore {
   /** Create indexes and the like; idempotent. */
   init(): Promise<void>;
-  /** Inserts attempts; throws DuplicateJobError on an existing `_id` (none of a batch is lost silently). */
-  jobInsert(docs: JobDocument[]): Promise<void>;
-  jobGet(id: string): Promise<JobDocument | null>;
+  /**
+   * Inserts attempts; throws DuplicateJobError on an existing `_id` (none of a batch is lost
+   * silently). With a session, IDs that exist are found by a read first, so a duplicate never
+   * fails a write inside the transaction (MongoDB aborts a transaction on a duplicate key).
+   */
+  jobInsert(docs: JobDocument[], options?: SessionOptions): Promise<void>;
+  jobGet(id: string, options?: SessionOptions): Promise<JobDocument | null>;
   /** The newest attempt of a job (highest `retryInfo.currentAttempt` with that base ID). */
-  jobGetLatest(baseJobId: string): Promise<JobDocument | null>;
+  jobGetLatest(baseJobId: string, options?: SessionOptions): Promise<JobDocument | null>;
   /** Every attempt of a job, oldest first. */
   jobAttempts(baseJobId: string): Promise<JobDocument[]>;
   /** Atomically claims due pending attempts, highest priority first, then earliest due. */
@@ -264,7 +286,7 @@ export interface JobStore {
   /** Refreshes the locks of held attempts in one write. */
   jobHeartbeat(params: JobHeartbeatParams): Promise<JobHeartbeatResult>;
   /** A guarded write; returns the new modCount, or null when the lock was lost. */
-  jobWrite(params: JobWriteParams): Promise<number | null>;
+  jobWrite(params: JobWriteParams, options?: SessionOptions): Promise<number | null>;
   /**
    * A write by a monitor or by management, on an attempt nobody needs to hold: matches on `_id`,
    * `modCount` and one of the `from` states, and increments `modCount`. Returns the new modCount
@@ -321,6 +343,24 @@ export interface JobStore {
   jobPruneCount(params: Omit<JobPruneParams, 'limit'>): Promise<number>;
   /** Names of every queue holding at least one attempt. */
   jobQueueNames(): Promise<string[]>;
+  // --- transactions ---
+  /**
+   * Refuses a session the store cannot work in, before anything is written:
+   * TransactionsUnsupportedError where the server has no transactions (a standalone mongod, a
+   * stand-in) or the store is in memory; InvalidArgumentError for a session that has ended or
+   * belongs to another client.
+   */
+  sessionCheck(session: ClientSession): Promise<void>;
+  /**
+   * Runs `fn` in a new transaction on the store's client and commits it. Write conflicts and
+   * transient errors (the TransientTransactionError label, or code 112 without it as DocumentDB
+   * gives it) run `fn` again in a new transaction; an unknown commit result retries the commit.
+   * TransactionsUnsupportedError where there are no transactions.
+   */
+  transactionRun<T>(
+    fn: (session: ClientSession) => Promise<T>,
+    options: TransactionRunOptions,
+  ): Promise<T>;
   close(): Promise<void>;
   // --- events ---
   /**

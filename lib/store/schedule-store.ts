@@ -11,7 +11,12 @@
  *   never recorded over a newer one, whatever the order in which processes finish;
  * - `nextTickAt` is an index hint for `scheduleDue`: it may be early, never late. Correctness
  *   rests on `lastTick`, `createdAt` and the deterministic job ID of each tick.
+ *
+ * The calls that define or remove an entry take the caller's session (see `SessionOptions`), so
+ * a schedule can be created, changed or removed inside the caller's transaction.
  */
+import type { ClientSession } from 'mongodb';
+import type { SessionOptions } from './job-store';
 import type { ConcurrencyKey, JobTypeInfo } from '../types';
 
 /** Job options a schedule applies to every job it enqueues. */
@@ -79,24 +84,27 @@ export interface ScheduleDocument extends ScheduleDefinition {
 export interface ScheduleStore {
   /** Creates indexes; idempotent. */
   init(): Promise<void>;
-  scheduleGet(key: string): Promise<ScheduleDocument | null>;
+  scheduleGet(key: string, options?: SessionOptions): Promise<ScheduleDocument | null>;
   /** Entries in key order, after `afterKey` (pagination). */
   scheduleList(params: { afterKey?: string; limit: number }): Promise<ScheduleDocument[]>;
   /** Enabled entries whose `nextTickAt` is at or before `now`, earliest first. */
   scheduleDue(params: { now: Date; limit: number }): Promise<ScheduleDocument[]>;
   /** Inserts a new entry; false when the key exists already. */
-  scheduleInsert(doc: ScheduleDocument): Promise<boolean>;
+  scheduleInsert(doc: ScheduleDocument, options?: SessionOptions): Promise<boolean>;
   /**
    * Replaces the definition of the entry at `revision`, sets `updatedAt` and `nextTickAt`, and
    * increments `revision`. False when the entry was changed or removed meanwhile.
    */
-  scheduleRedefine(params: {
-    key: string;
-    revision: number;
-    definition: ScheduleDefinition;
-    nextTickAt: Date | null;
-    now: Date;
-  }): Promise<boolean>;
+  scheduleRedefine(
+    params: {
+      key: string;
+      revision: number;
+      definition: ScheduleDefinition;
+      nextTickAt: Date | null;
+      now: Date;
+    },
+    options?: SessionOptions,
+  ): Promise<boolean>;
   /**
    * Records that `tick` was enqueued: sets `lastTick` and `nextTickAt` if the entry is still at
    * `revision` and its `lastTick` is older than `tick`. False otherwise.
@@ -108,5 +116,7 @@ export interface ScheduleStore {
     nextTickAt: Date | null;
   }): Promise<boolean>;
   /** Deletes an entry; false when there was none. */
-  scheduleRemove(key: string): Promise<boolean>;
+  scheduleRemove(key: string, options?: SessionOptions): Promise<boolean>;
+  /** As `JobStore.sessionCheck`: refuses a session the store cannot work in. */
+  sessionCheck(session: ClientSession): Promise<void>;
 }

@@ -9,7 +9,11 @@
  * Rules every implementation keeps:
  * - an insert of a lock whose `_id` exists fails for that lock only, and says which ones failed;
  * - a lock changes hands only by a write conditioned on its current `token` (one acquisition).
+ *
+ * The calls a put makes (insert, get, take over, release) take the caller's session, so
+ * enqueue scopes commit or roll back with the job (see `SessionOptions`).
  */
+import type { SessionOptions } from './job-store';
 
 /**
  * Dispatch scopes (and concurrency-key slots) are held while a job runs; enqueue scopes from put
@@ -67,21 +71,25 @@ export interface ScopeStore {
   init(): Promise<void>;
   /**
    * Inserts locks in one round trip (unordered). Returns the IDs that were held already (a
-   * duplicate key); every other lock is now held.
+   * duplicate key); every other lock is now held. With a session, held IDs are found by a read
+   * first, so no duplicate key fails a write inside the transaction.
    */
-  scopeInsert(locks: ScopeLockDocument[]): Promise<string[]>;
-  scopeGet(id: string): Promise<ScopeLockDocument | null>;
+  scopeInsert(locks: ScopeLockDocument[], options?: SessionOptions): Promise<string[]>;
+  scopeGet(id: string, options?: SessionOptions): Promise<ScopeLockDocument | null>;
   /** The held locks among `ids`, in one round trip (any order). */
   scopeGetMany(ids: string[]): Promise<ScopeLockDocument[]>;
   /**
    * Replaces the lock `lock._id` with `lock` if it is still the acquisition `expectedToken`.
    * True when it was replaced.
    */
-  scopeTakeOver(params: { lock: ScopeLockDocument; expectedToken: string }): Promise<boolean>;
+  scopeTakeOver(
+    params: { lock: ScopeLockDocument; expectedToken: string },
+    options?: SessionOptions,
+  ): Promise<boolean>;
   /** Moves the expiry of the acquisition `token`; false when the lock changed hands. */
   scopeRefresh(params: { id: string; token: string; expiresAt: Date }): Promise<boolean>;
   /** Deletes the locks any filter matches, in one round trip; returns how many. */
-  scopeRelease(filters: ScopeReleaseFilter[]): Promise<number>;
+  scopeRelease(filters: ScopeReleaseFilter[], options?: SessionOptions): Promise<number>;
   /** Locks held in a queue (optionally by one job), ascending by ID. */
   scopeList(params: { queue: string; holder?: string }): Promise<ScopeLockDocument[]>;
   close(): Promise<void>;

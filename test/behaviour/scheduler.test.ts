@@ -185,6 +185,7 @@ function schedulerBehaviour(makeBackend: () => Backend): void {
       scheduleRedefine: (p) => store.scheduleRedefine(p),
       scheduleAdvance: (p) => store.scheduleAdvance(p),
       scheduleRemove: (key) => store.scheduleRemove(key),
+      sessionCheck: (session) => store.sessionCheck(session),
     };
     const group = new QueueGroup(
       { ...real, schedules: racing },

@@ -23,9 +23,11 @@ import {
   type JobWriteParams,
   type LockToken,
   type ReclaimParams,
+  type SessionOptions,
 } from '../job-store';
 import type { JobDocument } from '../../types';
 import { compareStrings, MemoryJobStoreAdmin } from './job-store-admin';
+import { refuseSession, sessionRefusal } from './sessions';
 
 type Doc = JobDocument;
 
@@ -85,7 +87,8 @@ export class MemoryJobStore extends MemoryJobStoreAdmin implements JobStore {
 
   async init(): Promise<void> {}
 
-  async jobInsert(docs: Doc[]): Promise<void> {
+  async jobInsert(docs: Doc[], options?: SessionOptions): Promise<void> {
+    refuseSession(options);
     // An ID already stored, or given earlier in the batch, is a duplicate (as a unique index says).
     const duplicates: string[] = [];
     const queues = new Set<string>();
@@ -102,7 +105,8 @@ export class MemoryJobStore extends MemoryJobStoreAdmin implements JobStore {
       throw new DuplicateJobError(duplicates[0], docs[0].queue, duplicates);
   }
 
-  async jobGet(id: string): Promise<Doc | null> {
+  async jobGet(id: string, options?: SessionOptions): Promise<Doc | null> {
+    refuseSession(options);
     const d = this.docs.get(id);
     return d ? structuredClone(d) : null;
   }
@@ -113,7 +117,8 @@ export class MemoryJobStore extends MemoryJobStoreAdmin implements JobStore {
       .sort((a, b) => a.retryInfo.currentAttempt - b.retryInfo.currentAttempt);
   }
 
-  async jobGetLatest(baseJobId: string): Promise<Doc | null> {
+  async jobGetLatest(baseJobId: string, options?: SessionOptions): Promise<Doc | null> {
+    refuseSession(options);
     const all = this.attemptsOf(baseJobId);
     return all.length ? structuredClone(all[all.length - 1]) : null;
   }
@@ -154,7 +159,8 @@ export class MemoryJobStore extends MemoryJobStoreAdmin implements JobStore {
     return result;
   }
 
-  async jobWrite(params: JobWriteParams): Promise<number | null> {
+  async jobWrite(params: JobWriteParams, options?: SessionOptions): Promise<number | null> {
+    refuseSession(options);
     const d = this.docs.get(params.token.id);
     if (!holds(d, params.token)) return null;
     // A release never discards an abort request (as in the MongoDB store's guard).
@@ -267,6 +273,14 @@ export class MemoryJobStore extends MemoryJobStoreAdmin implements JobStore {
   jobOnInsert(queue: string, listener: () => void): () => void {
     this.insertEvents.on(queue, listener);
     return () => this.insertEvents.off(queue, listener);
+  }
+
+  async sessionCheck(_session: unknown): Promise<void> {
+    throw sessionRefusal();
+  }
+
+  async transactionRun<T>(): Promise<T> {
+    throw sessionRefusal();
   }
 
   async close(): Promise<void> {}

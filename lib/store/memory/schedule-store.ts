@@ -2,7 +2,9 @@
  * In-memory schedule table with the same semantics as the MongoDB one (see lib/store/schedule-store.ts).
  * Entries are cloned in and out so callers never share state with the store.
  */
+import type { SessionOptions } from '../job-store';
 import type { ScheduleDocument, ScheduleStore } from '../schedule-store';
+import { refuseSession, sessionRefusal } from './sessions';
 
 type Doc = ScheduleDocument;
 
@@ -12,7 +14,12 @@ export class MemoryScheduleStore implements ScheduleStore {
 
   async init(): Promise<void> {}
 
-  async scheduleGet(key: string): Promise<Doc | null> {
+  async sessionCheck(_session: unknown): Promise<void> {
+    throw sessionRefusal();
+  }
+
+  async scheduleGet(key: string, options?: SessionOptions): Promise<Doc | null> {
+    refuseSession(options);
     const doc = this.docs.get(key);
     return doc ? structuredClone(doc) : null;
   }
@@ -39,7 +46,8 @@ export class MemoryScheduleStore implements ScheduleStore {
       .map((d) => structuredClone(d));
   }
 
-  async scheduleInsert(doc: Doc): Promise<boolean> {
+  async scheduleInsert(doc: Doc, options?: SessionOptions): Promise<boolean> {
+    refuseSession(options);
     if (this.docs.has(doc._id)) return false;
     this.docs.set(doc._id, structuredClone(doc));
     return true;
@@ -47,7 +55,9 @@ export class MemoryScheduleStore implements ScheduleStore {
 
   async scheduleRedefine(
     params: Parameters<ScheduleStore['scheduleRedefine']>[0],
+    options?: SessionOptions,
   ): Promise<boolean> {
+    refuseSession(options);
     const doc = this.docs.get(params.key);
     if (!doc || doc.revision !== params.revision) return false;
     Object.assign(doc, structuredClone(params.definition), {
@@ -67,7 +77,8 @@ export class MemoryScheduleStore implements ScheduleStore {
     return true;
   }
 
-  async scheduleRemove(key: string): Promise<boolean> {
+  async scheduleRemove(key: string, options?: SessionOptions): Promise<boolean> {
+    refuseSession(options);
     return this.docs.delete(key);
   }
 }

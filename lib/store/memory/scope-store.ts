@@ -3,7 +3,9 @@
  * store: a Map keyed by the lock `_id` stands for the unique `_id` index. Documents are
  * cloned in and out.
  */
+import type { SessionOptions } from '../job-store';
 import type { ScopeLockDocument, ScopeReleaseFilter, ScopeStore } from '../scope-store';
+import { refuseSession } from './sessions';
 
 type Doc = ScopeLockDocument;
 
@@ -24,7 +26,8 @@ export class MemoryScopeStore implements ScopeStore {
 
   async init(): Promise<void> {}
 
-  async scopeInsert(locks: Doc[]): Promise<string[]> {
+  async scopeInsert(locks: Doc[], options?: SessionOptions): Promise<string[]> {
+    refuseSession(options);
     const held: string[] = [];
     for (const lock of locks) {
       if (this.locks.has(lock._id)) held.push(lock._id);
@@ -33,7 +36,8 @@ export class MemoryScopeStore implements ScopeStore {
     return held;
   }
 
-  async scopeGet(id: string): Promise<Doc | null> {
+  async scopeGet(id: string, options?: SessionOptions): Promise<Doc | null> {
+    refuseSession(options);
     const doc = this.locks.get(id);
     return doc ? structuredClone(doc) : null;
   }
@@ -46,7 +50,11 @@ export class MemoryScopeStore implements ScopeStore {
     });
   }
 
-  async scopeTakeOver(params: { lock: Doc; expectedToken: string }): Promise<boolean> {
+  async scopeTakeOver(
+    params: { lock: Doc; expectedToken: string },
+    options?: SessionOptions,
+  ): Promise<boolean> {
+    refuseSession(options);
     const current = this.locks.get(params.lock._id);
     if (!current || current.token !== params.expectedToken) return false;
     this.locks.set(params.lock._id, structuredClone(params.lock));
@@ -60,7 +68,8 @@ export class MemoryScopeStore implements ScopeStore {
     return true;
   }
 
-  async scopeRelease(filters: ScopeReleaseFilter[]): Promise<number> {
+  async scopeRelease(filters: ScopeReleaseFilter[], options?: SessionOptions): Promise<number> {
+    refuseSession(options);
     let n = 0;
     for (const [id, doc] of this.locks) {
       if (filters.some((f) => matches(doc, f))) {

@@ -7,7 +7,13 @@
  * claim match on `_id`, owner and `modCount` (the fencing token) and increment `modCount`.
  */
 import { EventEmitter } from 'node:events';
-import type { AnyBulkWriteOperation, ChangeStream, ChangeStreamInsertDocument, Db } from 'mongodb';
+import type {
+  AnyBulkWriteOperation,
+  ChangeStream,
+  ChangeStreamInsertDocument,
+  ClientSession,
+  Db,
+} from 'mongodb';
 import { MongoBulkWriteError } from 'mongodb';
 import { DuplicateJobError } from '../../errors';
 import {
@@ -24,6 +30,8 @@ import {
   checkTransition,
   type JobWriteParams,
   type ReclaimParams,
+  type SessionOptions,
+  type TransactionRunOptions,
 } from '../job-store';
 import type { JobDocument } from '../../types';
 import { isDuplicateKey, storeError } from './errors';
@@ -48,6 +56,7 @@ import {
 } from './job-filters';
 import { JOB_INDEXES } from './job-indexes';
 import { MongoJobStoreAdmin } from './job-store-admin';
+import { runTransaction, SessionGate, sessionError, sessionOp } from './transactions';
 
 type Doc = JobDocument;
 
@@ -64,10 +73,15 @@ export class MongoJobStore extends MongoJobStoreAdmin implements JobStore {
    * documents are then only those the claim refused, which the malformed probe may read.
    */
   private readonly drained = new Set<string>();
+  private readonly sessions: SessionGate;
 
-  constructor(db: Db, collectionName = 'drover_jobs') {
+  constructor(
+    private readonly db: Db,
+    collectionName = 'drover_jobs',
+  ) {
     super(db.collection<Doc>(collectionName));
     this.insertEvents.setMaxListeners(0);
+    this.sessions = new SessionGate(db);
   }
 
   /** The claim filter; its shape is checked against CLAIM_INDEX by a test. */
@@ -105,8 +119,9 @@ export class MongoJobStore extends MongoJobStoreAdmin implements JobStore {
     }
   }
 
-  async jobInsert(docs: Doc[]): Promise<void> {
+  async jobInsert(docs: Doc[], options: SessionOptions = {}): Promise<void> {
     if (docs.length === 0) return;
+    if (options.session) return this.jobInsertInSession(docs, options.session);
     try {
       if (docs.length === 1) await this.jobs.insertOne(docs[0]);
       else await this.jobs.insertMany(docs, { ordered: false });
@@ -121,14 +136,45 @@ export class MongoJobStore extends MongoJobStoreAdmin implements JobStore {
     }
   }
 
-  async jobGet(id: string): Promise<Doc | null> {
-    return this.jobs.findOne({ _id: id });
+  /**
+   * An insert inside the caller's session. A duplicate key would abort a MongoDB transaction, so
+   * the IDs that exist are read first and only the others inserted; the duplicates are then
+   * reported as without a session. A duplicate that still comes (an ID inserted meanwhile by
+   * another transaction) is a write conflict, left to the caller's retry.
+   */
+  private async jobInsertInSession(docs: Doc[], session: ClientSession): Promise<void> {
+    try {
+      const existing = new Set(
+        (
+          await this.jobs
+            .find({ _id: { $in: docs.map((d) => d._id) } }, { session, projection: { _id: 1 } })
+            .toArray()
+        ).map((d) => d._id),
+      );
+      const fresh = docs.filter((d) => !existing.has(d._id));
+      if (fresh.length === 1) await this.jobs.insertOne(fresh[0], { session });
+      else if (fresh.length > 1) await this.jobs.insertMany(fresh, { session, ordered: true });
+      if (existing.size > 0) {
+        const ids = docs.filter((d) => existing.has(d._id)).map((d) => d._id);
+        throw new DuplicateJobError(ids[0], docs[0].queue, ids);
+      }
+    } catch (err) {
+      if (err instanceof DuplicateJobError) throw err;
+      throw sessionError('inserting jobs', err);
+    }
   }
 
-  async jobGetLatest(baseJobId: string): Promise<Doc | null> {
-    return this.jobs.findOne(attemptsFilter(baseJobId), {
-      sort: { 'retryInfo.currentAttempt': -1 },
-    });
+  async jobGet(id: string, { session }: SessionOptions = {}): Promise<Doc | null> {
+    return sessionOp(session, 'reading a job', () => this.jobs.findOne({ _id: id }, { session }));
+  }
+
+  async jobGetLatest(baseJobId: string, { session }: SessionOptions = {}): Promise<Doc | null> {
+    return sessionOp(session, 'reading a job', () =>
+      this.jobs.findOne(attemptsFilter(baseJobId), {
+        sort: { 'retryInfo.currentAttempt': -1 },
+        session,
+      }),
+    );
   }
 
   async jobAttempts(baseJobId: string): Promise<Doc[]> {
@@ -191,12 +237,15 @@ export class MongoJobStore extends MongoJobStoreAdmin implements JobStore {
     return result;
   }
 
-  async jobWrite(params: JobWriteParams): Promise<number | null> {
+  async jobWrite(params: JobWriteParams, { session }: SessionOptions = {}): Promise<number | null> {
     const { token } = params;
-    const res = await this.jobs.updateOne(heldFilter(token, params.update), {
-      $set: updateFields(params.update, params.now),
-      $inc: { 'status.modCount': 1 },
-    });
+    const res = await sessionOp(session, 'writing a job', () =>
+      this.jobs.updateOne(
+        heldFilter(token, params.update),
+        { $set: updateFields(params.update, params.now), $inc: { 'status.modCount': 1 } },
+        { session },
+      ),
+    );
     return res.matchedCount === 1 ? token.modCount + 1 : null;
   }
 
@@ -388,6 +437,18 @@ export class MongoJobStore extends MongoJobStoreAdmin implements JobStore {
     const stream = this.insertStream;
     this.insertStream = undefined;
     await stream?.close().catch(() => undefined);
+  }
+
+  async sessionCheck(session: ClientSession): Promise<void> {
+    await this.sessions.check(session);
+  }
+
+  async transactionRun<T>(
+    fn: (session: ClientSession) => Promise<T>,
+    options: TransactionRunOptions,
+  ): Promise<T> {
+    await this.sessions.assertTransactions();
+    return runTransaction(() => this.db.client.startSession(), fn, options);
   }
 
   async close(): Promise<void> {

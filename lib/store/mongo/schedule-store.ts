@@ -3,9 +3,11 @@
  * else in drover reads or writes schedule entries in MongoDB. See lib/store/schedule-store.ts for the
  * rules: definition changes match on `revision`, `lastTick` only moves forward.
  */
-import type { Collection, Db, Filter, IndexDescription } from 'mongodb';
+import type { ClientSession, Collection, Db, Filter, IndexDescription } from 'mongodb';
+import type { SessionOptions } from '../job-store';
 import type { ScheduleDocument, ScheduleStore } from '../schedule-store';
 import { isDuplicateKey, storeError } from './errors';
+import { SessionGate, sessionError, sessionOp } from './transactions';
 
 type Doc = ScheduleDocument;
 
@@ -30,9 +32,15 @@ export class MongoScheduleStore implements ScheduleStore {
   static readonly dueSort = SCHEDULE_DUE_SORT;
 
   readonly schedules: Collection<Doc>;
+  private readonly sessions: SessionGate;
 
   constructor(db: Db, collectionName = 'drover_schedules') {
     this.schedules = db.collection<Doc>(collectionName);
+    this.sessions = new SessionGate(db);
+  }
+
+  async sessionCheck(session: ClientSession): Promise<void> {
+    await this.sessions.check(session);
   }
 
   async init(): Promise<void> {
@@ -43,8 +51,10 @@ export class MongoScheduleStore implements ScheduleStore {
     }
   }
 
-  async scheduleGet(key: string): Promise<Doc | null> {
-    return this.schedules.findOne({ _id: key });
+  async scheduleGet(key: string, { session }: SessionOptions = {}): Promise<Doc | null> {
+    return sessionOp(session, 'reading a schedule', () =>
+      this.schedules.findOne({ _id: key }, { session }),
+    );
   }
 
   async scheduleList(params: { afterKey?: string; limit: number }): Promise<Doc[]> {
@@ -60,37 +70,46 @@ export class MongoScheduleStore implements ScheduleStore {
       .toArray();
   }
 
-  async scheduleInsert(doc: Doc): Promise<boolean> {
+  async scheduleInsert(doc: Doc, options: SessionOptions = {}): Promise<boolean> {
+    const { session } = options;
     try {
-      await this.schedules.insertOne(doc);
+      await this.schedules.insertOne(doc, { session });
       return true;
     } catch (err) {
+      // In a session the caller read the key first (a MongoDB transaction reports a key inserted
+      // meanwhile as a write conflict; DocumentDB as a duplicate, its transaction left alive).
       if (isDuplicateKey(err)) return false;
-      throw storeError('inserting a schedule', err);
+      throw session
+        ? sessionError('inserting a schedule', err)
+        : storeError('inserting a schedule', err);
     }
   }
 
   async scheduleRedefine(
     params: Parameters<ScheduleStore['scheduleRedefine']>[0],
+    { session }: SessionOptions = {},
   ): Promise<boolean> {
     const { queue, type, payload, options, everyMs, cron, timezone, enabled } = params.definition;
-    const res = await this.schedules.updateOne(
-      { _id: params.key, revision: params.revision },
-      {
-        $set: {
-          queue,
-          type,
-          payload,
-          options,
-          everyMs,
-          cron,
-          timezone,
-          enabled,
-          updatedAt: params.now,
-          nextTickAt: params.nextTickAt,
+    const res = await sessionOp(session, 'redefining a schedule', () =>
+      this.schedules.updateOne(
+        { _id: params.key, revision: params.revision },
+        {
+          $set: {
+            queue,
+            type,
+            payload,
+            options,
+            everyMs,
+            cron,
+            timezone,
+            enabled,
+            updatedAt: params.now,
+            nextTickAt: params.nextTickAt,
+          },
+          $inc: { revision: 1 },
         },
-        $inc: { revision: 1 },
-      },
+        { session },
+      ),
     );
     return res.matchedCount === 1;
   }
@@ -107,8 +126,10 @@ export class MongoScheduleStore implements ScheduleStore {
     return res.matchedCount === 1;
   }
 
-  async scheduleRemove(key: string): Promise<boolean> {
-    const res = await this.schedules.deleteOne({ _id: key });
+  async scheduleRemove(key: string, { session }: SessionOptions = {}): Promise<boolean> {
+    const res = await sessionOp(session, 'removing a schedule', () =>
+      this.schedules.deleteOne({ _id: key }, { session }),
+    );
     return res.deletedCount === 1;
   }
 }

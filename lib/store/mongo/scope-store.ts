@@ -3,10 +3,12 @@
  * or `${queue}/$slot/${i}/${key}` for a concurrency-key slot) is the lock: an insert that hits a
  * duplicate key means the scope (or slot) is held.
  */
-import type { Collection, Db, Filter } from 'mongodb';
+import type { ClientSession, Collection, Db, Filter } from 'mongodb';
 import { MongoBulkWriteError } from 'mongodb';
+import type { SessionOptions } from '../job-store';
 import type { ScopeLockDocument, ScopeReleaseFilter, ScopeStore } from '../scope-store';
 import { DUPLICATE_KEY, isDuplicateKey, storeError } from './errors';
+import { sessionError, sessionOp } from './transactions';
 
 type Doc = ScopeLockDocument;
 
@@ -50,8 +52,9 @@ export class MongoScopeStore implements ScopeStore {
     }
   }
 
-  async scopeInsert(locks: Doc[]): Promise<string[]> {
+  async scopeInsert(locks: Doc[], options: SessionOptions = {}): Promise<string[]> {
     if (locks.length === 0) return [];
+    if (options.session) return this.scopeInsertInSession(locks, options.session);
     try {
       if (locks.length === 1) await this.scopes.insertOne(locks[0]);
       else await this.scopes.insertMany(locks, { ordered: false });
@@ -69,8 +72,46 @@ export class MongoScopeStore implements ScopeStore {
     }
   }
 
-  async scopeGet(id: string): Promise<Doc | null> {
-    return this.scopes.findOne({ _id: id });
+  /**
+   * Inside the caller's session a duplicate key would abort a MongoDB transaction: held locks are
+   * read first and only the free ones inserted. DocumentDB (whose transactions see commits made
+   * after they began) may still report a duplicate: it leaves the transaction alive, so it counts
+   * as held, as without a session.
+   */
+  private async scopeInsertInSession(locks: Doc[], session: ClientSession): Promise<string[]> {
+    try {
+      const held = new Set(
+        (
+          await this.scopes
+            .find({ _id: { $in: locks.map((l) => l._id) } }, { session, projection: { _id: 1 } })
+            .toArray()
+        ).map((d) => d._id),
+      );
+      const conflicts: string[] = [];
+      for (const lock of locks) {
+        // Held, or inserted by an earlier lock of this very call (two jobs of a batch).
+        if (held.has(lock._id)) {
+          conflicts.push(lock._id);
+          continue;
+        }
+        try {
+          await this.scopes.insertOne(lock, { session });
+        } catch (err) {
+          if (!isDuplicateKey(err)) throw err;
+          conflicts.push(lock._id);
+        }
+        held.add(lock._id);
+      }
+      return conflicts;
+    } catch (err) {
+      throw sessionError('inserting scope locks', err);
+    }
+  }
+
+  async scopeGet(id: string, { session }: SessionOptions = {}): Promise<Doc | null> {
+    return sessionOp(session, 'reading a scope lock', () =>
+      this.scopes.findOne({ _id: id }, { session }),
+    );
   }
 
   async scopeGetMany(ids: string[]): Promise<Doc[]> {
@@ -78,9 +119,14 @@ export class MongoScopeStore implements ScopeStore {
     return this.scopes.find({ _id: { $in: ids } }).toArray();
   }
 
-  async scopeTakeOver(params: { lock: Doc; expectedToken: string }): Promise<boolean> {
+  async scopeTakeOver(
+    params: { lock: Doc; expectedToken: string },
+    { session }: SessionOptions = {},
+  ): Promise<boolean> {
     const { _id, ...rest } = params.lock;
-    const res = await this.scopes.replaceOne({ _id, token: params.expectedToken }, rest);
+    const res = await sessionOp(session, 'taking a scope lock over', () =>
+      this.scopes.replaceOne({ _id, token: params.expectedToken }, rest, { session }),
+    );
     return res.matchedCount === 1;
   }
 
@@ -92,12 +138,17 @@ export class MongoScopeStore implements ScopeStore {
     return res.matchedCount === 1;
   }
 
-  async scopeRelease(filters: ScopeReleaseFilter[]): Promise<number> {
+  async scopeRelease(
+    filters: ScopeReleaseFilter[],
+    { session }: SessionOptions = {},
+  ): Promise<number> {
     const nonEmpty = filters.filter((f) => f.ids.length > 0);
     if (nonEmpty.length === 0) return 0;
     const filter =
       nonEmpty.length === 1 ? releaseFilter(nonEmpty[0]) : { $or: nonEmpty.map(releaseFilter) };
-    const res = await this.scopes.deleteMany(filter);
+    const res = await sessionOp(session, 'releasing scope locks', () =>
+      this.scopes.deleteMany(filter, { session }),
+    );
     return res.deletedCount;
   }
 
