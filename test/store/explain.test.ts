@@ -9,8 +9,9 @@
  * bound is then the rows selected (`sorted` in the table), which the index range alone must
  * produce: nothing of another queue or state is read. On MongoDB the same queries sort nothing.
  *
- * Counting every attempt of every queue (the overview's counts) reads every document by nature:
- * that one is bounded by the collection's size and named as such in the table.
+ * Counting every attempt of every queue (the overview's counts) reads every document by nature,
+ * and worker presence reads its few records whole (no index but `_id`): those two are bounded by
+ * their collection's size and named as such in the table.
  *
  * Needs `explain`: runs on MongoDB and DocumentDB, skipped on mongo-java-server. The table of
  * every query, the index it used and its figures is printed at the end.
@@ -27,6 +28,10 @@ import { MongoScopeStore } from '../../lib/store/mongo/scope-store';
 import type { ScheduleDocument } from '../../lib/store/schedule-store';
 import type { ScopeLockDocument } from '../../lib/store/scope-store';
 import type { TimeRangeRequestDocument } from '../../lib/store/request-store';
+import { MongoQueueStore } from '../../lib/store/mongo/queue-store';
+import { MongoWorkerStore } from '../../lib/store/mongo/worker-store';
+import type { QueueRecord } from '../../lib/store/queue-store';
+import type { WorkerRecord } from '../../lib/store/worker-store';
 import {
   explainEngine,
   summarizePlan,
@@ -69,8 +74,11 @@ interface Case {
   explain(): Promise<Document>;
   /** Rows counted by a count or an aggregation (its figures are bounded by these). */
   counted?: number;
-  /** Reads the whole collection by nature (counts of every queue): bounded by its size. */
-  fullRead?: boolean;
+  /**
+   * Reads the whole collection by nature (counts of every queue; presence, one small record per
+   * live process group, most of them live): bounded by its size.
+   */
+  fullRead?: string;
 }
 
 interface Row extends PlanSummary {
@@ -200,6 +208,37 @@ function schedules(now: Date): ScheduleDocument[] {
   }));
 }
 
+/** Queue records: the four queues and as many others, as groups open them. */
+function queueRecords(now: Date): Document[] {
+  return Array.from({ length: 400 }, (_, i) => ({
+    _id: i < QUEUES.length ? QUEUES[i] : `other-${String(i).padStart(4, '0')}`,
+    created: now,
+    lastActive: now,
+    paused: false,
+    pausedAt: null,
+    pausedTypes: [],
+    options: {},
+    modCount: 1,
+    modTime: now,
+  }));
+}
+
+/** Presence records: a few live process groups and some that stopped without closing. */
+function workerRecords(now: Date): Document[] {
+  return Array.from({ length: 12 }, (_, i) => ({
+    _id: `host-${i}:${1000 + i}:abc${i}`,
+    host: `host-${i}`,
+    pid: 1000 + i,
+    startedAt: now,
+    seenAt: now,
+    expiresAt: new Date(now.getTime() + (i < 8 ? 30_000 : -30_000)),
+    state: 'ready',
+    message: '',
+    stateSince: null,
+    queues: [{ name: pick(QUEUES, i), owner: `worker-${i}`, workers: 4, running: 1 }],
+  }));
+}
+
 function requests(now: Date, template: JobDocument): TimeRangeRequestDocument[] {
   return Array.from({ length: 1_000 }, (_, i) => {
     const settled = i >= 20;
@@ -275,6 +314,8 @@ describe('explain: every repeated query is served by an index (20,000 attempts)'
     await scopes.scopeInsert(scopeLocks(now));
     for (const s of schedules(now)) await schedule.scheduleInsert(s);
     await request.requests.insertMany(requests(now, template as JobDocument));
+    await db.collection('drover_queues').insertMany(queueRecords(now));
+    await db.collection('drover_workers').insertMany(workerRecords(now));
     // Fresh statistics for the planner (PostgreSQL's ANALYZE runs in the background).
     if (engine === 'documentdb') await jobsOf().estimatedDocumentCount();
   });
@@ -514,7 +555,7 @@ describe('explain: every repeated query is served by an index (20,000 attempts)'
       name: 'counts of every queue',
       who: 'dashboard overview',
       index: '(all)',
-      fullRead: true,
+      fullRead: 'drover_jobs',
       explain: () =>
         jobsOf()
           .aggregate([
@@ -584,6 +625,30 @@ describe('explain: every repeated query is served by an index (20,000 attempts)'
           .explain('executionStats'),
     },
     {
+      name: 'queue records, a page',
+      who: 'group upkeep (discovery), management',
+      index: '_id_',
+      explain: () =>
+        db
+          .collection<Omit<QueueRecord, 'name'> & { _id: string }>('drover_queues')
+          .find(MongoQueueStore.listFilter({ after: 'other-0200' }))
+          .sort({ _id: 1 })
+          .limit(100)
+          .explain('executionStats'),
+    },
+    {
+      name: 'live workers (presence)',
+      who: 'dashboard, management',
+      index: '(none: a few records)',
+      fullRead: 'drover_workers',
+      explain: () =>
+        db
+          .collection<WorkerRecord>('drover_workers')
+          .find(MongoWorkerStore.listFilter({ now, queue: q }))
+          .sort({ _id: 1 })
+          .explain('executionStats'),
+    },
+    {
       name: 'unsettled time-range requests',
       who: 'time-range upkeep',
       index: 'unsettled',
@@ -603,7 +668,7 @@ describe('explain: every repeated query is served by an index (20,000 attempts)'
       rows.push({ name: c.name, who: c.who, intended: c.index, ...summary });
       const why = `${c.name}: ${summary.shape}`;
       if (c.fullRead) {
-        const total = await jobsOf().countDocuments();
+        const total = await db.collection(c.fullRead).countDocuments();
         assert.ok(summary.docsExamined <= total, `${why}: ${summary.docsExamined} > ${total}`);
         return;
       }

@@ -3,7 +3,7 @@
  * lib/store/queue-store.ts). The queue name is the `_id`, so every operation goes through the primary
  * key and no other index is needed.
  */
-import type { Collection, Db, UpdateFilter } from 'mongodb';
+import type { Collection, Db, Filter, UpdateFilter } from 'mongodb';
 import type {
   QueueOpenParams,
   QueuePauseParams,
@@ -44,8 +44,16 @@ function newRecord(name: string, now: Date): QueueDoc {
   };
 }
 
+/** The filter of `queueList`: a page of records after a name, in name (`_id`) order. */
+function listFilter(params: { after?: string }): Filter<QueueDoc> {
+  return params.after === undefined ? {} : { _id: { $gt: params.after } };
+}
+
 /** MongoDB implementation of the queue-record storage protocol. */
 export class MongoQueueStore implements QueueStore {
+  /** The filter of `queueList`, for index checks (test/store/explain.test.ts). */
+  static readonly listFilter = listFilter;
+
   readonly queues: Collection<QueueDoc>;
 
   constructor(db: Db, collectionName = 'drover_queues') {
@@ -96,8 +104,11 @@ export class MongoQueueStore implements QueueStore {
   }
 
   async queueList(params: { after?: string; limit: number }): Promise<QueueRecord[]> {
-    const filter = params.after === undefined ? {} : { _id: { $gt: params.after } };
-    const docs = await this.queues.find(filter).sort({ _id: 1 }).limit(params.limit).toArray();
+    const docs = await this.queues
+      .find(listFilter(params))
+      .sort({ _id: 1 })
+      .limit(params.limit)
+      .toArray();
     return docs.map(toRecord);
   }
 

@@ -5,8 +5,18 @@
 import type { Collection, Db, Filter } from 'mongodb';
 import type { WorkerRecord, WorkerStore } from '../worker-store';
 
+/** The filter of `workerList`: live records, of one queue when given. */
+function listFilter(params: { now: Date; queue?: string }): Filter<WorkerRecord> {
+  const filter: Filter<WorkerRecord> = { expiresAt: { $gt: params.now } };
+  if (params.queue !== undefined) filter['queues.name'] = params.queue;
+  return filter;
+}
+
 /** MongoDB implementation of the worker-presence storage protocol. */
 export class MongoWorkerStore implements WorkerStore {
+  /** The filter of `workerList`, for the query checks (test/store/explain.test.ts). */
+  static readonly listFilter = listFilter;
+
   readonly workers: Collection<WorkerRecord>;
 
   constructor(db: Db, collectionName = 'drover_workers') {
@@ -22,9 +32,7 @@ export class MongoWorkerStore implements WorkerStore {
   }
 
   async workerList(params: { now: Date; queue?: string }): Promise<WorkerRecord[]> {
-    const filter: Filter<WorkerRecord> = { expiresAt: { $gt: params.now } };
-    if (params.queue !== undefined) filter['queues.name'] = params.queue;
-    return this.workers.find(filter).sort({ _id: 1 }).toArray();
+    return this.workers.find(listFilter(params)).sort({ _id: 1 }).toArray();
   }
 
   async workerRemove(id: string): Promise<boolean> {
