@@ -8,6 +8,8 @@
  * page's action token, after a confirm dialog; bulk actions show their count and ask first.
  */
 
+import { JOB_STATES } from '../../states';
+
 /** The page script (plain browser JavaScript; runs as is in current browsers). */
 export const CLIENT_JS = String.raw`'use strict';
 (() => {
@@ -18,8 +20,7 @@ export const CLIENT_JS = String.raw`'use strict';
   const token = document.querySelector('meta[name="drover-token"]')?.content ?? '';
   const COLUMNS = ['pending', 'running', 'blocked', 'retrying', 'completed', 'failed', 'aborted',
     'expired', 'quarantined'];
-  const STATES = ['pending', 'blocked', 'running', 'retrying', 'completed', 'failed', 'aborted',
-    'expired', 'quarantined'];
+  const STATES = ${JSON.stringify(JOB_STATES)};
 
   /** An element: attrs are properties (className, href, title...) or data-* attributes. */
   function h(tag, attrs, ...children) {

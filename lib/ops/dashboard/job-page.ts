@@ -21,12 +21,14 @@ import {
   type PageFrame,
 } from './html';
 import type { Rendered } from './pages';
+import { isLive, MANUALLY_RETRYABLE_STATES } from '../../states';
 
 /** Which actions a job's state allows (the others are shown disabled). */
 export function allowedActions(state: JobState, abortRequested: boolean): Record<string, boolean> {
   return {
-    abort: (state === 'pending' || state === 'blocked' || state === 'running') && !abortRequested,
-    retry: state === 'failed' || state === 'aborted' || state === 'expired' || state === 'pending',
+    abort: isLive(state) && !abortRequested,
+    // A pending job is made due now; a failed, aborted or expired one gets a new attempt.
+    retry: state === 'pending' || MANUALLY_RETRYABLE_STATES.includes(state),
     delete: state !== 'running',
   };
 }

@@ -5,7 +5,7 @@
  */
 import type { JobPage } from '../management';
 import type { JobSummaryDocument } from '../../store/job-store';
-import { FINISHED_STATES } from '../../states';
+import { FINISHED_STATES, MANUALLY_RETRYABLE_STATES } from '../../states';
 import type { JobState } from '../../types';
 import {
   esc,
@@ -20,9 +20,6 @@ import {
 } from './html';
 import { emptyRow, type Rendered } from './pages';
 import { BULK_AGES, BULK_AGE_DEFAULT, DASHBOARD_PAGE_SIZE_DEFAULT, type ListQuery } from './params';
-
-/** States a bulk retry takes (as management's BULK_RETRY_STATES). */
-const RETRYABLE: readonly string[] = ['failed', 'aborted', 'expired'];
 
 /** What the job list page shows. */
 export interface JobsView {
@@ -91,7 +88,8 @@ ${q.cursor ? `<a class="btn" id="first-page" href="${esc(`${base}/jobs${query(ke
 
 /** Bulk actions on what the filter matches; the script asks for the count, then confirmation. */
 function bulkPanel(q: ListQuery): string {
-  const retryState = q.state && RETRYABLE.includes(q.state) ? q.state : 'failed';
+  const retryState =
+    q.state && MANUALLY_RETRYABLE_STATES.includes(q.state as JobState) ? q.state : 'failed';
   const canDelete = !q.state || FINISHED_STATES.includes(q.state as JobState);
   const what = `${q.type ? ` of type ${q.type}` : ''}${q.queue ? ` in ${q.queue}` : ''}`;
   const ages = Object.keys(BULK_AGES)

@@ -7,7 +7,7 @@
  */
 import { InvalidArgumentError } from '../../errors';
 import type { JobStore } from '../../store/job-store';
-import { FINISHED_STATES } from '../../states';
+import { FINISHED_STATES, MANUALLY_RETRYABLE_STATES } from '../../states';
 import type { JobState } from '../../types';
 import { checkNumber, checkQueueName, checkTypeName } from '../../validate';
 import { checkStates, countParams } from './filters';
@@ -17,7 +17,7 @@ import type { ActionOutcome, ActionResult, JobFilter } from './types';
 export const BULK_LIMIT_DEFAULT = 10_000;
 export const BULK_LIMIT_MAX = 1_000_000;
 /** States a bulk retry takes (a job's newest attempt ends in one of them). */
-export const BULK_RETRY_STATES: readonly JobState[] = ['failed', 'aborted', 'expired'];
+export const BULK_RETRY_STATES: readonly JobState[] = MANUALLY_RETRYABLE_STATES;
 /** Jobs retried at once (each retry is a few round trips). */
 const RETRY_CONCURRENCY = 8;
 /** Rows read per page while retrying. */
