@@ -129,7 +129,6 @@ export class QueueGroup {
       this.now,
       this.logger,
     );
-    if (this.history.options.enabled) this.observers.add(this.history);
     const held = {
       held: this.queuesByName,
       isOpening: (name: string) => this.opening.has(name),
@@ -193,6 +192,8 @@ export class QueueGroup {
       this.hooks,
       ...(this.options.extensions ?? []),
       this.observerRelay,
+      // After the relay, so that observers (metrics) see outcomes no later than before.
+      ...(this.history.options.enabled ? [this.history] : []),
     ];
   }
 

@@ -1,6 +1,6 @@
 /**
- * The history a queue group keeps: an observer of its queues (lib/group/observer-relay.ts) adds
- * every claimed run and recorded outcome to an in-memory rollup of its queue, job type and minute
+ * The history a queue group keeps: an extension last in each of its queues' lists (after the
+ * observers, lib/group/observer-relay.ts) adds every claimed run and recorded outcome to an in-memory rollup of its queue, job type and minute
  * (a few additions on a Map, no I/O where outcomes are recorded), and a timer flushes the rollups
  * to the rollup store with one bulk write of upserts (lib/store/rollup-store.ts). The dashboard's
  * charts and `drover stats --since` read them through the management API.
