@@ -218,12 +218,8 @@ export class RollupRecorder implements QueueExtension {
     for (let i = 0; i < deltas.length; i += HISTORY_WRITE_BATCH) {
       const batch = deltas.slice(i, i + HISTORY_WRITE_BATCH);
       try {
-        const lost = await this.store.rollupAdd({
-          deltas: batch,
-          retentionMs: this.options.retentionMs,
-        });
-        this.stats.written += batch.length - lost;
-        if (lost > 0) this.logger.warn({ lost }, 'history: rollups expired while being written');
+        await this.store.rollupAdd({ deltas: batch, retentionMs: this.options.retentionMs });
+        this.stats.written += batch.length;
       } catch (err) {
         this.stats.failedFlushes++;
         this.logger.warn({ err, rollups: deltas.length - i }, 'history: writing rollups failed');

@@ -112,10 +112,8 @@ export interface RollupStore {
   /**
    * Adds each delta to its document (creating it): counters are incremented, maxima raised,
    * `expiresAt` raised to `minute + retentionMs`. One round trip once the documents exist.
-   * Returns how many deltas were lost because their document was deleted while being added to
-   * (it had expired); normally 0.
    */
-  rollupAdd(params: RollupAddParams): Promise<number>;
+  rollupAdd(params: RollupAddParams): Promise<void>;
   /**
    * Sums the documents of [from, to) by queue, type and bucket; sorted by bucket, queue, type.
    * Returns only groups holding documents.

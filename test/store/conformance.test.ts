@@ -1,8 +1,8 @@
 /**
  * The store conformance suite: every method of every store protocol (jobs, scope locks, queue
- * records, schedules, rate windows, time-range requests, worker presence), called directly, on
- * every implementation (MongoDB on the harness's server, and memory), as River runs one driver
- * suite on every driver. The suites are in test/store/conformance/, one per protocol; each test
+ * records, schedules, rate windows, time-range requests, worker presence, history rollups),
+ * called directly, on every implementation (MongoDB on the harness's server, and memory), as
+ * River runs one driver suite on every driver. The suites are in test/store/conformance/, one per protocol; each test
  * starts from empty stores and passes its own `now`.
  */
 import 'reflect-metadata';
@@ -18,6 +18,7 @@ import { jobStoreWrites } from './conformance/job-store-writes';
 import { queueStoreSuite } from './conformance/queue-store';
 import { rateStoreSuite } from './conformance/rate-store';
 import { requestStoreSuite } from './conformance/request-store';
+import { rollupStoreSuite } from './conformance/rollup-store';
 import { scheduleStoreSuite } from './conformance/schedule-store';
 import { scopeStoreSuite } from './conformance/scope-store';
 import type { StoreTarget } from './conformance/target';
@@ -94,6 +95,7 @@ function conformance(target: Backend): void {
   describe('RateStore', () => rateStoreSuite(target));
   describe('RequestStore', () => requestStoreSuite(target));
   describe('WorkerStore', () => workerStoreSuite(target));
+  describe('RollupStore', () => rollupStoreSuite(target));
 }
 
 describe('store conformance (memory)', () => conformance(memoryTarget()));

@@ -30,6 +30,8 @@ import type { ScopeLockDocument } from '../../lib/store/scope-store';
 import type { TimeRangeRequestDocument } from '../../lib/store/request-store';
 import { MongoQueueStore } from '../../lib/store/mongo/queue-store';
 import { MongoWorkerStore } from '../../lib/store/mongo/worker-store';
+import { MongoRollupStore } from '../../lib/store/mongo/rollup-store';
+import { emptyRollup, rollupId, type RollupDocument } from '../../lib/store/rollup-store';
 import type { QueueRecord } from '../../lib/store/queue-store';
 import type { WorkerRecord } from '../../lib/store/worker-store';
 import {
@@ -85,6 +87,35 @@ interface Row extends PlanSummary {
   name: string;
   who: string;
   intended: string;
+}
+
+/** History rollups: two job types per queue, every minute of the last day. */
+const ROLLUP_TYPES = ['send', 'resize'];
+const ROLLUP_MINUTES = 1_440;
+/** How long each rollup is kept in this data: the day's oldest hour has expired. */
+const ROLLUP_KEEP_MS = 23 * 3_600_000;
+
+function rollupDocs(now: Date): RollupDocument[] {
+  const minute = now.getTime() - (now.getTime() % 60_000);
+  const docs: RollupDocument[] = [];
+  for (const queue of QUEUES) {
+    for (const type of ROLLUP_TYPES) {
+      for (let i = 0; i < ROLLUP_MINUTES; i++) {
+        const at = new Date(minute - i * 60_000);
+        docs.push({
+          _id: rollupId(queue, type, at),
+          queue,
+          type,
+          minute: at,
+          expiresAt: new Date(at.getTime() + ROLLUP_KEEP_MS),
+          ...emptyRollup(),
+          started: 3,
+          completed: 3,
+        });
+      }
+    }
+  }
+  return docs;
 }
 
 /** Documents corrupted by hand, pending in every queue: what the malformed probe finds. */
@@ -291,6 +322,7 @@ describe('explain: every repeated query is served by an index (20,000 attempts)'
   const q = 'q1';
 
   const jobsOf = () => db.collection<JobDocument>('drover_jobs');
+  const rollupsOf = () => db.collection<RollupDocument>('drover_rollups_explain');
   const Q = MongoJobStore.queries;
 
   before(async function () {
@@ -304,7 +336,16 @@ describe('explain: every repeated query is served by an index (20,000 attempts)'
     const scopes = new MongoScopeStore(db);
     const schedule = new MongoScheduleStore(db);
     const request = new MongoRequestStore(db);
-    await Promise.all([store.init(), scopes.init(), schedule.init(), request.init()]);
+    // Rollups: a TTL monitor may delete the expired hour while the cases run; the prune case's
+    // bound holds either way.
+    const rollups = new MongoRollupStore(db, 'drover_rollups_explain');
+    await Promise.all([
+      store.init(),
+      scopes.init(),
+      schedule.init(),
+      request.init(),
+      rollups.init(),
+    ]);
     let template: JobDocument | undefined;
     for (const queue of QUEUES) {
       const docs = queueDocs(queue, now);
@@ -316,6 +357,10 @@ describe('explain: every repeated query is served by an index (20,000 attempts)'
     await request.requests.insertMany(requests(now, template as JobDocument));
     await db.collection('drover_queues').insertMany(queueRecords(now));
     await db.collection('drover_workers').insertMany(workerRecords(now));
+    const docs = rollupDocs(now);
+    for (let i = 0; i < docs.length; i += 1_000) {
+      await rollupsOf().insertMany(docs.slice(i, i + 1_000));
+    }
     // Fresh statistics for the planner (PostgreSQL's ANALYZE runs in the background).
     if (engine === 'documentdb') await jobsOf().estimatedDocumentCount();
   });
@@ -646,6 +691,49 @@ describe('explain: every repeated query is served by an index (20,000 attempts)'
           .collection<WorkerRecord>('drover_workers')
           .find(MongoWorkerStore.listFilter({ now, queue: q }))
           .sort({ _id: 1 })
+          .explain('executionStats'),
+    },
+    {
+      name: 'history of every queue, the last hour by minute',
+      who: 'dashboard overview and history, stats --since',
+      index: 'minute',
+      counted: QUEUES.length * ROLLUP_TYPES.length * 60,
+      explain: () =>
+        rollupsOf()
+          .aggregate(
+            MongoRollupStore.sumsPipeline({
+              from: new Date(now.getTime() - 3_600_000 + 1),
+              to: now,
+              bucketMs: 60_000,
+            }),
+          )
+          .explain('executionStats'),
+    },
+    {
+      name: 'history of one queue, the last day by 15 minutes',
+      who: 'dashboard history of a queue',
+      index: 'queue_minute',
+      counted: ROLLUP_TYPES.length * ROLLUP_MINUTES,
+      explain: () =>
+        rollupsOf()
+          .aggregate(
+            MongoRollupStore.sumsPipeline({
+              queue: q,
+              from: new Date(now.getTime() - 86_400_000),
+              to: now,
+              bucketMs: 15 * 60_000,
+            }),
+          )
+          .explain('executionStats'),
+    },
+    {
+      name: 'expired rollups, a batch',
+      who: 'history prune pass',
+      index: 'expires',
+      explain: () =>
+        rollupsOf()
+          .find(MongoRollupStore.pruneFilter(now), { projection: { _id: 1 } })
+          .limit(1_000)
           .explain('executionStats'),
     },
     {

@@ -25,7 +25,7 @@ export class MemoryRollupStore implements RollupStore {
     return false;
   }
 
-  async rollupAdd(params: RollupAddParams): Promise<number> {
+  async rollupAdd(params: RollupAddParams): Promise<void> {
     for (const d of params.deltas) {
       const id = rollupId(d.queue, d.type, d.minute);
       const expiresAt = new Date(d.minute.getTime() + params.retentionMs);
@@ -45,7 +45,6 @@ export class MemoryRollupStore implements RollupStore {
       addRollup(doc, d);
       if (expiresAt > doc.expiresAt) doc.expiresAt = expiresAt;
     }
-    return 0;
   }
 
   async rollupSums(params: RollupSumsParams): Promise<RollupSum[]> {

@@ -1,8 +1,9 @@
 /**
  * Every filter, update, aggregation and index of the rollups collection (history; see
- * lib/store/rollup-store.ts). Writes go by `_id` (an insert of the documents not seen yet, then
- * one unordered bulk write of `$inc`/`$max` updates); reads are a `$group` over a range of `minute`, served by the `minute` index; the TTL
- * index on `expiresAt` also serves `rollupPrune`.
+ * lib/store/rollup-store.ts). Writes go by `_id`: an insert of the documents not seen yet, then
+ * one unordered bulk write of `$inc`/`$max` updates. Reads are a `$group` over a range of
+ * `minute`, served by the `minute` index (every queue) or the `queue_minute` index (one queue);
+ * the TTL index on `expiresAt` also serves `rollupPrune`.
  */
 import type { AnyBulkWriteOperation, Collection, Db, Document, Filter } from 'mongodb';
 import { MongoBulkWriteError } from 'mongodb';
@@ -20,8 +21,10 @@ import {
 } from '../rollup-store';
 import { DUPLICATE_KEY, isDuplicateKey } from './errors';
 
-/** Range reads by minute (all queues), queue and type as residual filters. */
+/** Range reads of every queue (the overview, history of all queues). */
 const MINUTE_INDEX = { name: 'minute', key: { minute: 1, queue: 1, type: 1 } } as const;
+/** Range reads of one queue (its history, `stats --since --queue`). */
+const QUEUE_MINUTE_INDEX = { name: 'queue_minute', key: { queue: 1, minute: 1 } } as const;
 /** Removes a document once `expiresAt` has passed (where the server runs a TTL monitor). */
 const EXPIRES_INDEX = { name: 'expires', key: { expiresAt: 1 }, expireAfterSeconds: 0 } as const;
 
@@ -40,7 +43,10 @@ function zeroDocument(d: RollupDelta, retentionMs: number): RollupDocument {
   };
 }
 
-/** The update adding one delta to its (existing) document. */
+/**
+ * The update adding one delta to its document. It upserts only so that a document deleted since
+ * its insert step (emptied by hand, expired early) is made again rather than its delta lost.
+ */
 function addOperation(d: RollupDelta, retentionMs: number): AnyBulkWriteOperation<RollupDocument> {
   const inc: Record<string, number> = {};
   for (const f of ROLLUP_COUNT_FIELDS) if (d[f] !== 0) inc[f] = d[f];
@@ -51,13 +57,53 @@ function addOperation(d: RollupDelta, retentionMs: number): AnyBulkWriteOperatio
   return {
     updateOne: {
       filter: { _id: rollupId(d.queue, d.type, d.minute) },
-      update: { ...(Object.keys(inc).length > 0 ? { $inc: inc } : {}), $max: max },
+      update: {
+        $setOnInsert: { queue: d.queue, type: d.type, minute: d.minute },
+        ...(Object.keys(inc).length > 0 ? { $inc: inc } : {}),
+        $max: max,
+      },
+      upsert: true,
     },
   };
 }
 
+/** The `$match` of `rollupSums`: minutes in [from, to), of a queue and type when given. */
+function sumsMatch(params: Omit<RollupSumsParams, 'bucketMs'>): Filter<RollupDocument> {
+  const match: Filter<RollupDocument> = { minute: { $gte: params.from, $lt: params.to } };
+  if (params.queue !== undefined) match.queue = params.queue;
+  if (params.type !== undefined) match.type = params.type;
+  return match;
+}
+
+/** The pipeline of `rollupSums`: one group per queue, type and bucket, summed and maxed. */
+function sumsPipeline(params: RollupSumsParams): Document[] {
+  const key: Document = { queue: '$queue', type: '$type' };
+  if (params.bucketMs > 0) {
+    // The minute's start minus its offset into the bucket (date minus number is a date).
+    const ms = { $subtract: ['$minute', new Date(0)] };
+    key.at = { $subtract: ['$minute', { $mod: [ms, params.bucketMs] }] };
+  }
+  const group: Document = { _id: key, minutes: { $sum: 1 } };
+  for (const f of ROLLUP_COUNT_FIELDS) group[f] = { $sum: `$${f}` };
+  for (const f of ROLLUP_MAX_FIELDS) group[f] = { $max: `$${f}` };
+  return [
+    { $match: sumsMatch(params) },
+    { $group: group },
+    { $sort: { '_id.at': 1, '_id.queue': 1, '_id.type': 1 } },
+  ];
+}
+
+/** The filter of `rollupPrune`: documents that expired before `before`. */
+function pruneFilter(before: Date): Filter<RollupDocument> {
+  return { expiresAt: { $lt: before } };
+}
+
 /** MongoDB implementation of the rollup storage protocol. */
 export class MongoRollupStore implements RollupStore {
+  /** The pipeline and filter of the reads, for the query checks (test/store/explain.test.ts). */
+  static readonly sumsPipeline = sumsPipeline;
+  static readonly pruneFilter = pruneFilter;
+
   readonly rollups: Collection<RollupDocument>;
   private ttlIndexed = false;
   /** Documents this store inserted or found to exist (their insert step is skipped). */
@@ -68,7 +114,7 @@ export class MongoRollupStore implements RollupStore {
   }
 
   async init(): Promise<void> {
-    await this.rollups.createIndex(MINUTE_INDEX.key, { name: MINUTE_INDEX.name });
+    await this.rollups.createIndexes([MINUTE_INDEX, QUEUE_MINUTE_INDEX]);
     try {
       await this.rollups.createIndex(EXPIRES_INDEX.key, {
         name: EXPIRES_INDEX.name,
@@ -87,13 +133,14 @@ export class MongoRollupStore implements RollupStore {
   }
 
   /**
-   * Two steps, never an upsert: concurrent upserts creating one document lose increments on
-   * DocumentDB (12 upserts of `$inc: 1` left counts of 1 to 3). First the documents this store
-   * has not seen are inserted with zero counters (a duplicate key means another process did it),
-   * then one unordered bulk write adds every delta: one round trip once a minute's documents exist.
+   * Two steps, and never an upsert creating a document other processes create too: concurrent
+   * upserts of one new document lose increments on DocumentDB (12 upserts of `$inc: 1` left a
+   * count of 1 to 3). First the documents this store has not seen are inserted with zero counters
+   * (a duplicate key means another process did it), then one unordered bulk write adds every
+   * delta: one round trip once a minute's documents exist.
    */
-  async rollupAdd(params: RollupAddParams): Promise<number> {
-    if (params.deltas.length === 0) return 0;
+  async rollupAdd(params: RollupAddParams): Promise<void> {
+    if (params.deltas.length === 0) return;
     const fresh = params.deltas
       .map((d) => zeroDocument(d, params.retentionMs))
       .filter((doc) => !this.known.has(doc._id));
@@ -108,32 +155,12 @@ export class MongoRollupStore implements RollupStore {
     }
     const ops = params.deltas.map((d) => addOperation(d, params.retentionMs));
     const res = await this.rollups.bulkWrite(ops, { ordered: false });
-    // A document deleted between the steps (expired already): its delta is lost, and the next
-    // write inserts again what it needs.
-    if (res.matchedCount < ops.length) this.known.clear();
-    return ops.length - res.matchedCount;
+    // Documents made again by the update: forget what else may have gone with them.
+    if (res.upsertedCount > 0) this.known.clear();
   }
 
   async rollupSums(params: RollupSumsParams): Promise<RollupSum[]> {
-    const match: Filter<RollupDocument> = { minute: { $gte: params.from, $lt: params.to } };
-    if (params.queue !== undefined) match.queue = params.queue;
-    if (params.type !== undefined) match.type = params.type;
-    const key: Document = { queue: '$queue', type: '$type' };
-    if (params.bucketMs > 0) {
-      // The minute's start minus its offset into the bucket (date minus number is a date).
-      const ms = { $subtract: ['$minute', new Date(0)] };
-      key.at = { $subtract: ['$minute', { $mod: [ms, params.bucketMs] }] };
-    }
-    const group: Document = { _id: key, minutes: { $sum: 1 } };
-    for (const f of ROLLUP_COUNT_FIELDS) group[f] = { $sum: `$${f}` };
-    for (const f of ROLLUP_MAX_FIELDS) group[f] = { $max: `$${f}` };
-    const rows = await this.rollups
-      .aggregate<Document>([
-        { $match: match },
-        { $group: group },
-        { $sort: { '_id.at': 1, '_id.queue': 1, '_id.type': 1 } },
-      ])
-      .toArray();
+    const rows = await this.rollups.aggregate<Document>(sumsPipeline(params)).toArray();
     return rows.map((r): RollupSum => {
       const id = r._id as { queue: string; type: string; at?: Date };
       const sum: RollupSum = {
@@ -152,7 +179,7 @@ export class MongoRollupStore implements RollupStore {
 
   async rollupPrune(params: { before: Date; limit: number }): Promise<number> {
     // deleteMany has no limit: read a bounded batch of IDs first (served by the expires index).
-    const filter: Filter<RollupDocument> = { expiresAt: { $lt: params.before } };
+    const filter = pruneFilter(params.before);
     const ids = (
       await this.rollups.find(filter, { projection: { _id: 1 }, limit: params.limit }).toArray()
     ).map((d) => d._id);
