@@ -94,6 +94,12 @@ const ROLLUP_TYPES = ['send', 'resize'];
 const ROLLUP_MINUTES = 1_440;
 /** How long each rollup is kept in this data: the day's oldest hour has expired. */
 const ROLLUP_KEEP_MS = 23 * 3_600_000;
+/**
+ * The rollups' expiry times are shifted this far ahead, and the prune pass is explained at a
+ * `now` as far ahead: the same rollups match it, but none has expired by the server's own clock,
+ * so the TTL monitor cannot delete them while the plan is read (keys of deleted rows would count).
+ */
+const TTL_SAFE_MS = 2 * 3_600_000;
 
 function rollupDocs(now: Date): RollupDocument[] {
   const minute = now.getTime() - (now.getTime() % 60_000);
@@ -107,7 +113,7 @@ function rollupDocs(now: Date): RollupDocument[] {
           queue,
           type,
           minute: at,
-          expiresAt: new Date(at.getTime() + ROLLUP_KEEP_MS),
+          expiresAt: new Date(at.getTime() + ROLLUP_KEEP_MS + TTL_SAFE_MS),
           ...emptyRollup(),
           started: 3,
           completed: 3,
@@ -732,7 +738,9 @@ describe('explain: every repeated query is served by an index (20,000 attempts)'
       index: 'expires',
       explain: () =>
         rollupsOf()
-          .find(MongoRollupStore.pruneFilter(now), { projection: { _id: 1 } })
+          .find(MongoRollupStore.pruneFilter(new Date(now.getTime() + TTL_SAFE_MS)), {
+            projection: { _id: 1 },
+          })
           .limit(1_000)
           .explain('executionStats'),
     },
