@@ -80,6 +80,9 @@ function scopeBehaviour(makeBackend: () => Backend): void {
       await q.put(WaitForAbortJob.create({ maxMs: 60_000 }, { id: 'holder', scopes: ['db'] }));
       await q.start();
       await eventually('running', () => q.isRunning('holder'));
+      // A claimed job counts as running before its dispatch scopes are taken: wait for them (a
+      // server with ~10 ms writes, DocumentDB, showed the gap).
+      await eventually('holding its scope', async () => (await locks('lost')).length > 0);
       assert.deepEqual(
         (await locks('lost')).map((l) => [l.scope, l.holder]),
         [['db', 'holder']],

@@ -133,6 +133,19 @@ describe('chaos: a runner pool under a lost connection (MongoDB through a proxy)
     // Longer than the driver's server selection timeout (300 ms): the progress write fails.
     await new Promise((r) => setTimeout(r, 1_000));
     proxy.restore();
+    // The job ends once A's client is back, so its outcome write is not itself lost: with a
+    // 300 ms server selection timeout, a reconnection that takes longer (a server with
+    // authentication, DocumentDB, on a loaded machine) failed it, and the job ran again.
+    const viaProxy = clients[clients.length - 1];
+    await eventually('A reaches the server again', () =>
+      viaProxy
+        .db('admin')
+        .command({ ping: 1 })
+        .then(
+          () => true,
+          () => false,
+        ),
+    );
     chaosGates.add('x');
     const doc = await qb.waitFor(job.id, { timeoutMs: 30_000 });
     const runs = chaosAudit.records.filter((r) => r.kind === 'start').length;
