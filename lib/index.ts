@@ -12,6 +12,11 @@ export {
   type JobFields,
   type JobClass,
 } from './job/base-job';
+/**
+ * class-transformer's `@Type(() => Cls)`, re-exported so a payload's nested classes are
+ * declared with the same class-transformer drover reads them with.
+ */
+export { Type } from 'class-transformer';
 export {
   JobType,
   Registry,
@@ -34,7 +39,12 @@ export type {
   TickReport,
 } from './schedules/scheduler';
 export type { ScheduledJobOptions } from './store/schedule-store';
-export { Backoff, type BackoffPolicy } from './retry/attempt-chain';
+export {
+  Backoff,
+  type BackoffPolicy,
+  type BackoffOption,
+  type BackoffSpec,
+} from './timers/backoff';
 export type { RetryHandlerOptions } from './retry/retry-handler';
 export type { RateLimit } from './limits/rate-limit';
 export type { ScopeLockOptions } from './scopes/scope-locks';
@@ -55,6 +65,7 @@ export {
   type JobTimeInfo,
   type JobRetryInfo,
   type JobErrorRecord,
+  type JobLogLine,
   type QueueStats,
   type ConcurrencyKey,
 } from './types';

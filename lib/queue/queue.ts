@@ -29,8 +29,11 @@ import {
 } from '../validate';
 import { FINISHED_STATES, isFinal } from '../states';
 
-/** What `jobInfo()` yields: a job's stored state without loading its class. */
-export type JobInfo = Omit<JobDocument, 'payload'>;
+/** What `jobInfo()` yields: a job's stored state without loading its class, and its `id`. */
+export type JobInfo = Omit<JobDocument, 'payload'> & {
+  /** The attempt's ID (the stored `_id`). */
+  id: string;
+};
 
 /** Page size of the async iterables. */
 const PAGE = 500;
@@ -120,7 +123,10 @@ export class Queue extends TypedEmitter<QueueEventMap> {
       await this.unreserve(failed);
       throw err;
     }
-    for (const job of jobs) job.queue = this.name;
+    jobs.forEach((job, i) => {
+      job.queue = this.name;
+      job.state = docs[i].state;
+    });
     this.pool.wake();
   }
 
@@ -238,7 +244,7 @@ export class Queue extends TypedEmitter<QueueEventMap> {
     for await (const doc of this.documents(states)) {
       const { payload: _payload, ...info } = doc;
       void _payload;
-      yield info;
+      yield { id: doc._id, ...info };
     }
   }
 
@@ -334,6 +340,7 @@ export class Queue extends TypedEmitter<QueueEventMap> {
       old,
       next,
       now: this.options.now(),
+      queueBackoff: this.options.retryBackoff,
     });
     this.pool.wake();
     return id;

@@ -58,6 +58,7 @@ export interface PoolContext {
 export function attemptInfo(queue: string, job: BaseJob): JobEventInfo {
   return {
     queue,
+    id: job.id,
     jobId: job.id,
     type: job.type.name,
     attempt: job.retryInfo.currentAttempt,

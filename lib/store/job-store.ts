@@ -12,7 +12,7 @@
  */
 import { ErrorCode, JobStateError } from '../errors';
 import { disallowedFrom } from '../states';
-import type { JobDocument, JobErrorRecord, JobState, QueueStats } from '../types';
+import type { JobDocument, JobErrorRecord, JobLogLine, JobState, QueueStats } from '../types';
 
 export interface JobClaimParams {
   queue: string;
@@ -67,6 +67,11 @@ export interface JobUpdate {
   lockExpiresAt?: Date;
   nextAttemptId?: string;
   retryEnd?: Date;
+  /** The attempt's own log (`ctx.log()` lines) and the count of lines dropped from it. */
+  log?: JobLogLine[];
+  logDropped?: number;
+  /** What `run()` returned, as stored (a completed attempt). */
+  returnValue?: unknown;
 }
 
 export interface JobWriteParams {
