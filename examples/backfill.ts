@@ -88,29 +88,29 @@ async function main(): Promise<void> {
       fields: { kpi: 'cpu.load' },
       chunkOptions: { maxAttempts: 3 },
     });
-    say(`submitted ${cpu._id}: ${cpu.total} chunks, ${cpu.state}`);
+    say(`submitted ${cpu.id}: ${cpu.total} chunks, ${cpu.state}`);
     await (await first.get('backfill')).start();
 
     // Process 1 goes away a third of the way through the request...
     for (;;) {
-      const info = await first.timeRanges.get(cpu._id);
+      const info = await first.timeRanges.get(cpu.id);
       if (!info || info.counts.done >= cpu.total / 3) break;
       await delay(20);
     }
     await first.close();
     say(`[process 1] chunks started: ${order.slice(0, 4).join(', ')}, ... (newest first)`);
-    const cut = await first.timeRanges.get(cpu._id);
+    const cut = await first.timeRanges.get(cpu.id);
     say(
-      `[process 1] stopped at ${cut?.counts.done}/${cpu.total} chunks of ${cpu._id} (${cut?.state})`,
+      `[process 1] stopped at ${cut?.counts.done}/${cpu.total} chunks of ${cpu.id} (${cut?.state})`,
     );
 
     // ...and process 2 adopts it and finishes it.
     const second = await openGroup(client, db, 'process 2');
     say(`[process 2] adopted: ${(await second.timeRanges.adopt()).join(', ')}`);
-    const done = await second.timeRanges.waitFor(cpu._id, { timeoutMs: 60_000 });
-    say(`${cpu._id}: ${done.state}, ${done.counts.done}/${done.counts.total} chunks`);
-    const days = [...runs.keys()].filter((id) => id.startsWith(cpu._id)).length;
-    const twice = [...runs.entries()].filter(([id, n]) => id.startsWith(cpu._id) && n > 1);
+    const done = await second.timeRanges.waitFor(cpu.id, { timeoutMs: 60_000 });
+    say(`${cpu.id}: ${done.state}, ${done.counts.done}/${done.counts.total} chunks`);
+    const days = [...runs.keys()].filter((id) => id.startsWith(cpu.id)).length;
+    const twice = [...runs.entries()].filter(([id, n]) => id.startsWith(cpu.id) && n > 1);
     say(
       `chunks run: ${days}; run more than once: ${twice.length === 0 ? 'none' : twice.map(([id]) => id).join(', ')}`,
     );
@@ -125,16 +125,16 @@ async function main(): Promise<void> {
       latest,
       fields: { kpi: 'disk.io' },
     });
-    say(`submitted ${disk._id}: ${disk.total} chunks; it will be cancelled`);
+    say(`submitted ${disk.id}: ${disk.total} chunks; it will be cancelled`);
     for (;;) {
-      const info = await second.timeRanges.get(disk._id);
+      const info = await second.timeRanges.get(disk.id);
       if ((info?.counts.done ?? 0) >= 3) break;
       await delay(20);
     }
-    say(`cancelling ${disk._id}: ${await second.timeRanges.cancel(disk._id)}`);
-    const cancelled = await second.timeRanges.get(disk._id);
+    say(`cancelling ${disk.id}: ${await second.timeRanges.cancel(disk.id)}`);
+    const cancelled = await second.timeRanges.get(disk.id);
     say(
-      `${disk._id}: ${cancelled?.state}, ${cancelled?.counts.done}/${cancelled?.counts.total} chunks done`,
+      `${disk.id}: ${cancelled?.state}, ${cancelled?.counts.done}/${cancelled?.counts.total} chunks done`,
     );
     await second.close();
   } finally {

@@ -253,7 +253,7 @@ function errorRows(detail: JobDetail): string {
         (
           e,
         ) => `<tr><td class="num">${esc(a.attempt)}</td><td>${timeCell(e.at)}</td><td class="mono">${esc(e.code)}</td>
-<td>${e.retryable ? 'yes' : 'no'}</td><td class="msg">${esc(e.message)}</td></tr>`,
+<td>${e.retryable ? 'yes' : 'no'}</td><td class="msg"${e.stack ? ` title="${esc(e.stack)}"` : ''}>${esc(e.message)}</td></tr>`,
       ),
     )
     .join('\n');
@@ -281,7 +281,28 @@ function facts(detail: JobDetail): [string, string][] {
   ];
 }
 
-/** A job in full: facts, actions, payload, errors and attempts. */
+/** The result `run()` returned and the job's own log (`ctx.log`), when it has them. */
+function resultAndLog(detail: JobDetail): string {
+  const l = detail.latest;
+  const parts: string[] = [];
+  if (l.returnValue !== undefined) {
+    parts.push(`<h2>Result</h2>
+<pre id="result" class="code">${esc(JSON.stringify(l.returnValue, null, 2))}</pre>`);
+  }
+  const log = l.status.log ?? [];
+  if (log.length > 0) {
+    const dropped = l.status.logDropped
+      ? `<p class="muted">${esc(l.status.logDropped)} earlier line(s) dropped</p>`
+      : '';
+    const at = (d: unknown) => (d instanceof Date ? d.toISOString() : String(d));
+    const lines = log.map((line) => `${at(line.at)} ${line.message}`).join('\n');
+    parts.push(`<h2>Log</h2>
+${dropped}<pre id="log" class="code">${esc(lines)}</pre>`);
+  }
+  return parts.join('\n');
+}
+
+/** A job in full: facts, actions, payload, result, log, errors and attempts. */
 export function jobPage(frame: PageFrame, detail: JobDetail): Rendered {
   const l = detail.latest;
   const allowed = allowedActions(l.state, l.status.abortRequested);
@@ -309,6 +330,7 @@ ${dl}
 <pre id="payload" class="code">${esc(JSON.stringify(l.payload, null, 2))}</pre>
 </div>
 </div>
+${resultAndLog(detail)}
 <h2>Errors</h2>
 <table class="grid">
 <thead><tr><th class="num">Attempt</th><th>At</th><th>Code</th><th>Retryable</th><th>Message</th></tr></thead>
