@@ -108,7 +108,10 @@ export interface JobCountRow {
   due: number;
 }
 
-/** A stored attempt without its payload, as listed by `jobPage`. */
+/**
+ * A stored attempt without its payload, as listed by `jobPage` (without `status.log` and
+ * `returnValue` either) and `jobChangedSince` (without `status.log`).
+ */
 export type JobSummaryDocument = Omit<JobDocument, 'payload'>;
 
 /** Order of `jobPage`: newest first by creation time (then ID), or ascending by ID. */

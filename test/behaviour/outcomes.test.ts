@@ -11,6 +11,7 @@ import pino from 'pino';
 import type { QueueGroupOptions } from '../../lib';
 import { ERROR_MESSAGE_MAX_CHARS, ERROR_STACK_MAX_CHARS } from '../../lib/job/error-record';
 import { JOB_LOG_MAX_LINES } from '../../lib/job/base-job';
+import { Management } from '../../lib/ops/management';
 import { eventually, memoryBackend, mongoBackend, type Backend } from '../support/backends';
 import { FailJob, NoopJob } from '../support/jobs';
 import {
@@ -268,6 +269,23 @@ function outcomes(makeBackend: () => Backend): void {
       assert.equal(log[log.length - 1].message, `line ${lines - 1}`);
       assert.ok(log.every((l) => l.at instanceof Date));
       assert.equal(doc.status.logDropped, 50);
+    });
+
+    it('leaves results and logs out of lists; the job detail has them', async () => {
+      const g = group();
+      const q = await g.get('lean-lists');
+      await q.put(ResultJob.create({ result: { big: 'x'.repeat(1000) }, lines: 3 }, { id: 'r' }));
+      await q.start();
+      await q.waitFor('r');
+      const m = new Management(g);
+      const [row] = (await m.list({ queue: 'lean-lists' })).jobs;
+      assert.equal(row.id, 'r');
+      assert.equal(row.returnValue, undefined, 'no result in a list row');
+      assert.equal(row.status.log, undefined, 'no log in a list row');
+      assert.equal(row.status.logDropped, 0);
+      const detail = await m.job('r');
+      assert.deepEqual(detail?.latest.returnValue, { big: 'x'.repeat(1000) });
+      assert.equal(detail?.latest.status.log?.length, 3);
     });
   });
 }

@@ -15,6 +15,7 @@ import {
 import { Management } from '../../lib/ops/management';
 import { eventually, memoryBackend, mongoBackend, type Backend } from '../support/backends';
 import { FailJob, NoopJob } from '../support/jobs';
+import { ResultJob } from '../support/semantics-jobs';
 import { RecordingChunk } from '../support/workload-jobs';
 
 function vocabulary(makeBackend: () => Backend): void {
@@ -54,6 +55,18 @@ function vocabulary(makeBackend: () => Backend): void {
         page.jobs.map((j) => j.id),
         ['ko', 'ok'],
       );
+    });
+
+    it("names the job in a follower's events, and its completed event carries the result", async () => {
+      const runner = backend.group();
+      const follower = backend.group().follow({ queue: 'followed', pollMs: 20 });
+      const completed: unknown[] = [];
+      follower.on('completed', (e) => completed.push([e.id, e.jobId, e.returnValue]));
+      const q = await runner.get('followed');
+      await q.put(ResultJob.create({ result: { n: 1 } }, { id: 'f' }));
+      await q.start();
+      await eventually('followed', () => completed.length > 0);
+      assert.deepEqual(completed, [['f', 'f', { n: 1 }]]);
     });
 
     it('names a time-range request: submit() returns { id }, cancel(req.id) works', async () => {

@@ -28,6 +28,11 @@ import { escapeRegex, listFilter, pageFilter } from './job-filters';
 type Doc = JobDocument;
 
 /** The listing and management queries of `MongoJobStore`, over its collection. */
+/** Lists carry no payload, log or result (a result may be up to 1 MiB): `job()` reads them. */
+const LIST_PROJECTION = { payload: 0, returnValue: 0, 'status.log': 0 } as const;
+/** The change feed keeps the result, for the `completed` event of a follower. */
+const CHANGES_PROJECTION = { payload: 0, 'status.log': 0 } as const;
+
 export abstract class MongoJobStoreAdmin {
   constructor(readonly jobs: Collection<Doc>) {}
 
@@ -83,7 +88,7 @@ export abstract class MongoJobStoreAdmin {
   async jobPage(params: JobPageParams): Promise<JobSummaryDocument[]> {
     const sort: Sort = params.order === 'id' ? { _id: 1 } : { 'timeInfo.created': -1, _id: -1 };
     return this.jobs
-      .find(pageFilter(params), { projection: { payload: 0 } })
+      .find(pageFilter(params), { projection: LIST_PROJECTION })
       .sort(sort)
       .limit(params.limit)
       .toArray();
@@ -135,7 +140,7 @@ export abstract class MongoJobStoreAdmin {
             { 'status.modTime': modTime, _id: { $gt: id } },
           ],
         },
-        { projection: { payload: 0 } },
+        { projection: CHANGES_PROJECTION },
       )
       .sort({ 'status.modTime': 1, _id: 1 })
       .limit(params.limit)
