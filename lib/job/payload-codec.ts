@@ -17,7 +17,12 @@
  */
 import { calculateObjectSize } from 'bson';
 import { defaultMetadataStorage } from 'class-transformer/cjs/storage';
-import { MalformedJobError, PayloadValueError, UnstorableResultError } from '../errors';
+import {
+  DroverError,
+  MalformedJobError,
+  PayloadValueError,
+  UnstorableResultError,
+} from '../errors';
 import { messageOf } from './error-record';
 
 /** Deepest nesting of objects and arrays in one payload field (MongoDB allows 100 in all). */
@@ -102,7 +107,17 @@ class Encoder {
     if (depth > PAYLOAD_MAX_DEPTH) {
       throw this.refuse(path, `nested deeper than ${PAYLOAD_MAX_DEPTH} levels`);
     }
-    const obj = v as object;
+    try {
+      return this.objectValue(v as object, path, depth, declared);
+    } catch (err) {
+      // A Proxy whose traps throw, a throwing getter deep inside: refused, never a raw error.
+      if (err instanceof DroverError) throw err;
+      throw this.refuse(path, `a value that cannot be read (${messageOf(err)})`);
+    }
+  }
+
+  /** `value` for objects: Dates, arrays, plain objects and declared class instances. */
+  private objectValue(obj: object, path: string, depth: number, declared?: Ctor): unknown {
     if (obj instanceof Date) {
       if (Number.isNaN(obj.getTime())) throw this.refuse(path, 'an invalid Date');
       return new Date(obj.getTime());

@@ -43,6 +43,34 @@ const UNSTORABLE: [string, () => unknown, string, RegExp][] = [
     /@Type\(\(\) => Money\)/,
   ],
   ['boxed primitive', () => ({ n: new Number(1) }), 'data.n', /boxed primitive/],
+  [
+    'Proxy whose traps throw',
+    () => ({
+      p: new Proxy(
+        {},
+        {
+          ownKeys: () => {
+            throw new Error('trap');
+          },
+        },
+      ),
+    }),
+    'data.p',
+    /a value that cannot be read \(trap\)/,
+  ],
+  [
+    'getter that throws',
+    () => ({
+      g: Object.defineProperty({}, 'x', {
+        enumerable: true,
+        get: () => {
+          throw new Error('no');
+        },
+      }),
+    }),
+    'data.g.x',
+    /a getter that throws/,
+  ],
   // Named where it crosses the limit; 20,000 levels would overflow the stack of a naive walk.
   ['deep nesting', () => nested(20_000), `data${'.a'.repeat(64)}`, /nested deeper than 64 levels/],
 ];
