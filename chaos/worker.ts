@@ -77,7 +77,8 @@ async function connectWithRetry(config: ChaosWorkerConfig): Promise<QueueGroup> 
             void send({ kind: 'connect-retry', attempt: n, message: error.message }),
         },
         logger,
-        retry: { maxRetryTimeMs: RETRY_UNLIMITED },
+        // Retries at once (drover's default backs off 1 s, 2 s...): the run's time bound counts on it.
+        retry: { maxRetryTimeMs: RETRY_UNLIMITED, retryBackoff: 0 },
         defaults: {
           workers: config.workers,
           lockTimeoutMs: config.lockTimeoutMs,
@@ -107,10 +108,7 @@ async function main(): Promise<void> {
   const group = await connectWithRetry(config);
   const queue: Queue = await group.get(config.queue);
   for (const event of CHAOS_FORWARDED_EVENTS) {
-    queue.on(
-      event,
-      (info: { jobId: string }) => void send({ kind: 'event', event, jobId: info.jobId }),
-    );
+    queue.on(event, (info: { id: string }) => void send({ kind: 'event', event, jobId: info.id }));
   }
   queue.on('error', (err) => void send({ kind: 'error', message: err.message }));
 

@@ -98,16 +98,16 @@ async function main(): Promise<void> {
       fields: { kpi: 'cpu.load' },
       chunkOptions: { maxAttempts: 3 },
     });
-    say(`submitted ${cpu._id}: ${cpu.total} chunks, ${cpu.state}`);
+    say(`submitted ${cpu.id}: ${cpu.total} chunks, ${cpu.state}`);
 
     // Worker 1 runs a third of the chunks, one at a time, then goes away...
     const backfill = await first.queue('backfill');
     for (let i = 0; i < cpu.total / 3; i++) await backfill.runDue(1);
     say(`[worker 1] chunks started: ${order.slice(0, 4).join(', ')}, ... (newest first)`);
     say(`[worker 1] retries asked: ${retries(first.runs) || 'none'}`);
-    const cut = await first.group.timeRanges.get(cpu._id);
+    const cut = await first.group.timeRanges.get(cpu.id);
     say(
-      `[worker 1] stopped at ${cut?.counts.done}/${cpu.total} chunks of ${cpu._id} (${cut?.state})`,
+      `[worker 1] stopped at ${cut?.counts.done}/${cpu.total} chunks of ${cpu.id} (${cut?.state})`,
     );
     await first.close();
 
@@ -118,10 +118,10 @@ async function main(): Promise<void> {
     const finished = await second.advance(60_000);
     say(`[worker 2] retries asked: ${retries(finished) || 'none'}`);
     say(`[worker 2] retried chunks completed: ${retried(finished)}`);
-    const done = await second.group.timeRanges.get(cpu._id);
-    say(`${cpu._id}: ${done?.state}, ${done?.counts.done}/${done?.counts.total} chunks`);
-    const days = [...runs.keys()].filter((id) => id.startsWith(cpu._id)).length;
-    const twice = [...runs.entries()].filter(([id, n]) => id.startsWith(cpu._id) && n > 1);
+    const done = await second.group.timeRanges.get(cpu.id);
+    say(`${cpu.id}: ${done?.state}, ${done?.counts.done}/${done?.counts.total} chunks`);
+    const days = [...runs.keys()].filter((id) => id.startsWith(cpu.id)).length;
+    const twice = [...runs.entries()].filter(([id, n]) => id.startsWith(cpu.id) && n > 1);
     say(
       `chunks run: ${days}; run more than once: ${twice.length === 0 ? 'none' : twice.map(([id]) => id).join(', ')}`,
     );
@@ -136,18 +136,18 @@ async function main(): Promise<void> {
       latest,
       fields: { kpi: 'disk.io' },
     });
-    say(`submitted ${disk._id}: ${disk.total} chunks; it will be cancelled`);
+    say(`submitted ${disk.id}: ${disk.total} chunks; it will be cancelled`);
     const queue = await second.queue('backfill');
     for (let i = 0; i < 3; i++) await queue.runDue(1);
-    say(`cancelling ${disk._id}: ${await second.group.timeRanges.cancel(disk._id)}`);
+    say(`cancelling ${disk.id}: ${await second.group.timeRanges.cancel(disk.id)}`);
     await second.drain();
-    const cancelled = await second.group.timeRanges.get(disk._id);
+    const cancelled = await second.group.timeRanges.get(disk.id);
     let aborted = 0;
     for await (const info of queue.jobInfo(['aborted'])) {
-      if (info._id.startsWith(`${disk._id}/`)) aborted++;
+      if (info.id.startsWith(`${disk.id}/`)) aborted++;
     }
     say(
-      `${disk._id}: ${cancelled?.state}, ${cancelled?.counts.done}/${cancelled?.counts.total} ` +
+      `${disk.id}: ${cancelled?.state}, ${cancelled?.counts.done}/${cancelled?.counts.total} ` +
         `chunks done, ${aborted} aborted before they started`,
     );
     await second.close();

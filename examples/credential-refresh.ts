@@ -100,7 +100,7 @@ async function main(): Promise<void> {
     const follower = watcher.follow({ queue: 'simulations', pollMs: 100 });
     let completed = 0;
     follower.on('completed', () => completed++);
-    follower.on('retrying', (e) => say(`[follower] ${e.jobId} retrying: ${e.error}`));
+    follower.on('retrying', (e) => say(`[follower] ${e.id} retrying: ${e.error}`));
 
     const queue = await worker.get('simulations');
     const total = 60;

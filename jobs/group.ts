@@ -4,18 +4,16 @@
  * payload as the registry serializes them; after the run each child's document (with its
  * results) and a summary (`results`: state, errors, duration) are stored with the group.
  *
- * The group fails when a child failed (its errors name the children); when every failure was
- * retryable it asks for a retry instead, and the next attempt runs only the children that did not
- * complete. Aborting the group aborts its running children and skips those not started.
+ * The group fails when a child failed (its errors name the children), and is retried like any
+ * failed job when every failure allows a retry (none is a `NonRetryableError` or a child that
+ * could not be loaded): the next attempt runs only the children that did not complete. Aborting the group aborts its running children and skips those not started.
  * Children run in the group's worker: their scopes, concurrency keys, dependencies and retry
  * settings do not apply (give the group itself a `concurrency` key option to bound it).
  */
-import {
-  InvalidArgumentError,
-  JobAbortedError,
-  MaxTimeExceededError,
-  toError,
-} from '../lib/errors';
+import { InvalidArgumentError, JobAbortedError, NonRetryableError } from '../lib/errors';
+import { errorRecord as recordOf } from '../lib/job/error-record';
+import { encodeResult } from '../lib/job/payload-codec';
+import { maxTimeTimer } from '../lib/runner/hard-time-limit';
 import { BaseJob, type JobContext } from '../lib/job/base-job';
 import { defaultRegistry, JobType, type Registry } from '../lib/job/registry';
 import type { JobDocument, JobErrorRecord } from '../lib/types';
@@ -35,6 +33,8 @@ export interface ChildResult {
   durationMs: number;
   start: Date | null;
   end: Date | null;
+  /** What the child's `run()` returned, when it completed and returned something storable. */
+  returnValue?: unknown;
 }
 
 /** Runs child jobs; see the module comment. */
@@ -101,9 +101,8 @@ export class GroupJob extends BaseJob {
     const summary = `${failed.length} of ${this.children.length} children failed`;
     for (const r of failed) {
       const why = r.errors.map((e) => e.message).join('; ') || r.state;
-      const err = new Error(`child ${r.id} (${r.type}) ${r.state}: ${why}`);
-      if (retryable) this.addRetryableError(err);
-      else this.addError(err);
+      const message = `child ${r.id} (${r.type}) ${r.state}: ${why}`;
+      this.addError(retryable ? new Error(message) : new NonRetryableError(message));
     }
     ctx.logger.warn({ failed: failed.map((r) => r.id) }, summary);
   }
@@ -127,16 +126,9 @@ export class GroupJob extends BaseJob {
     const controller = new AbortController();
     const onAbort = () => controller.abort(ctx.signal.reason);
     ctx.signal.addEventListener('abort', onAbort, { once: true });
-    const maxTimeMs = child.timeInfo.maxTimeMs;
-    const timer =
-      maxTimeMs > 0
-        ? setTimeout(
-            () => controller.abort(new MaxTimeExceededError(child.id, maxTimeMs)),
-            maxTimeMs,
-          )
-        : undefined;
+    const cancelTimer = maxTimeTimer(controller, child.id, child.timeInfo.maxTimeMs);
     try {
-      await child.run({
+      const returned = await child.run({
         signal: controller.signal,
         logger: ctx.logger.child({ childId: child.id, childType: child.type.name }),
         queue: ctx.queue,
@@ -150,12 +142,14 @@ export class GroupJob extends BaseJob {
             `child ${child.id} of a GroupJob cannot use ctx.transaction: it has no attempt of its own`,
           );
         },
+        log: (message) => child.appendLog(message),
       });
+      if (returned !== undefined) child.returnValue = returned;
     } catch (err) {
       const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
-      child.recordThrown(reason instanceof MaxTimeExceededError ? reason : err);
+      child.recordThrown(reason ?? err);
     } finally {
-      clearTimeout(timer);
+      cancelTimer();
       ctx.signal.removeEventListener('abort', onAbort);
     }
     const end = new Date();
@@ -163,6 +157,15 @@ export class GroupJob extends BaseJob {
     if (aborted && child.status.errCount === errorsBefore) {
       child.addError(new JobAbortedError(child.id, 'its group was aborted'));
     }
+    let returnValue: unknown;
+    if (!aborted && child.status.errCount === errorsBefore) {
+      try {
+        returnValue = encodeResult(child.id, child.returnValue);
+      } catch (err) {
+        child.addError(err);
+      }
+    }
+    if (returnValue !== undefined) result.returnValue = returnValue;
     Object.assign(result, {
       state: aborted ? 'aborted' : child.status.errCount > errorsBefore ? 'failed' : 'completed',
       errors: [...child.status.errors],
@@ -178,13 +181,7 @@ function pendingResult(id: string, type: string): ChildResult {
   return { id, type, state: 'pending', errors: [], durationMs: 0, start: null, end: null };
 }
 
+/** The record of a child that could not be loaded: no retry would load it. */
 function errorRecord(err: unknown): JobErrorRecord {
-  const e = toError(err);
-  const code = (e as { code?: unknown }).code;
-  return {
-    message: e.message,
-    code: typeof code === 'string' ? code : e.name,
-    at: new Date(),
-    retryable: false,
-  };
+  return { ...recordOf(err), retryable: false };
 }

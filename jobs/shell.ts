@@ -7,13 +7,14 @@
  * - The command runs in a process group of its own: aborting the job (by ID, max time, shutdown)
  *   sends SIGTERM to the whole group, then SIGKILL after `killGraceMs`, so children it started
  *   die with it. (Detached from the worker, it also survives a worker crash: POSIX only.)
- * - A non-zero exit (or a signal) fails the attempt with `CommandFailedError`; exit codes listed
- *   in `retryExitCodes` ask for a retry instead.
+ * - A non-zero exit (or a signal) fails the attempt with `CommandFailedError`, retried like any
+ *   failure while attempts remain; when `retryExitCodes` lists codes, only those are retried
+ *   (any other exit ends the job at once).
  * - To skip the command when its output exists, give it a creates-file dependency:
  *   `ShellJob.create({ command: 'make', args: ['out.bin'] }, { dependency: createsFile('out.bin') })`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { CommandFailedError, InvalidArgumentError, RetryableError } from '../lib/errors';
+import { CommandFailedError, InvalidArgumentError } from '../lib/errors';
 import { BaseJob, type JobContext } from '../lib/job/base-job';
 import { JobType } from '../lib/job/registry';
 import { checkNumber } from '../lib/validate';
@@ -71,7 +72,10 @@ export class ShellJob extends BaseJob {
   cwd = '';
   maxOutputBytes = SHELL_MAX_OUTPUT_BYTES_DEFAULT;
   killGraceMs = SHELL_KILL_GRACE_MS_DEFAULT;
-  /** Exit codes that ask for another attempt (e.g. a tool's "temporarily unavailable"). */
+  /**
+   * When not empty, the only exit codes retried (e.g. a tool's "temporarily unavailable"); any
+   * other failure ends the job at once. Empty (default): every failure is retried.
+   */
   retryExitCodes: number[] = [];
 
   // Results, stored with the attempt.
@@ -133,10 +137,10 @@ export class ShellJob extends BaseJob {
     ctx.signal.throwIfAborted();
     if (ended.code === 0) return;
     const detail = lastLine(this.stderr);
-    if (ended.code !== null && this.retryExitCodes.includes(ended.code)) {
-      throw new RetryableError(`command ${this.command} exited with code ${ended.code}: ${detail}`);
-    }
-    throw new CommandFailedError(this.command, ended.code, ended.signal, detail);
+    const listed = ended.code !== null && this.retryExitCodes.includes(ended.code);
+    throw new CommandFailedError(this.command, ended.code, ended.signal, detail, {
+      retryable: this.retryExitCodes.length === 0 || listed,
+    });
   }
 }
 

@@ -31,6 +31,10 @@ export const ErrorCode = {
   SandboxCrashed: 'DROVER_SANDBOX_CRASHED',
   SandboxOutOfMemory: 'DROVER_SANDBOX_OUT_OF_MEMORY',
   TransactionsUnsupported: 'DROVER_TRANSACTIONS_UNSUPPORTED',
+  NonRetryable: 'DROVER_NON_RETRYABLE',
+  UnstorableResult: 'DROVER_UNSTORABLE_RESULT',
+  QueueOptionsConflict: 'DROVER_QUEUE_OPTIONS_CONFLICT',
+  QueueNotFound: 'DROVER_QUEUE_NOT_FOUND',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -60,6 +64,19 @@ export class DroverError extends Error {
 export class InvalidArgumentError extends DroverError {
   constructor(message: string, context?: DroverErrorContext) {
     super(ErrorCode.Invalid, message, context);
+  }
+}
+
+/**
+ * A value of a job's payload cannot be stored and read back as it is (a RegExp, an Error, a
+ * Buffer, a sparse array, a class instance without `@Type`...). `path` names the field, e.g.
+ * `order.lines[2].price`. Nothing was written.
+ */
+export class PayloadValueError extends InvalidArgumentError {
+  readonly path: string;
+  constructor(jobId: string, path: string, what: string) {
+    super(`job ${jobId}: payload field ${path} is ${what}`, { jobId });
+    this.path = path;
   }
 }
 
@@ -175,6 +192,68 @@ export class RetryableError extends DroverError {
   constructor(message: string, options: { retryAfterMs?: number; cause?: unknown } = {}) {
     super(ErrorCode.Retryable, message, { cause: options.cause });
     this.retryAfterMs = options.retryAfterMs;
+  }
+}
+
+/**
+ * Thrown by a job (or given to `addError`) to end it at once: no further attempt, whatever its
+ * `maxAttempts`. Any other error is retried while attempts remain. An error of another class
+ * with an own property `retryable: false` counts the same.
+ */
+export class NonRetryableError extends DroverError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(ErrorCode.NonRetryable, message, { cause: options.cause });
+  }
+}
+
+/**
+ * What `run()` returned cannot be stored with the attempt: too large (`bytes` over `limit`) or
+ * not a storable value (`path` names where). The attempt fails, without a retry.
+ */
+export class UnstorableResultError extends DroverError {
+  readonly path?: string;
+  readonly bytes?: number;
+  readonly limit?: number;
+  constructor(
+    jobId: string,
+    what: { path: string; reason: string } | { bytes: number; limit: number },
+  ) {
+    super(
+      ErrorCode.UnstorableResult,
+      'bytes' in what
+        ? `job ${jobId}: its result is ${what.bytes} bytes; the limit is ${what.limit}`
+        : `job ${jobId}: its result ${what.path} is ${what.reason}`,
+      { jobId },
+    );
+    if ('bytes' in what) {
+      this.bytes = what.bytes;
+      this.limit = what.limit;
+    } else {
+      this.path = what.path;
+    }
+  }
+}
+
+/**
+ * `group.get(name, options)` found the queue open with other values of `option`: a queue has
+ * one set of options per process. Close it first, or ask without options.
+ */
+export class QueueOptionsConflictError extends DroverError {
+  readonly option: string;
+  constructor(queue: string, option: string, open: string, asked: string) {
+    super(
+      ErrorCode.QueueOptionsConflict,
+      `queue ${queue} is open with ${option} ${open}; asked for ${asked}`,
+      { queue },
+    );
+    this.option = option;
+  }
+}
+
+/** No queue of this name exists: it has no record and no jobs (a typo?). Nothing was written. */
+export class QueueNotFoundError extends DroverError {
+  constructor(queue: string) {
+    super(ErrorCode.QueueNotFound, `queue ${queue} does not exist`, { queue });
   }
 }
 
@@ -295,11 +374,20 @@ export class HookWaitError extends DroverError {
 export class CommandFailedError extends DroverError {
   readonly exitCode: number | null;
   readonly signal: string | null;
-  constructor(command: string, exitCode: number | null, signal: string | null, detail = '') {
+  /** False when no further attempt may follow (an exit code a `ShellJob` does not retry). */
+  readonly retryable: boolean;
+  constructor(
+    command: string,
+    exitCode: number | null,
+    signal: string | null,
+    detail = '',
+    options: { retryable?: boolean } = {},
+  ) {
     const how = signal ? `was killed by ${signal}` : `exited with code ${exitCode}`;
     super(ErrorCode.CommandFailed, `command ${command} ${how}${detail ? `: ${detail}` : ''}`);
     this.exitCode = exitCode;
     this.signal = signal;
+    this.retryable = options.retryable ?? true;
   }
 }
 
@@ -346,14 +434,36 @@ export class TransactionsUnsupportedError extends DroverError {
   }
 }
 
-/** The stable code of any thrown value, for error records. */
+/** The stable code of any thrown value, for error records. Never throws. */
 export function errorCodeOf(err: unknown): string {
-  if (err instanceof DroverError) return err.code;
-  if (err instanceof Error) return err.name;
+  try {
+    if (err instanceof DroverError) return err.code;
+    if (err instanceof Error) return typeof err.name === 'string' ? err.name : 'Error';
+  } catch {
+    // A Proxy whose traps throw, or a throwing `name` getter: no code to read.
+  }
   return 'UNKNOWN';
 }
 
-/** Normalizes any thrown value to an Error. */
+/** Normalizes any thrown value to an Error. Never throws (see lib/job/error-record.ts). */
 export function toError(err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err));
+  try {
+    if (err instanceof Error) return err;
+  } catch {
+    // A Proxy whose getPrototypeOf trap throws.
+  }
+  return new Error(printable(err));
+}
+
+/** `String(value)`, or a fallback for values that cannot be printed (no prototype, traps). */
+function printable(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    try {
+      return Object.prototype.toString.call(value);
+    } catch {
+      return 'an unprintable value';
+    }
+  }
 }

@@ -4,8 +4,12 @@ import { EventEmitter } from 'node:events';
 /** Payload shared by job events. */
 export interface JobEventInfo {
   queue: string;
+  /** The attempt's ID (the job ID for its first attempt, `id#n` for attempt n). */
+  id: string;
+  /** @deprecated Use `id` (the same value); `jobId` will be removed in the next minor version. */
   jobId: string;
   type: string;
+  /** 0 for the first attempt. */
   attempt: number;
 }
 
@@ -13,14 +17,24 @@ export interface JobEventInfo {
 export interface QueueEventMap {
   claimed: [JobEventInfo];
   progress: [JobEventInfo & { progress: number; message?: string }];
-  completed: [JobEventInfo & { durationMs: number }];
+  /** `returnValue`: what `run()` returned, as stored (undefined when it returned nothing). */
+  completed: [JobEventInfo & { durationMs: number; returnValue?: unknown }];
   failed: [JobEventInfo & { error: string; durationMs: number }];
   retrying: [JobEventInfo & { error: string; nextAttemptId: string; dueAt: Date }];
   aborted: [JobEventInfo & { reason: string }];
   'lock-lost': [JobEventInfo];
   expired: [JobEventInfo];
   released: [JobEventInfo];
-  quarantined: [{ queue: string; jobId: string; code: string; reason: string }];
+  quarantined: [
+    {
+      queue: string;
+      id: string;
+      /** @deprecated Use `id`; `jobId` will be removed in the next minor version. */
+      jobId: string;
+      code: string;
+      reason: string;
+    },
+  ];
   /** A background loop hit an error; it keeps going. */
   error: [Error];
   /** The pool was started (`Queue.start`); not emitted again while it runs. */

@@ -14,6 +14,11 @@ export {
   type JobClass,
   type JobTransactionOptions,
 } from './job/base-job';
+/**
+ * class-transformer's `@Type(() => Cls)`, re-exported so a payload's nested classes are
+ * declared with the same class-transformer drover reads them with.
+ */
+export { Type } from 'class-transformer';
 export {
   JobType,
   Registry,
@@ -38,7 +43,12 @@ export type {
   ScheduleWriteOptions,
 } from './schedules/scheduler';
 export type { ScheduledJobOptions } from './store/schedule-store';
-export { Backoff, type BackoffPolicy } from './retry/attempt-chain';
+export {
+  Backoff,
+  type BackoffPolicy,
+  type BackoffOption,
+  type BackoffSpec,
+} from './timers/backoff';
 export type { RetryHandlerOptions } from './retry/retry-handler';
 export type { HistoryOptions } from './history/history-options';
 export type { RateLimit } from './limits/rate-limit';
@@ -60,6 +70,7 @@ export {
   type JobTimeInfo,
   type JobRetryInfo,
   type JobErrorRecord,
+  type JobLogLine,
   type QueueStats,
   type ConcurrencyKey,
   type TraceContext,

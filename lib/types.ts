@@ -29,7 +29,16 @@ export interface JobErrorRecord {
   /** Stable error code when the error is one of ours (see errors.ts), else the error's name. */
   code: string;
   at: Date;
+  /** False when the error forbids another attempt (a `NonRetryableError`); true otherwise. */
   retryable: boolean;
+  /** The top of the error's stack, when it was an Error (bounded, see lib/job/error-record.ts). */
+  stack?: string;
+}
+
+/** One line of a job's own log (`ctx.log()`), kept with its attempt. */
+export interface JobLogLine {
+  at: Date;
+  message: string;
 }
 
 /** Lock and progress state of a job attempt (amboy's JobStatusInfo). */
@@ -56,6 +65,10 @@ export interface JobStatus {
   /** Last reported progress, 0..100. */
   progress: number;
   progressMessage?: string;
+  /** The attempt's own log (`ctx.log()`): the last lines, bounded; stored with its outcome. */
+  log?: JobLogLine[];
+  /** Lines `ctx.log()` wrote that were dropped to keep `log` bounded. */
+  logDropped?: number;
 }
 
 /** Time information of an attempt (amboy's JobTimeInfo). Durations are in milliseconds. */
@@ -86,7 +99,18 @@ export interface JobRetryInfo {
   dispatchByMs: number;
   start: Date | null;
   end: Date | null;
+  /** The job's own backoff between attempts (the `backoff` job option); absent: its type's or queue's. */
+  backoff?: BackoffSpec;
 }
+
+/**
+ * A backoff policy as it is stored with a job: a fixed delay, or `baseMs * 2^(n-1)` capped at
+ * `maxMs` and (unless `jitter` is false) jittered to [50%, 100%], or none.
+ */
+export type BackoffSpec =
+  | { kind: 'fixed'; delayMs: number }
+  | { kind: 'exponential'; baseMs: number; maxMs: number; jitter: boolean }
+  | { kind: 'none' };
 
 /** Dependency as stored with the job; interpreted by the dependency managers. */
 export interface StoredDependency {
@@ -140,6 +164,8 @@ export interface JobDocument {
   nextAttemptId?: string;
   /** Trace context of the put that created the job, when OpenTelemetry tracing is on. */
   traceContext?: TraceContext;
+  /** What `run()` returned, for a completed attempt (see `BaseJob.returnValue`). */
+  returnValue?: unknown;
 }
 
 /**

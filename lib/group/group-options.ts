@@ -53,6 +53,12 @@ export interface ConnectOptions extends QueueGroupOptions {
   /** Prefix of the collection names. Default `drover`. */
   collectionPrefix?: string;
   clientOptions?: MongoClientOptions;
+  /**
+   * Give up connecting (ConnectError) after this long per attempt; default 5 000 ms. It is the
+   * driver's server selection timeout, so it also bounds operations while the server is down.
+   * `clientOptions.serverSelectionTimeoutMS` wins over it.
+   */
+  connectTimeoutMs?: number;
   /** Retry the first connection (a worker started before its database). One attempt by default. */
   connectRetry?: ConnectRetryOptions;
 }

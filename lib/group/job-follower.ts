@@ -10,6 +10,7 @@
  * Writers stamp `modTime` with their own clock; each poll reads again the last `lagMs` so that a
  * write landing late, or from a clock slightly behind, is still seen (and deduplicated).
  */
+import { lastError } from '../job/error-record';
 import type { Logger } from 'pino';
 import { InvalidArgumentError, toError } from '../errors';
 import { TypedEmitter, type JobEventInfo, type QueueEventMap } from '../events';
@@ -234,6 +235,7 @@ export class JobFollower
     cursor.seen.set(doc._id, { modTime, state: doc.state, modCount });
     const info: JobEventInfo = {
       queue,
+      id: doc._id,
       jobId: doc._id,
       type: doc.type?.name ?? '',
       attempt: doc.retryInfo?.currentAttempt ?? 0,
@@ -263,15 +265,15 @@ export class JobFollower
     if (prev && prev.state === doc.state && doc.state !== 'pending') return 0;
     if (prev && prev.state === doc.state && prev.modCount === modCount) return 0;
     const errors = doc.status.errors ?? [];
-    const lastError = errors[errors.length - 1];
-    const error = lastError?.message ?? '';
+    const latest = errors[errors.length - 1];
+    const error = lastError(errors)?.message ?? '';
     const durationMs =
       doc.timeInfo?.start && doc.timeInfo.end
         ? doc.timeInfo.end.getTime() - doc.timeInfo.start.getTime()
         : 0;
     switch (doc.state) {
       case 'completed':
-        return this.send('completed', { ...info, durationMs });
+        return this.send('completed', { ...info, durationMs, returnValue: doc.returnValue });
       case 'failed':
         return this.send('failed', { ...info, error, durationMs });
       case 'retrying':
@@ -288,6 +290,7 @@ export class JobFollower
       case 'quarantined':
         return this.send('quarantined', {
           queue,
+          id: doc._id,
           jobId: doc._id,
           code: doc.quarantine?.code ?? '',
           reason: doc.quarantine?.reason ?? '',
@@ -295,7 +298,7 @@ export class JobFollower
       case 'pending':
       case 'blocked':
         // Back from running without a lost lock: released (a busy scope, a waiting hook...).
-        if (lastError?.code === 'DROVER_LOCK_LOST') return 0;
+        if (latest?.code === 'DROVER_LOCK_LOST') return 0;
         return claim ? this.send('released', info) : 0;
     }
     return 0;

@@ -16,6 +16,7 @@ import { defaultLogger, type QueueOptions } from '../queue/queue-options';
 import {
   checkQueueOptionLayers,
   mergeQueueOptions,
+  optionsConflict,
   recordableOptions,
   resolveQueueUpkeep,
   type QueueOptionLayers,
@@ -165,6 +166,7 @@ export class QueueGroup {
         options.uri,
         options.clientOptions,
         options.connectRetry,
+        options.connectTimeoutMs,
       );
     }
     const stores = mongoStores(client.db(options.db), { prefix: options.collectionPrefix });
@@ -199,15 +201,19 @@ export class QueueGroup {
 
   /**
    * The queue of this name. On first use (and after it was pruned) it is created with the merged
-   * options (see `QueueGroupOptions`; `options` only count then), its record is written to the
-   * queues collection, and its pool is started if `autoStart` matches the name. Do not keep the
-   * instance across idle periods when pruning is on: a pruned queue is closed.
+   * options (see `QueueGroupOptions`), its record is written to the queues collection, and its
+   * pool is started if `autoStart` matches the name. Asked again, it is the same queue: options
+   * given then must agree with those it runs with (QueueOptionsConflictError otherwise; ask
+   * without options to get it as it is). Do not keep the instance across idle periods when
+   * pruning is on: a pruned queue is closed.
    */
   async get(name: string, options: QueueOptions = {}): Promise<Queue> {
     checkQueueName(name);
     this.assertOpen(name);
     const existing = this.queuesByName.get(name);
     if (existing) {
+      const conflict = optionsConflict(name, existing.options, options);
+      if (conflict) throw conflict;
       this.markActive(name);
       return existing;
     }
@@ -215,8 +221,12 @@ export class QueueGroup {
     if (!opening) {
       opening = this.open(name, options).finally(() => this.opening.delete(name));
       this.opening.set(name, opening);
+      return opening;
     }
-    return opening;
+    const queue = await opening;
+    const conflict = optionsConflict(name, queue.options, options);
+    if (conflict) throw conflict;
+    return queue;
   }
 
   private async open(name: string, options: QueueOptions): Promise<Queue> {

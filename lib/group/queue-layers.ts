@@ -3,8 +3,12 @@
  * then every name pattern that matches (in order), then the queue's own entry, then the options
  * given to `get`. Pure functions only; the group applies them.
  */
-import { InvalidArgumentError } from '../errors';
-import { resolveQueueOptions, type QueueOptions } from '../queue/queue-options';
+import { InvalidArgumentError, QueueOptionsConflictError } from '../errors';
+import {
+  resolveQueueOptions,
+  type QueueOptions,
+  type ResolvedQueueOptions,
+} from '../queue/queue-options';
 import type { RecordedOptions } from '../store/queue-store';
 import { checkNumber, checkQueueName, describe } from '../validate';
 
@@ -173,4 +177,56 @@ export function recordableOptions(options: object): RecordedOptions {
     else if (Array.isArray(value) && value.every(primitive)) out[key] = [...value];
   }
   return out;
+}
+
+/** True when two resolved option values are the same setting. */
+function sameSetting(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a === 'function' && typeof b === 'function') {
+    // Built-in backoff policies made twice are different functions with one stored spec.
+    const sa = (a as { spec?: unknown }).spec;
+    const sb = (b as { spec?: unknown }).spec;
+    return sa !== undefined && JSON.stringify(sa) === JSON.stringify(sb);
+  }
+  if (typeof a === 'object' && typeof b === 'object' && a !== null && b !== null) {
+    const plain = (v: object) => Array.isArray(v) || Object.getPrototypeOf(v) === Object.prototype;
+    return plain(a) && plain(b) && JSON.stringify(a) === JSON.stringify(b);
+  }
+  return false;
+}
+
+function settingText(v: unknown): string {
+  if (typeof v === 'function') {
+    const spec = (v as { spec?: unknown }).spec;
+    return spec === undefined ? 'a function' : describe(spec);
+  }
+  return describe(v);
+}
+
+/**
+ * The error for `group.get(name, asked)` when queue `name` is open here with `open` options and
+ * `asked` sets one of them to another value (validated first); undefined when they agree.
+ */
+export function optionsConflict(
+  name: string,
+  open: ResolvedQueueOptions,
+  asked: QueueOptions,
+): QueueOptionsConflictError | undefined {
+  const keys = (Object.keys(asked) as (keyof QueueOptions)[]).filter((k) => asked[k] !== undefined);
+  if (keys.length === 0) return undefined;
+  const resolved = resolveQueueOptions(
+    { ...open, retryBackoff: open.retryBackoff ?? undefined, tracing: open.tracing.enabled },
+    asked,
+  );
+  // Resolved tracing is a JobTracing object per queue: compare what was asked of it.
+  const setting = (o: ResolvedQueueOptions, key: keyof QueueOptions): unknown =>
+    key === 'tracing' ? o.tracing.enabled : o[key as keyof ResolvedQueueOptions];
+  for (const key of keys) {
+    const was = setting(open, key);
+    const now = setting(resolved, key);
+    if (!sameSetting(was, now)) {
+      return new QueueOptionsConflictError(name, key, settingText(was), settingText(now));
+    }
+  }
+  return undefined;
 }

@@ -6,13 +6,15 @@ import { randomUUID } from 'node:crypto';
 import type { ClientSession } from 'mongodb';
 import type { Logger } from 'pino';
 import type { DependencyManager } from '../../dependency/manager';
-import { errorCodeOf, InvalidArgumentError, RetryableError, toError } from '../errors';
+import { InvalidArgumentError, RetryableError } from '../errors';
+import { toBackoffSpec, type BackoffOption } from '../timers/backoff';
 import { checkConcurrency } from '../validate';
+import { clipText, errorRecord, messageOf } from './error-record';
 import {
   freshStatus,
   type ConcurrencyKey,
-  type JobErrorRecord,
   type JobRetryInfo,
+  type JobState,
   type JobStatus,
   type JobTimeInfo,
   type JobTypeInfo,
@@ -24,6 +26,10 @@ import {
 export const DEFAULT_MAX_ATTEMPTS = 10;
 /** Errors kept per attempt; older ones are dropped (the count in `errCount` stays exact). */
 export const MAX_ERRORS_KEPT = 50;
+/** Lines of `ctx.log()` kept per attempt (the last ones; `status.logDropped` counts the rest). */
+export const JOB_LOG_MAX_LINES = 200;
+/** Characters kept of one `ctx.log()` line. */
+export const JOB_LOG_LINE_MAX_CHARS = 2_000;
 
 /** What a running job receives. */
 export interface JobContext {
@@ -33,6 +39,12 @@ export interface JobContext {
   readonly logger: Logger;
   /** Reports progress (0..100); stored with the next heartbeat-sized write. */
   progress(percent: number, message?: string): Promise<void>;
+  /**
+   * Adds a line to the job's own log, kept with the attempt (the last JOB_LOG_MAX_LINES lines)
+   * and shown by `drover show` and the dashboard; also logged at `info` by `logger`. Stored
+   * with the attempt's outcome.
+   */
+  log(message: string): void;
   /** The queue the job runs in. */
   readonly queue: string;
   /** 0 for the first attempt. */
@@ -45,7 +57,8 @@ export interface JobContext {
    * commits nothing and gets LockLostError (or the abort's reason). Write conflicts and
    * transient errors run `fn` again in a new transaction, so do only database work through
    * `session` in it. Resolves to `fn`'s value once committed; the attempt is then completed,
-   * whatever `run` does next. Throws TransactionsUnsupportedError where the server (or the
+   * whatever `run` does next (what `run` returns is then not stored: the completion is already
+   * written; return what matters from `fn` and store it with `session`). Throws TransactionsUnsupportedError where the server (or the
    * in-memory store) has no transactions. Effects outside MongoDB stay at-least-once.
    */
   transaction<T>(
@@ -79,12 +92,21 @@ export interface JobOptions {
   delayMs?: number;
   /** Expire instead of starting after this time. */
   dispatchBy?: Date;
-  /** Abort a run lasting longer than this; 0 = unlimited. */
+  /**
+   * Abort a run lasting longer than this (through `ctx.signal`; a run that ignores its signal
+   * is given up after a short grace); 0 = unlimited. The attempt fails and is retried.
+   */
   maxTimeMs?: number;
-  /** Attempts in all, for a retryable job. Default 10. */
+  /** Attempts in all: a failed attempt is retried while attempts remain. Default 10. */
   maxAttempts?: number;
-  /** Whether errors marked retryable lead to another attempt. Default true. */
+  /** False: the first failure ends the job (no retry). Default true. */
   retryable?: boolean;
+  /**
+   * Delay between this job's attempts: a built-in `Backoff` policy, milliseconds or a spec,
+   * stored with the job. Over its type's, queue's and group's backoff; a `RetryableError`'s
+   * `retryAfterMs` wins over it.
+   */
+  backoff?: BackoffOption;
   /** Dispatch scopes: no two jobs sharing one run at the same time. */
   scopes?: string[];
   /** Enqueue scopes: no two jobs sharing one are queued at the same time (singletons). */
@@ -133,6 +155,8 @@ export const BASE_FIELDS = [
   'dependency',
   'queue',
   'traceContext',
+  'state',
+  'returnValue',
 ] as const;
 
 /** A list of strings given as an option (scopes), copied; a typed error for anything else. */
@@ -170,10 +194,20 @@ function storedDependency(dep: unknown): StoredDependency {
   return { ...(d as StoredDependency), edges: [...(d as StoredDependency).edges] };
 }
 
-/** Base class of every job. */
-export abstract class BaseJob {
+/**
+ * Base class of every job. `TResult` is what `run()` returns: it is stored with the completed
+ * attempt and read back as `returnValue`.
+ */
+export abstract class BaseJob<TResult = unknown> {
   /** Attempt ID (the job ID for the first attempt). */
   id: string = randomUUID();
+  /** State of this attempt as last read or written (`pending` until put). */
+  state: JobState = 'pending';
+  /**
+   * What `run()` returned, for a completed attempt read back (`queue.get`); stored with the
+   * attempt (bounded, see `RESULT_MAX_BYTES`). Undefined otherwise.
+   */
+  returnValue?: TResult;
   /** Set from the class's `@JobType` registration. */
   type: JobTypeInfo = { name: '', version: 0 };
   /** Queue the job was put in; empty until put. */
@@ -212,8 +246,13 @@ export abstract class BaseJob {
   /** Trace context of the put that created the job (set by drover when tracing is on). */
   traceContext?: TraceContext;
 
-  /** Does the work. Throw (or `addError`) to fail; throw `RetryableError` to ask for a retry. */
-  abstract run(ctx: JobContext): Promise<void>;
+  /**
+   * Does the work and returns its result (stored with the attempt). Throwing anything (or
+   * calling `addError`) fails the attempt, and a failed attempt is retried while attempts
+   * remain, after the backoff; throw `NonRetryableError` to end the job at once, or
+   * `RetryableError` with `retryAfterMs` to choose the delay.
+   */
+  abstract run(ctx: JobContext): Promise<TResult>;
 
   /**
    * Creates a job of this class with typed payload fields and options.
@@ -246,6 +285,7 @@ export abstract class BaseJob {
     if (options.maxTimeMs !== undefined) this.timeInfo.maxTimeMs = options.maxTimeMs;
     if (options.maxAttempts !== undefined) this.retryInfo.maxAttempts = options.maxAttempts;
     if (options.retryable !== undefined) this.retryInfo.retryable = options.retryable;
+    if (options.backoff !== undefined) this.retryInfo.backoff = toBackoffSpec(options.backoff);
     if (options.scopes !== undefined) this.scopes = stringList('scopes', options.scopes);
     if (options.enqueueScopes !== undefined) {
       this.enqueueScopes = stringList('enqueueScopes', options.enqueueScopes);
@@ -261,38 +301,50 @@ export abstract class BaseJob {
     return this.retryInfo.baseJobId || this.id;
   }
 
-  /** Records an error on this attempt; the attempt ends failed unless a retry is marked. */
+  /**
+   * Records an error on this attempt (any value: it is made readable, see error-record.ts): the
+   * attempt fails, and is retried while attempts remain unless `err` is a `NonRetryableError`
+   * (or has `retryable: false`).
+   */
   addError(err: unknown): void {
-    this.pushError(err, false);
+    this.pushError(err);
   }
 
   /** Records an error and asks for another attempt, optionally not before `retryAfterMs`. */
   addRetryableError(err: unknown, options: { retryAfterMs?: number } = {}): void {
-    this.pushError(err, true);
+    this.pushError(err);
     this.retryInfo.needsRetry = true;
     if (options.retryAfterMs !== undefined) this.retryInfo.waitUntilMs = options.retryAfterMs;
   }
 
   /** Records a thrown value, recognising `RetryableError` (and its `retryAfterMs`). */
   recordThrown(err: unknown): void {
-    if (err instanceof RetryableError) {
-      this.addRetryableError(err, { retryAfterMs: err.retryAfterMs });
-    } else {
-      this.addError(err);
+    let retryAfterMs: number | undefined;
+    try {
+      if (err instanceof RetryableError) retryAfterMs = err.retryAfterMs;
+    } catch {
+      // A Proxy whose traps throw: an ordinary error.
     }
+    if (retryAfterMs !== undefined) this.addRetryableError(err, { retryAfterMs });
+    else this.addError(err);
   }
 
-  private pushError(err: unknown, retryable: boolean): void {
-    const e = toError(err);
-    const record: JobErrorRecord = {
-      message: e.message,
-      code: errorCodeOf(err),
-      at: new Date(),
-      retryable,
-    };
-    this.status.errors.push(record);
+  private pushError(err: unknown): void {
+    this.status.errors.push(errorRecord(err));
     if (this.status.errors.length > MAX_ERRORS_KEPT) this.status.errors.shift();
     this.status.errCount += 1;
+  }
+
+  /** Adds a line to this attempt's log (`ctx.log`), keeping the last JOB_LOG_MAX_LINES. */
+  appendLog(message: unknown, at = new Date()): void {
+    const text = typeof message === 'string' ? message : messageOf(message);
+    const log = (this.status.log ??= []);
+    log.push({ at, message: clipText(text, JOB_LOG_LINE_MAX_CHARS) });
+    if (log.length > JOB_LOG_MAX_LINES) {
+      const over = log.length - JOB_LOG_MAX_LINES;
+      log.splice(0, over);
+      this.status.logDropped = (this.status.logDropped ?? 0) + over;
+    }
   }
 
   /** The errors of this attempt combined into one, or undefined when there were none. */

@@ -3,7 +3,8 @@
  * documents with class-transformer. Loading a document that cannot become a job (unknown type,
  * version with no upgrade path, malformed fields) throws a typed error; the queue quarantines it.
  */
-import { instanceToPlain, plainToInstance } from 'class-transformer';
+// Decorators (`@Type`) read design-time types through reflect-metadata: load it before any.
+import 'reflect-metadata';
 import { calculateObjectSize } from 'bson';
 import { BaseJob, BASE_FIELDS, type JobClass } from './base-job';
 import {
@@ -19,12 +20,9 @@ import {
   type SandboxOptions,
 } from '../sandbox/sandbox-options';
 import { JOB_STATES, type JobDocument, type JobTypeInfo } from '../types';
-import {
-  checkConcurrency,
-  checkTypeName,
-  describe as describeValue,
-  validatePayload,
-} from '../validate';
+import { checkConcurrency, checkTypeName, describe as describeValue } from '../validate';
+import { toBackoffPolicy, type BackoffOption, type BackoffPolicy } from '../timers/backoff';
+import { decodePayload, encodePayload } from './payload-codec';
 
 /** Turns a payload stored at `version` into the payload of `version + 1`. */
 export type UpgradeFn = (payload: Record<string, unknown>) => Record<string, unknown>;
@@ -39,6 +37,11 @@ export interface JobTypeOptions {
   registry?: Registry;
   /** Run the type's jobs in a worker thread or a child process (see lib/sandbox/). */
   sandbox?: SandboxOptions;
+  /**
+   * Delay between the attempts of jobs of this type (a policy, milliseconds or a spec), over
+   * their queue's and group's; a job's own `backoff` option wins over it.
+   */
+  backoff?: BackoffOption;
 }
 
 interface Registration {
@@ -46,6 +49,7 @@ interface Registration {
   info: JobTypeInfo;
   upgrades: Record<number, UpgradeFn>;
   sandbox: ResolvedSandboxOptions | null;
+  backoff?: BackoffPolicy;
 }
 
 /** MongoDB's document limit is 16 MiB; leave room for the envelope and updates. */
@@ -75,6 +79,7 @@ export class Registry {
       upgrades: options.upgrades ?? {},
       sandbox: options.sandbox === undefined ? null : resolveSandboxOptions(name, options.sandbox),
     };
+    if (options.backoff !== undefined) reg.backoff = toBackoffPolicy(options.backoff);
     this.byName.set(name, reg);
     this.byClass.set(cls, reg);
   }
@@ -82,6 +87,11 @@ export class Registry {
   /** Registered type names. */
   names(): string[] {
     return [...this.byName.keys()];
+  }
+
+  /** The backoff of a job type (its `@JobType` option), if it set one. */
+  backoffOf(name: string): BackoffPolicy | undefined {
+    return this.byName.get(name)?.backoff;
   }
 
   /** The class registered under a name. */
@@ -106,9 +116,7 @@ export class Registry {
   /** Serializes a job into the document of its attempt in `queue`. Validates; writes nothing. */
   toDocument(job: BaseJob, queue: string, now: Date): JobDocument {
     const type = this.typeOf(job);
-    validatePayload(job, BASE_FIELDS, job.id);
-    const plain = instanceToPlain(job) as Record<string, unknown>;
-    for (const key of BASE_FIELDS) delete plain[key];
+    const plain = encodePayload(job, BASE_FIELDS, job.id);
     const waitUntil = job.timeInfo.waitUntil;
     const doc: JobDocument = {
       _id: job.id,
@@ -149,8 +157,10 @@ export class Registry {
     if (doc.type.version > reg.info.version) {
       throw new JobVersionError(doc.type.name, doc.type.version, reg.info.version, doc._id);
     }
-    const job = plainToInstance(reg.cls, payload) as T;
+    const job = decodePayload(reg.cls, payload, BASE_FIELDS, doc._id) as T;
     job.id = doc._id;
+    job.state = doc.state;
+    if (doc.returnValue !== undefined) job.returnValue = doc.returnValue;
     job.type = { ...reg.info };
     job.queue = doc.queue;
     job.status = { ...doc.status, errors: [...doc.status.errors] };

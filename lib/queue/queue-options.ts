@@ -10,8 +10,14 @@ import { checkRateLimit, type RateLimit } from '../limits/rate-limit';
 import { checkNumber } from '../validate';
 import type { ResolvedPoolOptions } from '../runner/pool-options';
 import { JobTracing } from '../tracing/job-tracing';
+import {
+  ABORT_GRACE_MS_DEFAULT,
+  ABORT_GRACE_MS_MAX,
+  ABORT_GRACE_MS_MIN,
+} from '../runner/hard-time-limit';
+import { toBackoffPolicy, type BackoffOption } from '../timers/backoff';
 
-export { MAX_LOCK_LOSSES_DEFAULT };
+export { MAX_LOCK_LOSSES_DEFAULT, ABORT_GRACE_MS_DEFAULT, ABORT_GRACE_MS_MIN, ABORT_GRACE_MS_MAX };
 
 export const WORKERS_DEFAULT = 4;
 export const WORKERS_MAX = 1024;
@@ -43,6 +49,17 @@ export interface QueueOptions {
   excludeTypes?: string[];
   /** An attempt whose lock goes stale this many times (its workers keep dying) fails. */
   maxLockLosses?: number;
+  /**
+   * Once a run's signal fired (its `maxTimeMs`, an abort, a shutdown), how long it may go on
+   * before it is given up: its outcome is recorded (timed out, aborted, released), its slot
+   * freed, and what it does later dropped. Default 1 000 ms, within [0, 60 000].
+   */
+  abortGraceMs?: number;
+  /**
+   * Delay between the attempts of this queue's jobs (a policy, milliseconds or a spec), over
+   * the group's `retry.retryBackoff`; a job's own `backoff` and its type's win over it.
+   */
+  retryBackoff?: BackoffOption;
   /**
    * At most `max` claims per `perMs` for this queue, in all processes together (see
    * lib/limits/rate-limit.ts). Every process running the queue should give the same limit.
@@ -154,6 +171,14 @@ export function resolveQueueOptions(...layers: (QueueOptions | undefined)[]): Re
       1,
       1000,
     ),
+    abortGraceMs: checkNumber(
+      'abortGraceMs',
+      o.abortGraceMs ?? ABORT_GRACE_MS_DEFAULT,
+      ABORT_GRACE_MS_MIN,
+      ABORT_GRACE_MS_MAX,
+    ),
+    retryBackoff:
+      o.retryBackoff === undefined ? null : toBackoffPolicy(o.retryBackoff, 'retryBackoff'),
     rateLimit: checkRateLimit(o.rateLimit),
     registry: checkKind('registry', o.registry ?? defaultRegistry, (v) => v instanceof Registry),
     logger: checkKind('logger', o.logger ?? defaultLogger(), isLogger),

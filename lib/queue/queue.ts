@@ -32,8 +32,11 @@ import {
 } from '../validate';
 import { FINISHED_STATES, isFinal } from '../states';
 
-/** What `jobInfo()` yields: a job's stored state without loading its class. */
-export type JobInfo = Omit<JobDocument, 'payload'>;
+/** What `jobInfo()` yields: a job's stored state without loading its class, and its `id`. */
+export type JobInfo = Omit<JobDocument, 'payload'> & {
+  /** The attempt's ID (the stored `_id`). */
+  id: string;
+};
 
 /** Page size of the async iterables. */
 const PAGE = 500;
@@ -145,7 +148,10 @@ export class Queue extends TypedEmitter<QueueEventMap> {
     // Refused before anything is written (never done outside the transaction asked for).
     if (session !== undefined) await this.store.sessionCheck(session);
     await this.options.tracing.put(this.name, docs, () => this.insert(docs, { session }));
-    for (const job of jobs) job.queue = this.name;
+    jobs.forEach((job, i) => {
+      job.queue = this.name;
+      job.state = docs[i].state;
+    });
     afterCommit(session, this.wake);
   }
 
@@ -288,7 +294,7 @@ export class Queue extends TypedEmitter<QueueEventMap> {
     for await (const doc of this.documents(states)) {
       const { payload: _payload, ...info } = doc;
       void _payload;
-      yield info;
+      yield { id: doc._id, ...info };
     }
   }
 
@@ -394,6 +400,7 @@ export class Queue extends TypedEmitter<QueueEventMap> {
       old,
       next,
       now: this.options.now(),
+      queueBackoff: this.options.retryBackoff,
     });
     this.pool.wake();
     return id;

@@ -15,51 +15,17 @@ import { DuplicateJobError } from '../errors';
 import type { JobStore, JobUpdate, LockToken } from '../store/job-store';
 import { freshStatus, HANDED_OVER_AT, type JobDocument } from '../types';
 import { ATTEMPT_SEPARATOR } from '../validate';
-import { backoffMs } from '../timers/sleep';
 
-/** Chooses the delay in milliseconds before attempt `attempt` (1 = first retry). */
-export type BackoffPolicy = (attempt: number) => number;
-
-/** Default base of `Backoff.exponential`: the seeds' 15 s x 2^try. */
-export const BACKOFF_BASE_MS_DEFAULT = 15_000;
-/** Default cap of `Backoff.exponential`. */
-export const BACKOFF_MAX_MS_DEFAULT = 3_600_000;
-/** Longest delay any policy may ask for; larger (and non-finite) answers are clamped. */
-export const BACKOFF_MAX_MS_BOUND = 365 * 24 * 3_600_000;
+export {
+  Backoff,
+  BACKOFF_BASE_MS_DEFAULT,
+  BACKOFF_MAX_MS_BOUND,
+  BACKOFF_MAX_MS_DEFAULT,
+  clampDelayMs,
+  type BackoffPolicy,
+} from '../timers/backoff';
 
 export { HANDED_OVER_AT };
-
-/** Backoff policies. */
-export const Backoff = {
-  /** The same delay every time. */
-  fixed:
-    (ms: number): BackoffPolicy =>
-    () =>
-      ms,
-  /**
-   * `baseMs * 2^(attempt-1)` capped at `maxMs`, jittered uniformly to [50%, 100%] of that
-   * ("equal jitter"), so retries of many jobs failing together spread out. `random` is
-   * injectable for tests.
-   */
-  exponential:
-    (
-      baseMs = BACKOFF_BASE_MS_DEFAULT,
-      maxMs = BACKOFF_MAX_MS_DEFAULT,
-      random: () => number = Math.random,
-    ): BackoffPolicy =>
-    (attempt) =>
-      backoffMs(attempt - 1, baseMs, maxMs, random),
-  /** Any function of the attempt number (1 = first retry); answers are clamped to [0, 1 year]. */
-  custom: (fn: (attempt: number) => number): BackoffPolicy => fn,
-  /** No delay. */
-  none: (): BackoffPolicy => () => 0,
-} as const;
-
-/** A policy's answer made safe: a finite number of milliseconds in [0, BACKOFF_MAX_MS_BOUND]. */
-export function clampDelayMs(ms: number): number {
-  if (!Number.isFinite(ms) || ms <= 0) return ms === Infinity ? BACKOFF_MAX_MS_BOUND : 0;
-  return Math.min(Math.round(ms), BACKOFF_MAX_MS_BOUND);
-}
 
 /** ID of attempt `n` of a job. */
 export function attemptId(baseJobId: string, attempt: number): string {
@@ -113,6 +79,8 @@ export function nextAttemptFrom(source: JobDocument, plan: AttemptPlan, now: Dat
     ...doc.retryInfo,
     baseJobId: plan.baseJobId,
     currentAttempt: plan.attempt,
+    // A manual retry of a job that used its attempts grants one more: never "attempt 5 of 3".
+    maxAttempts: Math.max(doc.retryInfo.maxAttempts, plan.attempt + 1),
     needsRetry: false,
     waitUntilMs: 0,
     start: plan.retryStart,
@@ -120,6 +88,7 @@ export function nextAttemptFrom(source: JobDocument, plan: AttemptPlan, now: Dat
   };
   delete doc.nextAttemptId;
   delete doc.quarantine;
+  delete doc.returnValue;
   return doc;
 }
 

@@ -18,15 +18,20 @@ import type { QueueExtension } from '../extension';
 import type { BaseJob } from '../job/base-job';
 import type { Registry } from '../job/registry';
 import {
-  Backoff,
-  clampDelayMs,
   handOver,
   nextAttemptFrom,
   planFromRetrying,
   retryingFields,
   type AttemptPlan,
-  type BackoffPolicy,
 } from './attempt-chain';
+import {
+  Backoff,
+  clampDelayMs,
+  policyOf,
+  toBackoffPolicy,
+  type BackoffOption,
+  type BackoffPolicy,
+} from '../timers/backoff';
 import type { JobStore } from '../store/job-store';
 import type { JobDocument } from '../types';
 import { checkAttemptId, checkNumber } from '../validate';
@@ -34,10 +39,8 @@ import { MANUALLY_RETRYABLE_STATES } from '../states';
 
 /** Default cap on a job's attempts in all (a job's own `maxAttempts` may be lower). */
 export const MAX_RETRY_ATTEMPTS_DEFAULT = 10;
-/** Default retry window: no new attempt once the first attempt started longer ago than this. */
-export const MAX_RETRY_TIME_MS_DEFAULT = 60_000;
-/** Default backoff between attempts: none. */
-export const RETRY_BACKOFF_MS_DEFAULT = 0;
+/** Default retry window: none (-1). Set `maxRetryTimeMs` to stop retrying after a while. */
+export const MAX_RETRY_TIME_MS_DEFAULT = -1;
 /** Default number of hand-overs the monitor repairs at the same time. */
 export const RETRY_NUM_WORKERS_DEFAULT = 1;
 export const RETRY_NUM_WORKERS_MAX = 256;
@@ -55,11 +58,14 @@ const RETRY_NOW_ROUNDS = 8;
 export interface RetryHandlerOptions {
   /** Caps every job's `maxAttempts` (attempts in all, the first included). -1: no cap. */
   maxRetryAttempts?: number;
-  /** No new attempt once the first attempt started longer ago than this. -1: no limit. */
+  /** No new attempt once the first attempt started longer ago than this. -1 (default): no limit. */
   maxRetryTimeMs?: number;
-  /** Delay before each new attempt: a policy (see `Backoff`) or fixed milliseconds. A job's own
-   *  `retryAfterMs` (throttling) wins over it. */
-  retryBackoff?: BackoffPolicy | number;
+  /**
+   * Delay before each new attempt: a policy (see `Backoff`), fixed milliseconds or a stored spec;
+   * default `Backoff.standard()` (1 s, 2 s, 4 s... jittered, up to an hour). A job's own
+   * `retryAfterMs` (throttling), its `backoff` option, its type's and its queue's win over it.
+   */
+  retryBackoff?: BackoffOption;
   /** Hand-overs the monitor repairs at the same time (over all queues of the handler). */
   numWorkers?: number;
   /** Half-done hand-overs the monitor repairs per queue per pass; -1: all of them. */
@@ -87,15 +93,10 @@ function limitOrUnlimited(name: string, value: number, max: number): number {
 export function resolveRetryHandlerOptions(
   o: RetryHandlerOptions = {},
 ): ResolvedRetryHandlerOptions {
-  const backoff = o.retryBackoff ?? RETRY_BACKOFF_MS_DEFAULT;
-  let retryBackoff: BackoffPolicy;
-  if (typeof backoff === 'function') retryBackoff = backoff;
-  else if (typeof backoff === 'number')
-    retryBackoff =
-      checkNumber('retryBackoff', backoff, 0, 365 * 24 * 3_600_000) === 0
-        ? Backoff.none()
-        : Backoff.fixed(backoff);
-  else throw new InvalidArgumentError('retryBackoff must be a BackoffPolicy or milliseconds');
+  const retryBackoff =
+    o.retryBackoff === undefined
+      ? Backoff.standard()
+      : toBackoffPolicy(o.retryBackoff, 'retryBackoff');
   const numWorkers = checkNumber(
     'numWorkers',
     o.numWorkers ?? RETRY_NUM_WORKERS_DEFAULT,
@@ -150,18 +151,24 @@ export class RetryHandler {
       : Math.min(job.retryInfo.maxAttempts, cap);
   }
 
-  /** Delay before attempt `attempt`: the job's `retryAfterMs` when it set one, else the policy's. */
-  delayMs(job: BaseJob, attempt: number): number {
+  /**
+   * Delay before attempt `attempt`, the first that applies of: the job's `retryAfterMs` (a
+   * throttling answer), its own `backoff`, `fallback` (its type's or its queue's), this
+   * handler's `retryBackoff`.
+   */
+  delayMs(job: BaseJob, attempt: number, fallback?: BackoffPolicy): number {
     if (job.retryInfo.waitUntilMs > 0) return clampDelayMs(job.retryInfo.waitUntilMs);
-    return clampDelayMs(this.options.retryBackoff(attempt));
+    const own = job.retryInfo.backoff;
+    const policy = own ? policyOf(own) : (fallback ?? this.options.retryBackoff);
+    return clampDelayMs(policy(attempt));
   }
 
   /**
-   * Decides whether `job` (an attempt that asked for a retry, run until `now`) gets another
+   * Decides whether `job` (a failed attempt that may be retried, run until `now`) gets another
    * attempt. No retry when the job is not retryable, has used its attempts, or its first attempt
-   * started more than `maxRetryTimeMs` ago.
+   * started more than `maxRetryTimeMs` ago (when set). `fallback`: see `delayMs`.
    */
-  decide(job: BaseJob, now: Date): RetryDecision {
+  decide(job: BaseJob, now: Date, fallback?: BackoffPolicy): RetryDecision {
     if (!job.retryInfo.retryable) return { retry: false };
     const attempt = job.retryInfo.currentAttempt + 1;
     const limit = this.attemptLimit(job);
@@ -171,7 +178,7 @@ export class RetryHandler {
     const maxTime = this.options.maxRetryTimeMs;
     if (maxTime !== RETRY_UNLIMITED && now.getTime() - retryStart.getTime() > maxTime)
       return { retry: false, error: new RetriesExhaustedError(job.id, 'time', maxTime) };
-    const dueAt = new Date(now.getTime() + this.delayMs(job, attempt));
+    const dueAt = new Date(now.getTime() + this.delayMs(job, attempt, fallback));
     return { retry: true, plan: { baseJobId: job.baseJobId, attempt, dueAt, retryStart } };
   }
 
@@ -190,8 +197,11 @@ export class RetryHandler {
     old: BaseJob;
     next?: BaseJob;
     now: Date;
+    /** The queue's backoff, when it has one (`QueueOptions.retryBackoff`). */
+    queueBackoff?: BackoffPolicy | null;
   }): Promise<string> {
     const { old, now, queue, registry } = params;
+    const fallback = registry.backoffOf(old.type.name) ?? params.queueBackoff ?? undefined;
     const oldDoc = registry.toDocument(old, queue, now);
     const source = params.next ? registry.toDocument(params.next, queue, now) : oldDoc;
     const attempt = old.retryInfo.currentAttempt + 1;
@@ -200,7 +210,7 @@ export class RetryHandler {
       {
         baseJobId: old.baseJobId,
         attempt,
-        dueAt: new Date(now.getTime() + this.delayMs(old, attempt)),
+        dueAt: new Date(now.getTime() + this.delayMs(old, attempt, fallback)),
         retryStart: old.retryInfo.start ?? old.timeInfo.start,
       },
       now,
@@ -228,8 +238,8 @@ export class RetryHandler {
   /**
    * Runs a job again now. A job whose newest attempt is failed, aborted or expired gets a new
    * attempt due now (`#n+1`; history kept, the old attempt becomes `retrying`); the new attempt
-   * starts a fresh retry window but counts toward `maxAttempts`, so a job out of attempts gets
-   * one more run. A pending attempt waiting on its backoff becomes due now. Idempotent: callers
+   * starts a fresh retry window and counts toward `maxAttempts`: a job out of attempts gets one
+   * more run, its `maxAttempts` raised by one (so it never shows "attempt 5 of 3"). A pending attempt waiting on its backoff becomes due now. Idempotent: callers
    * racing get the same new attempt. Throws JobStateError for a running, blocked, completed or
    * quarantined job and JobNotFoundError for an unknown one. Returns the ID that will run.
    */

@@ -1,7 +1,8 @@
 /**
  * Runs one claimed attempt: checks its dispatch deadline, asks the extensions whether it may
- * start, gives the job its context (signal, logger, progress) under a max-time timer, and maps
- * what happened (it returned, threw, or was aborted, and why) to the outcome it asks for.
+ * start, gives the job its context (signal, logger, progress, log) under a max-time timer that
+ * holds even when the run ignores its signal (hard-time-limit.ts), and maps what happened (it
+ * returned, threw anything, or was aborted, and why) to the outcome it asks for (outcome-of.ts).
  * Writing that outcome is the recorder's (outcome-recorder.ts).
  */
 import type { Logger } from 'pino';
@@ -12,17 +13,13 @@ import {
   type PoolContext,
   type RequestedOutcome,
 } from './attempt';
-import {
-  DispatchExpiredError,
-  JobAbortedError,
-  LockLostError,
-  MaxTimeExceededError,
-  ShutdownError,
-  toError,
-} from '../errors';
+import { DispatchExpiredError, LockLostError, toError } from '../errors';
 import type { StartVerdict } from '../extension';
 import type { JobContext } from '../job/base-job';
+import { messageOf } from '../job/error-record';
 import { backoffMs } from '../timers/sleep';
+import { maxTimeTimer, settleRun } from './hard-time-limit';
+import { outcomeOf, startRun, type RunEnd } from './outcome-of';
 import { committedOutcome, completeInTransaction } from './transactional-outcome';
 
 /** Runs the attempts of one pool. */
@@ -71,7 +68,11 @@ export class AttemptExecutor {
     return null;
   }
 
-  /** Runs an admitted attempt and maps how it ended to the outcome it asks for. */
+  /**
+   * Runs an admitted attempt and maps how it ended to the outcome it asks for. A run whose
+   * signal fired (max time, abort, shutdown, lost lock) and that goes on for `abortGraceMs` is
+   * given up: its slot is freed and what it does later is dropped.
+   */
   async perform(entry: HeldAttempt): Promise<RequestedOutcome | undefined> {
     const { job, controller } = entry;
     const logger = this.pool.log.child({
@@ -79,41 +80,35 @@ export class AttemptExecutor {
       type: job.type.name,
       attempt: job.retryInfo.currentAttempt,
     });
-    const maxTimeMs = job.timeInfo.maxTimeMs;
-    const timer =
-      maxTimeMs > 0
-        ? setTimeout(() => controller.abort(new MaxTimeExceededError(job.id, maxTimeMs)), maxTimeMs)
-        : undefined;
+    const cancelTimer = maxTimeTimer(controller, job.id, job.timeInfo.maxTimeMs);
     const errorsBefore = job.status.errCount;
-    let thrown: unknown;
+    let end: RunEnd;
     try {
-      await this.pool.opts.tracing.attempt(this.pool.queue, job, controller.signal, () =>
-        this.pool.runJob(job, this.jobContext(entry, logger)),
+      const ctx = this.jobContext(entry, logger);
+      const run = startRun(() =>
+        this.pool.opts.tracing.attempt(this.pool.queue, job, controller.signal, () =>
+          this.pool.runJob(job, ctx),
+        ),
       );
-    } catch (err) {
-      thrown = err;
+      end = await settleRun(run, controller.signal, this.pool.opts.abortGraceMs);
     } finally {
-      clearTimeout(timer);
+      cancelTimer();
     }
-    if (entry.committed) return committedOutcome(thrown, logger);
+    if (entry.committed)
+      return committedOutcome(end.kind === 'threw' ? end.error : undefined, logger);
     const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
+    if (end.kind === 'hung') {
+      logger.warn(
+        { reason: messageOf(reason), graceMs: this.pool.opts.abortGraceMs },
+        'run ignored its abort signal: given up (slot freed, its late outcome dropped)',
+      );
+    }
     if (reason instanceof LockLostError) {
       logger.warn('lock lost: outcome dropped');
       this.pool.emit('lock-lost', attemptInfo(this.pool.queue, job));
       return undefined;
     }
-    if (reason instanceof ShutdownError && thrown !== undefined) return { state: 'pending' };
-    if (reason instanceof MaxTimeExceededError) {
-      job.addError(reason);
-    } else if (reason instanceof JobAbortedError && thrown !== undefined) {
-      job.addError(reason);
-      return { state: 'aborted' };
-    } else if (thrown !== undefined) {
-      job.recordThrown(thrown);
-    }
-    // The retry handler decides in the recorder whether the retry asked for is granted.
-    if (job.retryInfo.needsRetry) return { state: 'retrying' };
-    return { state: job.status.errCount > errorsBefore ? 'failed' : 'completed' };
+    return outcomeOf(job, end, reason, errorsBefore);
   }
 
   /** Asks every extension; the first verdict other than 'run' wins. */
@@ -135,6 +130,10 @@ export class AttemptExecutor {
       logger,
       queue,
       attempt: job.retryInfo.currentAttempt,
+      log: (message) => {
+        job.appendLog(message);
+        logger.info({ jobLog: true }, typeof message === 'string' ? message : messageOf(message));
+      },
       progress: async (percent, message) => {
         const p = Math.max(0, Math.min(100, percent));
         job.status.progress = p;

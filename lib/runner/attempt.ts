@@ -47,7 +47,7 @@ export type EmitEvent = <K extends keyof QueueEventMap & string>(
  * Runs a job's code with its context: `job.run(ctx)` in the worker by default; the queue may
  * give one that runs it elsewhere (a sandbox, lib/sandbox/sandboxes.ts).
  */
-export type RunJob = (job: BaseJob, ctx: JobContext) => Promise<void>;
+export type RunJob = (job: BaseJob, ctx: JobContext) => Promise<unknown>;
 
 /** What the parts of one runner pool share. */
 export interface PoolContext {
@@ -68,6 +68,7 @@ export interface PoolContext {
 export function attemptInfo(queue: string, job: BaseJob): JobEventInfo {
   return {
     queue,
+    id: job.id,
     jobId: job.id,
     type: job.type.name,
     attempt: job.retryInfo.currentAttempt,

@@ -13,6 +13,7 @@ import type { JobDocument } from '../types';
 import type { HeldAttempt, PoolContext, RequestedOutcome } from './attempt';
 import type { AttemptExecutor } from './attempt-executor';
 import type { OutcomeRecorder } from './outcome-recorder';
+import { failureOutcome } from './outcome-of';
 
 /** Claimed documents that turn out not to be runnable are skipped at most this often per call. */
 const CLAIM_ROUNDS_MAX = 16;
@@ -91,17 +92,15 @@ export class CallerAttempts {
   }
 
   /**
-   * Records the outcome of a caller-run job: a retry when it asks for one (the retry handler
-   * decides), failed when errors were added since it was claimed, completed otherwise. Throws
-   * LockLostError when another worker holds the job now (nothing is written).
+   * Records the outcome of a caller-run job as the pool records its own (outcome-of.ts): errors
+   * added since it was claimed fail it, and a failed attempt is retried while attempts remain
+   * (the retry handler decides) unless an error forbids it; completed otherwise, with its
+   * `returnValue` when the caller set one. Throws LockLostError when another worker holds the
+   * job now (nothing is written).
    */
   async complete(job: BaseJob): Promise<void> {
     const attempt = this.attemptOf(job);
-    const state = job.retryInfo.needsRetry
-      ? 'retrying'
-      : job.status.errCount > attempt.errorsAtStart
-        ? 'failed'
-        : 'completed';
+    const { state } = failureOutcome(job, attempt.errorsAtStart);
     this.held.delete(job.id);
     if (!(await this.record(attempt.entry, { state }))) {
       throw new LockLostError(job.id, attempt.entry.token.owner);

@@ -1,13 +1,18 @@
 /**
  * Records the outcome of an attempt with one guarded write (the WriteBatcher sends the pool's
- * outcome writes of the moment together). A retry asked for goes to the retry handler: if
- * granted, that write is step 1 of the hand-over and steps 2 and 3 follow (see lib/retry/attempt-chain.ts); if
- * refused, the attempt ends `failed` with the handler's reason added to its errors. Then the outcome's event is emitted and
- * the extensions' `afterFinish` hooks run. An outcome whose lock was lost is dropped.
+ * outcome writes of the moment together): its state, errors, payload, log and, when completed,
+ * what `run()` returned. A retry asked for goes to the retry handler, with the backoff of the
+ * job's type or queue: if granted, that write is step 1 of the hand-over and steps 2 and 3
+ * follow (see lib/retry/attempt-chain.ts); if refused, the attempt ends `failed` with the handler's
+ * reason added to its errors. Then the outcome's event is emitted (a failed or aborted attempt
+ * also logs one line at warn) and the extensions' `afterFinish` hooks run. An outcome whose lock
+ * was lost is dropped.
  */
 import { JobAbortedError, toError } from '../errors';
 import type { AttemptContext, QueueExtension } from '../extension';
 import type { BaseJob } from '../job/base-job';
+import { errorSummary, lastError } from '../job/error-record';
+import { encodeResult } from '../job/payload-codec';
 import {
   attemptContext,
   attemptInfo,
@@ -28,6 +33,8 @@ interface Decision {
   source?: JobDocument;
   /** The next attempt of a granted retry. */
   next?: JobDocument;
+  /** What `run()` returned, as stored (completed attempts). */
+  returnValue?: unknown;
 }
 
 /** Writes the outcomes of one pool's attempts. */
@@ -50,8 +57,9 @@ export class OutcomeRecorder {
     const { log, opts } = this.pool;
     entry.finishing = true;
     if (entry.committed) {
-      // ctx.transaction wrote the completion with the job's own writes: nothing left to write.
-      this.emitOutcome(entry, 'completed');
+      // ctx.transaction wrote the completion with the job's own writes: nothing left to write
+      // (and no result: the completion committed before run() returned).
+      this.emitOutcome(entry, 'completed', undefined, undefined);
       await this.afterFinish(entry, 'completed');
       return true;
     }
@@ -65,6 +73,7 @@ export class OutcomeRecorder {
     const { source, next } = decision;
     let state = decision.state;
     const update = statusUpdate(job, state);
+    if (decision.returnValue !== undefined) update.returnValue = decision.returnValue;
     if (state === 'pending' || state === 'blocked') {
       update.releaseLock = true;
       update.dueAt = new Date(now.getTime() + (outcome.delayMs ?? 0));
@@ -93,31 +102,37 @@ export class OutcomeRecorder {
       this.pool.emit('lock-lost', attemptInfo(this.pool.queue, job));
       return false;
     }
+    job.state = state;
     if (next) await this.insertNextAttempt(entry, next, now);
-    this.emitOutcome(entry, state, next);
+    this.emitOutcome(entry, state, next, decision.returnValue);
     await this.afterFinish(entry, state);
     return true;
   }
 
   /**
-   * The state to write for the one requested. A result that cannot be stored (too large, a
-   * non-storable value) fails the attempt once, keeping the stored payload; left unwritten, the
-   * job would be reclaimed and run again. A retry the handler refuses fails the attempt.
+   * The state to write for the one requested. A payload or a result that cannot be stored (too
+   * large, a non-storable value) fails the attempt once, without a retry, keeping the stored
+   * payload; left unwritten, the job would be reclaimed and run again. A retry the handler
+   * refuses fails the attempt.
    */
   private decide(job: BaseJob, requested: JobState, now: Date): Decision {
+    const { registry, retryBackoff } = this.pool.opts;
     let state = requested;
     let source: JobDocument | undefined;
     let next: JobDocument | undefined;
+    let returnValue: unknown;
     if (state !== 'pending' && state !== 'blocked') {
       try {
-        source = this.pool.opts.registry.toDocument(job, this.pool.queue, now);
+        source = registry.toDocument(job, this.pool.queue, now);
+        if (state === 'completed') returnValue = encodeResult(job.id, job.returnValue);
       } catch (err) {
         job.addError(err);
         state = 'failed';
       }
     }
     if (state === 'retrying') {
-      const decision = this.retry.decide(job, now);
+      const fallback = registry.backoffOf(job.type.name) ?? retryBackoff ?? undefined;
+      const decision = this.retry.decide(job, now, fallback);
       if (!decision.retry) {
         if (decision.error) job.addError(decision.error);
         state = 'failed';
@@ -125,7 +140,7 @@ export class OutcomeRecorder {
         next = nextAttemptFrom(source, decision.plan, now);
       }
     }
-    return { state, source, next };
+    return { state, source, next, returnValue };
   }
 
   /** Steps 2 and 3 of a hand-over; a failure is left to the retry monitor, which redoes them. */
@@ -142,15 +157,23 @@ export class OutcomeRecorder {
     }
   }
 
-  private emitOutcome(entry: HeldAttempt, state: JobState, next?: JobDocument): void {
+  private emitOutcome(
+    entry: HeldAttempt,
+    state: JobState,
+    next: JobDocument | undefined,
+    returnValue: unknown,
+  ): void {
     const { job } = entry;
     const { emit } = this.pool;
     const info = attemptInfo(this.pool.queue, job);
     const durationMs = Date.now() - entry.startedAt;
-    const error = job.error()?.message ?? '';
+    const error = errorSummary(job.status.errors);
+    if (state === 'failed' || state === 'retrying' || state === 'aborted') {
+      this.warnEnded(job, state);
+    }
     switch (state) {
       case 'completed':
-        emit('completed', { ...info, durationMs });
+        emit('completed', { ...info, durationMs, returnValue });
         break;
       case 'failed':
         emit('failed', { ...info, error, durationMs });
@@ -169,6 +192,26 @@ export class OutcomeRecorder {
         break;
     }
     this.pool.log.debug({ jobId: job.id, state, durationMs }, 'job finished');
+  }
+
+  /** The one warn line of a failed or aborted attempt: who, which attempt, what and where. */
+  private warnEnded(job: BaseJob, state: JobState): void {
+    const last = lastError(job.status.errors);
+    this.pool.log.warn(
+      {
+        jobId: job.id,
+        type: job.type.name,
+        attempt: job.retryInfo.currentAttempt,
+        maxAttempts: job.retryInfo.maxAttempts,
+        state,
+        error: last?.message ?? '',
+        code: last?.code ?? '',
+        stack: last?.stack,
+      },
+      state === 'aborted'
+        ? `job ${job.id} aborted`
+        : `job ${job.id} failed (attempt ${job.retryInfo.currentAttempt + 1} of ${job.retryInfo.maxAttempts})${state === 'retrying' ? ': will retry' : ''}: ${last?.message ?? ''}`,
+    );
   }
 
   /** Runs every extension's `afterFinish` in turn; a failing hook is reported, never thrown. */
@@ -201,12 +244,20 @@ export class OutcomeRecorder {
   }
 }
 
-/** The part of every outcome write that reports the attempt's status. */
+/**
+ * The part of every outcome write that reports the attempt's status. Copies: a run given up
+ * after its grace may still change the job while the write is on its way.
+ */
 function statusUpdate(job: BaseJob, state: JobState): JobUpdate {
-  return {
+  const update: JobUpdate = {
     state,
-    errors: job.status.errors,
+    errors: [...job.status.errors],
     errCount: job.status.errCount,
     inProgress: false,
   };
+  if (job.status.log) {
+    update.log = [...job.status.log];
+    update.logDropped = job.status.logDropped ?? 0;
+  }
+  return update;
 }

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from '../job/registry';
 import type { JobTracing } from '../tracing/job-tracing';
+import type { BackoffPolicy } from '../timers/backoff';
 
 /** A runner pool's options with every field resolved. */
 export interface ResolvedPoolOptions {
@@ -17,6 +18,10 @@ export interface ResolvedPoolOptions {
   reclaimEveryMs: number;
   excludeTypes: string[];
   maxLockLosses: number;
+  /** Once a run's signal fired, how long it may go on before it is given up (hard-time-limit.ts). */
+  abortGraceMs: number;
+  /** The queue's backoff between attempts; null: the retry handler's. */
+  retryBackoff: BackoffPolicy | null;
   registry: Registry;
   logger: Logger;
   now: () => Date;

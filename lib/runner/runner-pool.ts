@@ -328,6 +328,7 @@ export class RunnerPool {
       this.log.warn({ jobId: doc._id }, 'claim returned after its lock ran out: not started');
       this.emit('lock-lost', {
         queue: this.queue,
+        id: doc._id,
         jobId: doc._id,
         type: doc.type?.name ?? '',
         attempt: doc.retryInfo.currentAttempt,
@@ -401,7 +402,8 @@ export class RunnerPool {
         now: this.opts.now(),
       })
       .catch(() => false);
-    if (ok) this.emit('quarantined', { queue: this.queue, jobId: doc._id, code, reason });
+    if (ok)
+      this.emit('quarantined', { queue: this.queue, id: doc._id, jobId: doc._id, code, reason });
   }
 
   /**
@@ -419,6 +421,7 @@ export class RunnerPool {
         this.log.error({ jobId, reason }, 'malformed document quarantined');
         this.emit('quarantined', {
           queue: this.queue,
+          id: jobId,
           jobId,
           code: ErrorCode.MalformedJob,
           reason,

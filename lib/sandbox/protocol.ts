@@ -13,7 +13,7 @@ import {
   ShutdownError,
   toError,
 } from '../errors';
-import type { JobDocument, JobErrorRecord } from '../types';
+import type { JobDocument, JobErrorRecord, JobLogLine } from '../types';
 
 /** An error as it crosses the boundary. */
 export interface WireError {
@@ -34,6 +34,11 @@ export interface JobChanges {
   progressMessage?: string;
   needsRetry: boolean;
   waitUntilMs: number;
+  /** What `run()` returned, encoded for storage in the sandbox (absent when nothing). */
+  returnValue?: unknown;
+  /** The job's own log (`ctx.log`), bounded as in the worker. */
+  log?: JobLogLine[];
+  logDropped?: number;
 }
 
 /** Worker to sandbox. */

@@ -9,6 +9,7 @@ import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import pino, { type DestinationStream } from 'pino';
 import { InvalidArgumentError, UnknownJobTypeError } from '../errors';
 import type { BaseJob, JobContext } from '../job/base-job';
+import { encodeResult } from '../job/payload-codec';
 import { defaultRegistry, Registry } from '../job/registry';
 import { fromWire, toWire, type FromSandbox, type JobChanges, type ToSandbox } from './protocol';
 
@@ -77,8 +78,18 @@ function changesOf(job: BaseJob, registry: Registry, queue: string): JobChanges 
     // An unstorable result fails the attempt, keeping the stored payload (as in the worker).
     job.addError(err);
   }
+  let returnValue: unknown;
+  try {
+    // Encoded here: what crosses to the worker is what will be stored (Dates, plain objects).
+    returnValue = encodeResult(job.id, job.returnValue);
+  } catch (err) {
+    job.addError(err);
+  }
   return {
     payload,
+    returnValue,
+    log: job.status.log,
+    logDropped: job.status.logDropped,
     errors: job.status.errors,
     errCount: job.status.errCount,
     progress: job.status.progress,
@@ -102,7 +113,8 @@ async function runJob(msg: Extract<ToSandbox, { t: 'run' }>): Promise<void> {
       throw err;
     }
     job = registry.fromDocument(doc);
-    await job.run(contextOf(msg, run, job));
+    const value: unknown = await job.run(contextOf(msg, run, job));
+    if (value !== undefined) job.returnValue = value;
   } catch (err) {
     error = err;
   } finally {
@@ -133,6 +145,7 @@ function contextOf(msg: Extract<ToSandbox, { t: 'run' }>, run: Run, job: BaseJob
     // Lines carry only what the job logged; the worker's logger adds job ID, type and queue.
     logger: pino({ level: msg.logLevel, base: undefined, timestamp: false }, stream),
     queue: msg.queue,
+    log: (message) => job.appendLog(message),
     // The store lives in the worker: a sandboxed job has no session to commit its effects with.
     transaction: async () => {
       throw new InvalidArgumentError(

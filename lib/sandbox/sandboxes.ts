@@ -34,7 +34,7 @@ export class Sandboxes {
   ) {}
 
   /** Runs `job` where its type asks: here (`job.run(ctx)`), or in a sandbox. */
-  readonly runJob = async (job: BaseJob, ctx: JobContext): Promise<void> => {
+  readonly runJob = async (job: BaseJob, ctx: JobContext): Promise<unknown> => {
     const spec = this.registry.sandboxOf(job.type.name);
     if (!spec) return job.run(ctx);
     return this.runSandboxed(job, ctx, spec);
@@ -56,7 +56,7 @@ export class Sandboxes {
     job: BaseJob,
     ctx: JobContext,
     spec: ResolvedSandboxOptions,
-  ): Promise<void> {
+  ): Promise<unknown> {
     const doc = this.registry.toDocument(job, ctx.queue, new Date());
     let sandbox: Sandbox;
     try {
@@ -83,7 +83,7 @@ export class Sandboxes {
       case 'done':
         applyChanges(job, outcome.changes);
         if (outcome.error) throw outcome.error;
-        return;
+        return outcome.changes.returnValue;
       case 'killed':
         ctx.logger.warn({ killAfterMs: spec.killAfterMs }, 'sandbox killed: job ignored its abort');
         throw ctx.signal.reason;
@@ -150,6 +150,8 @@ function applyChanges(job: BaseJob, changes: JobChanges): void {
   if (changes.progressMessage !== undefined) job.status.progressMessage = changes.progressMessage;
   job.retryInfo.needsRetry = changes.needsRetry;
   job.retryInfo.waitUntilMs = changes.waitUntilMs;
+  if (changes.log !== undefined) job.status.log = changes.log;
+  if (changes.logDropped !== undefined) job.status.logDropped = changes.logDropped;
 }
 
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;

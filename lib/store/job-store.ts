@@ -13,7 +13,7 @@
 import type { ClientSession } from 'mongodb';
 import { ErrorCode, JobStateError } from '../errors';
 import { disallowedFrom } from '../states';
-import type { JobDocument, JobErrorRecord, JobState, QueueStats } from '../types';
+import type { JobDocument, JobErrorRecord, JobLogLine, JobState, QueueStats } from '../types';
 
 /**
  * Options of a store call that may join the caller's MongoDB session: its reads and writes then
@@ -85,6 +85,11 @@ export interface JobUpdate {
   lockExpiresAt?: Date;
   nextAttemptId?: string;
   retryEnd?: Date;
+  /** The attempt's own log (`ctx.log()` lines) and the count of lines dropped from it. */
+  log?: JobLogLine[];
+  logDropped?: number;
+  /** What `run()` returned, as stored (a completed attempt). */
+  returnValue?: unknown;
 }
 
 export interface JobWriteParams {
@@ -121,7 +126,10 @@ export interface JobCountRow {
   due: number;
 }
 
-/** A stored attempt without its payload, as listed by `jobPage`. */
+/**
+ * A stored attempt without its payload, as listed by `jobPage` (without `status.log` and
+ * `returnValue` either) and `jobChangedSince` (without `status.log`).
+ */
 export type JobSummaryDocument = Omit<JobDocument, 'payload'>;
 
 /** Order of `jobPage`: newest first by creation time (then ID), or ascending by ID. */

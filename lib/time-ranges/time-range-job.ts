@@ -16,8 +16,9 @@
  * }
  * ```
  */
-import { InvalidArgumentError, RetryableError } from '../errors';
+import { InvalidArgumentError } from '../errors';
 import { BaseJob, type JobContext } from '../job/base-job';
+import { allowsRetry } from '../job/error-record';
 
 /** One day: the default chunk length. */
 export const CHUNK_MS_DEFAULT = 24 * 3_600_000;
@@ -90,8 +91,8 @@ export function chunkIdPrefix(requestId: string): string {
 /**
  * Base of the job class that processes one chunk. Subclass it, register it with `@JobType`, add
  * payload fields shared by every chunk of a request (e.g. a search string) and implement
- * `runChunk`. Throw `RetryableError` for a failure worth retrying (the chunk's own attempts,
- * `maxAttempts`, apply); anything else fails the chunk at once.
+ * `runChunk`. A failure is retried like any job's (the chunk's own attempts, `maxAttempts`,
+ * apply); throw `NonRetryableError` to fail the chunk at once.
  */
 export abstract class TimeRangeChunkJob extends BaseJob {
   /** The request this chunk belongs to. */
@@ -112,13 +113,18 @@ export abstract class TimeRangeChunkJob extends BaseJob {
   abstract runChunk(range: TimeRange, ctx: JobContext): Promise<void>;
 
   async run(ctx: JobContext): Promise<void> {
+    const errorsBefore = this.status.errCount;
     try {
       await this.runChunk(this.range(), ctx);
     } catch (err) {
-      if (err instanceof RetryableError) this.toFront();
+      if (allowsRetry(err)) this.toFront();
       throw err;
     }
-    if (this.retryInfo.needsRetry) this.toFront();
+    const k = this.status.errCount - errorsBefore;
+    const added = k > 0 ? this.status.errors.slice(-k) : [];
+    if (this.retryInfo.needsRetry || (added.length > 0 && added.every((e) => e.retryable))) {
+      this.toFront();
+    }
   }
 
   /**

@@ -93,8 +93,13 @@ export interface SubmitTimeRange<T extends TimeRangeChunkJob> {
   continueOnChunkFailure?: boolean;
 }
 
-/** A request as reported: its record (without the chunk template) and live chunk counts. */
-export type TimeRangeRequestInfo = Omit<TimeRangeRequestDocument, 'template' | 'counts'> & {
+/**
+ * A request as reported: its record (without the chunk template and the store's `_id`), its
+ * `id`, and live chunk counts.
+ */
+export type TimeRangeRequestInfo = Omit<TimeRangeRequestDocument, 'template' | 'counts' | '_id'> & {
+  /** The request's ID (what `cancel`, `get` and `waitFor` take). */
+  id: string;
   counts: TimeRangeCounts;
   /** Chunks finished (done or failed) over total, 0..1. */
   progress: number;
@@ -349,8 +354,9 @@ export class TimeRangeRequests extends TypedEmitter<TimeRangeEventMap> implement
 }
 
 function toInfo(doc: TimeRangeRequestDocument, counts: TimeRangeCounts): TimeRangeRequestInfo {
-  const { template: _template, counts: _counts, ...rest } = doc;
+  const { template: _template, counts: _counts, _id: id, ...rest } = doc;
   return {
+    id,
     ...rest,
     counts,
     progress: counts.total ? (counts.done + counts.failed) / counts.total : 1,

@@ -102,7 +102,12 @@ export class JobTracing {
    * Runs `run` (one run of `job`'s attempt in `queue`) as the current span of a `process` span
    * linked to the put's.
    */
-  async attempt(queue: string, job: BaseJob, signal: AbortSignal, run: () => Promise<void>) {
+  async attempt<T>(
+    queue: string,
+    job: BaseJob,
+    signal: AbortSignal,
+    run: () => Promise<T>,
+  ): Promise<T> {
     const api = this.api === undefined ? await this.load() : this.api;
     if (!api) return run();
     const link = spanContextOf(api, job.traceContext);
@@ -127,8 +132,9 @@ export class JobTracing {
     );
     const errorsBefore = job.status.errCount;
     try {
-      await api.context.with(api.trace.setSpan(api.ROOT_CONTEXT, span), run);
+      const value = await api.context.with(api.trace.setSpan(api.ROOT_CONTEXT, span), run);
       if (job.status.errCount > errorsBefore) recordError(api, span, job.error());
+      return value;
     } catch (err) {
       recordError(api, span, err);
       throw err;

@@ -8,6 +8,7 @@ import {
   InvalidArgumentError,
   Queue,
   QueueClosedError,
+  QueueOptionsConflictError,
   QueueGroup,
   type QueueGroupOptions,
 } from '../../lib';
@@ -163,8 +164,9 @@ function groupBehaviour(makeBackend: () => Backend): void {
       assert.equal(bulk.options.pollMaxMs, 40);
       assert.equal((await group.get('other')).options.workers, 2);
       assert.equal((await group.queueInfo('emails.vip'))?.options.workers, 5);
-      // Options given to a later get do not change an existing queue.
-      assert.equal((await group.get('emails.bulk', { workers: 9 })).options.workers, 3);
+      // Options given to a later get do not change an existing queue: differing ones are refused.
+      await assert.rejects(group.get('emails.bulk', { workers: 9 }), QueueOptionsConflictError);
+      assert.equal((await group.get('emails.bulk')).options.workers, 3);
     });
 
     it('registers an existing queue with put, counts it, and closes it with the group', async () => {

@@ -3,7 +3,12 @@
  * job detail with attempts, every action's guard, retention, and rejection of operator injection.
  */
 import assert from 'node:assert/strict';
-import { InvalidArgumentError, type JobState, type QueueGroup } from '../../lib';
+import {
+  InvalidArgumentError,
+  QueueNotFoundError,
+  type JobState,
+  type QueueGroup,
+} from '../../lib';
 import { Management } from '../../lib/ops/management';
 import { eventually, memoryBackend, mongoBackend, type Backend } from '../support/backends';
 import { FailJob, FlakyJob, NoopJob, SleepJob, WaitForAbortJob } from '../support/jobs';
@@ -311,6 +316,9 @@ function managementBehaviour(makeBackend: () => Backend): void {
   describe('pause and resume', () => {
     it('sets fuses on queues and job types, reporting whether they changed', async () => {
       mgmt = new Management(group);
+      // A queue that does not exist yet (no record, no jobs) is refused, not created.
+      await assert.rejects(mgmt.pause('fused'), QueueNotFoundError);
+      const q = await group.get('fused');
       const p = await mgmt.pause('fused');
       assert.deepEqual([p.changed, p.paused], [1, true]);
       assert.equal((await mgmt.pause('fused')).changed, 0);
@@ -319,7 +327,6 @@ function managementBehaviour(makeBackend: () => Backend): void {
       const records = await new Management(backend.stores()).queueRecords();
       const rec = records.find((r) => r.name === 'fused');
       assert.deepEqual([rec?.paused, rec?.pausedTypes], [true, ['test-noop']]);
-      const q = await group.get('fused');
       await q.put(NoopJob.create({}, { id: 'held' }));
       await q.start();
       assert.equal((await mgmt.resume('fused')).paused, false);

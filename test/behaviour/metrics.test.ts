@@ -150,11 +150,16 @@ function metricsBehaviour(makeBackend: () => Backend): void {
     await q.put(NoopJob.create({}, { id: 'one' }));
     await q.start();
     await q.waitFor('one');
+    // The stored state comes first; the extensions' afterFinish (metrics last) then runs, and
+    // the attempt leaves the pool's running set once they are done.
+    const recorded = () => eventually('recorded', () => q.runningJobs().length === 0);
+    await recorded();
     const labels = { queue: 'closing', type: 'test-noop' };
     assert.equal(await value(registry, 'app_jobs_completed_total', labels), 1);
     metrics.close();
     await q.put(NoopJob.create({}, { id: 'two' }));
     await q.waitFor('two');
+    await recorded();
     assert.equal(await value(registry, 'app_jobs_completed_total', labels), 1);
     assert.equal(registry.getSingleMetric('drover_jobs_completed_total'), undefined);
   });

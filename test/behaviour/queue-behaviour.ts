@@ -198,9 +198,10 @@ export function queueBehaviour(makeBackend: () => Backend): void {
 
     it('records thrown and added errors as failed', async () => {
       const q = await group.get('fail');
+      // Not retryable: the first failure is the last (a failure is retried by default).
       await q.putMany([
-        FailJob.create({ message: 'bad input' }, { id: 'f1' }),
-        AddErrorJob.create({}, { id: 'f2' }),
+        FailJob.create({ message: 'bad input' }, { id: 'f1', retryable: false }),
+        AddErrorJob.create({}, { id: 'f2', retryable: false }),
       ]);
       await q.start();
       const f1 = await q.waitFor('f1');

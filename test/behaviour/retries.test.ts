@@ -9,6 +9,7 @@ import {
   JobNotFoundError,
   JobStateError,
   LockLostError,
+  NonRetryableError,
   QueueGroup,
   type JobDocument,
   type Queue,
@@ -271,7 +272,8 @@ function retriesBehaviour(makeBackend: () => Backend): void {
   describe('retryNow', () => {
     it('gives a failed job a new attempt now and keeps its history', async () => {
       const q = await group().get('manual');
-      await q.put(FailUntilJob.create({ succeedOn: 1 }, { id: 'r' }));
+      // One attempt allowed: a plain throw fails it for good, then a manual retry runs it again.
+      await q.put(FailUntilJob.create({ succeedOn: 1 }, { id: 'r', maxAttempts: 1 }));
       await q.start();
       assert.equal((await q.waitFor('r')).state, 'failed');
       assert.equal(await q.retryNow('r'), 'r#1');
@@ -281,6 +283,9 @@ function retriesBehaviour(makeBackend: () => Backend): void {
       assert.equal((await doc(q, 'r')).nextAttemptId, 'r#1');
       assert.equal(second.id, 'r#1');
       assert.equal(second.status.errors.length, 0);
+      // The manual retry granted one more attempt: attempt 2 of 2, never "2 of 1".
+      assert.equal(second.retryInfo.currentAttempt + 1, 2);
+      assert.equal(second.retryInfo.maxAttempts, 2);
     });
 
     it('is idempotent under concurrent calls from two groups', async () => {
@@ -289,7 +294,7 @@ function retriesBehaviour(makeBackend: () => Backend): void {
       await q1.put(FailUntilJob.create({ succeedOn: 1 }, { id: 'x' }));
       const job = await q1.next();
       assert.ok(job);
-      job.addError(new Error('failed by hand'));
+      job.addError(new NonRetryableError('failed by hand'));
       await q1.complete(job);
       assert.equal((await doc(q1, 'x')).state, 'failed');
       const before = Date.now();

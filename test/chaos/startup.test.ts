@@ -7,7 +7,8 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { ConnectError, QueueGroup } from '../../lib';
+import { ConnectError, InvalidArgumentError, QueueGroup } from '../../lib';
+import { CONNECT_TIMEOUT_MS_DEFAULT } from '../../lib/store/mongo/connect';
 import { ChaosProxy, targetOf } from '../../chaos/proxy';
 import { testLogger } from '../support/backends';
 import { freshDb, testUri } from '../support/server';
@@ -49,6 +50,23 @@ describe('chaos: the server is down when a worker starts', function () {
     );
     assert.equal(err.code, 'DROVER_CONNECT');
     assert.match(err.message, /127\.0\.0\.1/, 'the message says which server');
+  });
+
+  it('fails fast by default and within connectTimeoutMs when given', async function () {
+    const uri = `mongodb://127.0.0.1:${await deadPort()}`;
+    // No driver options: the driver alone would look for the server for 30 s.
+    const err = await QueueGroup.connect({ uri, db, logger: testLogger, connectTimeoutMs: 300 })
+      .then(async (group) => {
+        await group.close();
+        return undefined;
+      })
+      .catch((e: unknown) => e);
+    assert.ok(err instanceof ConnectError, `expected a ConnectError, got ${String(err)}`);
+    assert.ok(CONNECT_TIMEOUT_MS_DEFAULT <= 10_000, 'the default is a few seconds');
+    await assert.rejects(
+      QueueGroup.connect({ uri, db, logger: testLogger, connectTimeoutMs: 5 }),
+      InvalidArgumentError,
+    );
   });
 
   it('waits for the server with retries and capped backoff when asked to', async function () {

@@ -155,22 +155,26 @@ describe('drover CLI', function () {
   it('ls --json filters and pages with a cursor', async () => {
     const first = await withDb('ls', '--queue', 'images', '--order', 'id', '-n', '3', '--json');
     assert.equal(first.code, 0, first.stderr);
-    const page1 = json<{ jobs: { _id: string }[]; nextCursor: string | null }>(first);
+    const page1 = json<{ jobs: { id: string; _id?: string }[]; nextCursor: string | null }>(first);
     assert.deepEqual(
-      page1.jobs.map((j) => j._id),
+      page1.jobs.map((j) => j.id),
       ['img-1', 'img-2', 'img-3'],
+    );
+    assert.ok(
+      page1.jobs.every((j) => j._id === undefined),
+      'one vocabulary: id, not the store _id',
     );
     assert.ok(page1.nextCursor);
     const second = await withDb('ls', '--queue', 'images', '--cursor', page1.nextCursor, '--json');
-    const page2 = json<{ jobs: { _id: string }[]; nextCursor: string | null }>(second);
+    const page2 = json<{ jobs: { id: string }[]; nextCursor: string | null }>(second);
     assert.deepEqual(
-      page2.jobs.map((j) => j._id),
+      page2.jobs.map((j) => j.id),
       ['img-old'],
     );
     assert.equal(page2.nextCursor, null);
-    const failed = json<{ jobs: { _id: string }[] }>(await withDb('ls', '-s', 'failed', '--json'));
+    const failed = json<{ jobs: { id: string }[] }>(await withDb('ls', '-s', 'failed', '--json'));
     assert.deepEqual(
-      failed.jobs.map((j) => j._id),
+      failed.jobs.map((j) => j.id),
       ['mail-1'],
     );
     const bad = await withDb('ls', '--state', 'nonsense', '--json');
@@ -185,10 +189,16 @@ describe('drover CLI', function () {
     const detail = json<{
       id: string;
       state: string;
-      latest: { payload: { message: string }; concurrencyKey?: { key: string; limit: number } };
+      latest: {
+        id: string;
+        _id?: string;
+        payload: { message: string };
+        concurrencyKey?: { key: string; limit: number };
+      };
       attempts: { id: string; errors: { message: string }[] }[];
     }>(run);
     assert.equal(detail.id, 'mail-1');
+    assert.deepEqual([detail.latest.id, detail.latest._id], ['mail-1', undefined]);
     assert.equal(detail.state, 'failed');
     assert.equal(detail.latest.payload.message, 'boom');
     assert.deepEqual(detail.latest.concurrencyKey, { key: 'smtp:eu', limit: 2 });
@@ -340,5 +350,78 @@ describe('drover CLI', function () {
     assert.equal((await drover(['stats', '--nope'])).code, 2);
     assert.equal((await drover(['abort'])).code, 2);
     assert.equal((await withDb('--log-level', 'loud', 'stats')).code, 2);
+  });
+  it('ls shows the error a job failed with, not the retry handler\'s "no retry left"', async () => {
+    const doc = makeDoc({ id: 'sms-1', queue: 'sms', kind: 'fail', state: 'failed' });
+    doc.status.errors = [
+      { message: 'gateway refused', code: 'Error', at: new Date(), retryable: true },
+      {
+        message: 'job sms-1: no retry left (3 attempts allowed)',
+        code: 'DROVER_RETRIES_EXHAUSTED',
+        at: new Date(),
+        retryable: false,
+      },
+    ];
+    await stores.jobs.jobInsert([doc]);
+    const run = await withDb('ls', '--queue', 'sms');
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^sms-1\s.*gateway refused$/m);
+    assert.doesNotMatch(run.stdout, /no retry left/);
+  });
+
+  it('show prints the result, the log and the stack of the last error', async () => {
+    const done = makeDoc({ id: 'res-1', queue: 'results', state: 'completed' });
+    done.returnValue = { url: 'https://x/y.png', width: 200 };
+    done.status.log = [
+      { at: new Date('2026-01-01T00:00:00Z'), message: 'resizing' },
+      { at: new Date('2026-01-01T00:00:01Z'), message: 'uploaded' },
+    ];
+    const bad = makeDoc({ id: 'res-2', queue: 'results', kind: 'fail', state: 'failed' });
+    bad.status.errors[0].stack = 'Error: failed here\n    at resize (/app/resize.js:10:5)';
+    await stores.jobs.jobInsert([done, bad]);
+    const run = await withDb('show', 'res-1');
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^result\n {2}\{\n {4}"url": "https:\/\/x\/y\.png",/m);
+    assert.match(
+      run.stdout,
+      /^log\n {2}2026-01-01T00:00:00Z resizing\n {2}2026-01-01T00:00:01Z uploaded$/m,
+    );
+    const asJson = json<{ latest: { returnValue: unknown } }>(
+      await withDb('show', 'res-1', '--json'),
+    );
+    assert.deepEqual(asJson.latest.returnValue, { url: 'https://x/y.png', width: 200 });
+    const failed = await withDb('show', 'res-2');
+    assert.match(failed.stdout, /^stack of the last error\n {2}Error: failed here\n {6}at resize/m);
+  });
+
+  it('refuses to pause, resume or wait on a queue that does not exist, creating nothing', async () => {
+    for (const args of [
+      ['pause', 'imagez'],
+      ['resume', 'imagez'],
+      ['wait', 'imagez'],
+    ]) {
+      const run = await withDb(...args, '--json');
+      assert.equal(run.code, 1, args.join(' '));
+      assert.equal(JSON.parse(run.stderr).error.code, 'DROVER_QUEUE_NOT_FOUND', args.join(' '));
+    }
+    assert.equal(await stores.queues.queueGet('imagez'), null, 'no queue record was created');
+    const real = await withDb('pause', 'images', '--json');
+    assert.equal(real.code, 0, real.stderr);
+    assert.equal((await withDb('resume', 'images')).code, 0);
+  });
+
+  it('wait says it waits for delayed jobs, and --ignore-delayed does not wait for them', async () => {
+    const later = makeDoc({
+      id: 'later-1',
+      queue: 'delayed',
+      dueAt: new Date(Date.now() + 3600_000),
+    });
+    await stores.jobs.jobInsert([later]);
+    const waiting = await withDb('wait', 'delayed', '--timeout', '300ms', '--interval', '50ms');
+    assert.equal(waiting.code, 1, 'the delayed job is waited for: timeout');
+    assert.match(waiting.stderr, /waiting also for 1 delayed job\(s\) not due yet/);
+    const ignoring = await withDb('wait', 'delayed', '--ignore-delayed', '--interval', '50ms');
+    assert.equal(ignoring.code, 0, ignoring.stderr);
+    assert.doesNotMatch(ignoring.stderr, /delayed job/);
   });
 });

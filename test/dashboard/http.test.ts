@@ -18,6 +18,7 @@ import {
   type Backend,
 } from '../support/backends';
 import { FailJob, FlakyJob, NoopJob, SleepJob, WaitForAbortJob } from '../support/jobs';
+import { ResultJob } from '../support/semantics-jobs';
 
 const XSS = '<script>alert(1)</script>';
 const INJECTION = '{"$gt": ""}';
@@ -365,6 +366,27 @@ function dashboardBehaviour(makeBackend: () => Backend): void {
     has(/^drover_jobs_pending\{queue="mail",type="test-noop"\} 1$/m);
     has(/^drover_jobs_running\{queue="slow",type="test-wait-abort"\} 0$/m);
     has(/^# TYPE drover_jobs_due gauge$/m);
+  });
+
+  it("shows a job's result and its own log on the job page, escaped", async () => {
+    const d = await start();
+    const results = await group.get('results');
+    await results.put(ResultJob.create({ result: { html: XSS }, lines: 2 }, { id: 'res-1' }));
+    await results.start();
+    await results.waitFor('res-1');
+    const page = await call(d, '/jobs/res-1');
+    assert.equal(page.status, 200);
+    assert.ok(!page.text.includes(XSS), 'the result is not raw HTML');
+    assert.match(
+      page.text,
+      /<h2>Result<\/h2>\n<pre id="result" class="code">\{\n {2}&quot;html&quot;: &quot;&lt;script&gt;/,
+    );
+    assert.match(
+      page.text,
+      /<h2>Log<\/h2>\n<pre id="log" class="code">\S+Z line 0\n\S+Z line 1<\/pre>/,
+    );
+    const plain = await call(d, '/jobs/spare-1');
+    assert.ok(!plain.text.includes('<h2>Result</h2>'), 'shown only when there is one');
   });
 }
 

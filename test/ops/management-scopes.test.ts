@@ -57,7 +57,7 @@ function managementScopes(makeBackend: () => Backend): void {
   it('retry of a failed singleton takes its enqueue scope again', async () => {
     await runToEnd(
       'ms-retry',
-      FailJob.create({}, { id: 'single-f', enqueueScopes: ['only'] }),
+      FailJob.create({}, { id: 'single-f', enqueueScopes: ['only'], retryable: false }),
       'failed',
     );
     const res = await new Management(backend.stores()).retry('single-f');
@@ -89,7 +89,7 @@ function managementScopes(makeBackend: () => Backend): void {
   it("of two racing retryNow calls, the loser does not release the winner's scope", async () => {
     await runToEnd(
       'rn-race',
-      FailJob.create({}, { id: 'single-r', enqueueScopes: ['only'] }),
+      FailJob.create({}, { id: 'single-r', enqueueScopes: ['only'], retryable: false }),
       'failed',
     );
     // Holds the first retryNow after its reserve (the scope lock is taken), before its write.

@@ -304,12 +304,13 @@ describe('lost lock: a worker whose lock is taken aborts and records nothing', f
     const d = await doc(job.id);
     assert.equal(d.payload.result, 'slept 2500');
   });
-  it('keeps the lock of a job past its maxTime that ignores its signal, so nobody runs it again', async function () {
-    // Both workers run; whichever claims first must keep the lock while the job stops late.
+  it('records once a job past its maxTime that ignores its signal, so nobody runs it again', async function () {
+    // Both workers run; whichever claims first keeps the lock until it gives the run up (after
+    // its abort grace) and records it timed out. Not retryable: a retry would run it again.
     await Promise.all([qA.start(), qB.start()]);
     const job = SleepJob.create(
       { ms: 2_000, ignoreSignal: true },
-      { id: 'lost-maxtime', maxTimeMs: 200 },
+      { id: 'lost-maxtime', maxTimeMs: 200, retryable: false },
     );
     await qA.put(job);
     await eventually('the first run ends', () => runLog.records.length >= 1, 15_000);

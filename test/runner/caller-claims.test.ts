@@ -6,7 +6,7 @@
  */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { LockLostError, afterJobs } from '../../lib';
+import { LockLostError, NonRetryableError, afterJobs } from '../../lib';
 import { memoryBackend, mongoBackend, type Backend } from '../support/backends';
 import { NoopJob } from '../support/jobs';
 
@@ -80,10 +80,21 @@ function callerClaims(makeBackend: () => Backend): void {
     await q.put(NoopJob.create({}, { id: 'f' }));
     const job = await q.next();
     assert.ok(job);
-    job.addError(new Error('broken'));
+    job.addError(new NonRetryableError('broken'));
     await q.complete(job);
     assert.equal((await q.getDocument('f'))?.state, 'failed');
     await assert.rejects(q.complete(job), LockLostError);
+  });
+
+  it('records a retry when the job gained a plain error, as the pool would', async () => {
+    const q = await backend.group().get('retry-by-hand');
+    await q.put(NoopJob.create({}, { id: 'r' }));
+    const job = await q.next();
+    assert.ok(job);
+    job.addError(new Error('flaky'));
+    await q.complete(job);
+    assert.equal((await q.store.jobGet('r'))?.state, 'retrying');
+    assert.equal((await q.getDocument('r'))?.retryInfo.currentAttempt, 1);
   });
 }
 

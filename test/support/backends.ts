@@ -22,6 +22,9 @@ export const FAST: QueueOptions = {
   drainTimeoutMs: 2_000,
 };
 
+/** The groups' retry backoff in tests (none), unless a test gives one. */
+export const FAST_RETRY_BACKOFF_MS = 0;
+
 export interface Backend {
   name: string;
   /** A new, empty store shared by the groups `group()` returns until `reset()`. */
@@ -49,6 +52,9 @@ class TestGroups {
     const g = new QueueGroup(this.stores(), {
       logger: testLogger,
       ...options,
+      // Retries without a backoff unless a test sets one: the default (1 s, 2 s, 4 s...) would
+      // only slow the suite down. Tests of the default build their handler without it.
+      retry: { retryBackoff: FAST_RETRY_BACKOFF_MS, ...options.retry },
       defaults: { ...FAST, ...options.defaults },
     });
     this.groups.push(g);

@@ -16,7 +16,7 @@ export class AlwaysRetryJob extends BaseJob {
   }
 }
 
-/** Fails with a plain (non-retryable) error until attempt `succeedOn`. */
+/** Fails with a plain error (retried like any failure) until attempt `succeedOn`. */
 @JobType('test-fail-until')
 export class FailUntilJob extends BaseJob {
   succeedOn = 1;

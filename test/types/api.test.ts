@@ -5,7 +5,7 @@
  */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { BaseJob, JobType, QueueGroup, afterJobs, type JobContext } from '../../lib';
+import { BaseJob, JobType, QueueGroup, afterJobs, type JobContext, type JobState } from '../../lib';
 
 @JobType('types.resize-image')
 class ResizeImage extends BaseJob {
@@ -17,7 +17,46 @@ class ResizeImage extends BaseJob {
   }
 }
 
+@JobType('types.thumbnail')
+class Thumbnail extends BaseJob<{ url: string; bytes: number }> {
+  source = '';
+  async run(): Promise<{ url: string; bytes: number }> {
+    return { url: `${this.source}?thumb`, bytes: 10 };
+  }
+}
+
 describe('public API types', () => {
+  it('types what run() returns as returnValue, and the state of a job', async () => {
+    const group = QueueGroup.inMemory();
+    try {
+      const q = await group.get('typed-results');
+      await q.put(Thumbnail.create({ source: 'a.png' }, { id: 't1' }));
+      await q.start();
+      await q.waitFor('t1');
+      const back = await q.get<Thumbnail>('t1');
+      const bytes: number | undefined = back?.returnValue?.bytes;
+      const state: JobState | undefined = back?.state;
+      assert.equal(bytes, 10);
+      assert.equal(state, 'completed');
+      // @ts-expect-error the result's fields are typed
+      const wrong: string | undefined = back?.returnValue?.bytes;
+      void wrong;
+    } finally {
+      await group.close();
+    }
+  });
+
+  it('refuses a run() whose return type is not the declared result', () => {
+    @JobType('types.bad-result')
+    class BadResult extends BaseJob<number> {
+      // @ts-expect-error run() must return the declared result type
+      async run(): Promise<string> {
+        return 'x';
+      }
+    }
+    assert.ok(BadResult.create() instanceof BaseJob);
+  });
+
   it('ties the payload type to the job class', () => {
     const job = ResizeImage.create({ url: 'https://x/y.png', width: 200 });
     assert.ok(job instanceof ResizeImage);

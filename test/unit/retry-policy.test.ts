@@ -66,16 +66,26 @@ describe('retry policies', () => {
 });
 
 describe('retry handler options', () => {
-  it('resolves amboy’s defaults', () => {
+  it('resolves the defaults: 10 attempts, no retry window, Backoff.standard()', () => {
     const o = resolveRetryHandlerOptions();
     assert.equal(o.maxRetryAttempts, MAX_RETRY_ATTEMPTS_DEFAULT);
     assert.equal(o.maxRetryTimeMs, MAX_RETRY_TIME_MS_DEFAULT);
     assert.equal(o.numWorkers, RETRY_NUM_WORKERS_DEFAULT);
     assert.equal(o.maxCapacity, RETRY_MAX_CAPACITY_DEFAULT);
-    assert.equal(o.retryBackoff(5), 0);
+    // Exponential with jitter: 1 s x 2^(n-1), within [50%, 100%].
+    assert.deepEqual(o.retryBackoff.spec, {
+      kind: 'exponential',
+      baseMs: 1_000,
+      maxMs: 3_600_000,
+      jitter: true,
+    });
+    for (let i = 0; i < 50; i++) {
+      const ms = o.retryBackoff(5);
+      assert.ok(ms >= 8_000 && ms <= 16_000, String(ms));
+    }
     assert.deepEqual(
       [MAX_RETRY_ATTEMPTS_DEFAULT, MAX_RETRY_TIME_MS_DEFAULT, RETRY_NUM_WORKERS_DEFAULT],
-      [10, 60_000, 1],
+      [10, RETRY_UNLIMITED, 1],
     );
     assert.equal(RETRY_MAX_CAPACITY_DEFAULT, 4096);
   });

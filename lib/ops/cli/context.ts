@@ -15,7 +15,7 @@ export const CLI_PREFIX_DEFAULT = 'drover';
 /** Log level when neither `--log-level` nor `LOG_LEVEL` is given; logs go to stderr. */
 export const CLI_LOG_LEVEL_DEFAULT = 'warn';
 /** How long to look for a server before giving up. */
-export const CLI_CONNECT_TIMEOUT_MS = 10_000;
+export const CLI_CONNECT_TIMEOUT_MS = 5_000;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const DB_NAME = /^[A-Za-z0-9_-]{1,63}$/;
@@ -86,7 +86,8 @@ export async function openContext(options: ResolvedCliOptions): Promise<CliConte
     db: options.db,
     collectionPrefix: options.prefix,
     logger,
-    clientOptions: { serverSelectionTimeoutMS: CLI_CONNECT_TIMEOUT_MS, appName: 'drover-cli' },
+    connectTimeoutMs: CLI_CONNECT_TIMEOUT_MS,
+    clientOptions: { appName: 'drover-cli' },
   });
   return {
     options,

@@ -1,6 +1,8 @@
 /**
  * `drover wait`: polls a queue's counts until nothing is pending, blocked or running, drawing a
- * live progress bar (cli-progress) on stderr when it is a terminal.
+ * live progress bar (cli-progress) on stderr when it is a terminal. Delayed jobs (pending, not
+ * due yet: a `delayMs`, a retry's backoff) are waited for too, and said so on stderr; with
+ * `ignoreDelayed` they are not waited for. A queue that does not exist is refused.
  */
 import { SingleBar, Presets } from 'cli-progress';
 import { WaitTimeoutError } from '../../errors';
@@ -16,12 +18,14 @@ export interface WaitForQueueOptions {
   intervalMs: number;
   /** Undefined: wait for ever. */
   timeoutMs?: number;
+  /** Do not wait for pending jobs that are not due yet. */
+  ignoreDelayed?: boolean;
   printer: Printer;
 }
 
-/** Jobs still to be done: waiting or under way. */
-function outstanding(s: QueueStats): number {
-  return s.pending + s.blocked + s.running;
+/** Pending jobs not due yet. */
+function delayed(s: QueueStats): number {
+  return Math.max(0, s.pending - s.due);
 }
 
 /**
@@ -31,7 +35,9 @@ function outstanding(s: QueueStats): number {
  */
 export async function waitForQueue(options: WaitForQueueOptions): Promise<QueueStats> {
   const { management, printer, intervalMs } = options;
-  const queue = checkQueueName(options.queue);
+  const queue = await management.assertQueue(checkQueueName(options.queue));
+  const outstanding = (s: QueueStats) =>
+    s.pending + s.blocked + s.running - (options.ignoreDelayed ? delayed(s) : 0);
   const deadline = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
   const read = async () => (await management.counts({ queue })).queues[0] ?? emptyQueueStats(queue);
   const first = await read();
@@ -57,6 +63,17 @@ export async function waitForQueue(options: WaitForQueueOptions): Promise<QueueS
   if (showBar) bar.start(done(first) + outstanding(first), done(first), payload(first));
   let current = first;
   let quietPolls = outstanding(first) === 0 ? 1 : 0;
+  let flagged = 0;
+  const flagDelayed = (s: QueueStats) => {
+    const n = delayed(s);
+    if (options.ignoreDelayed || n === 0 || n === flagged) return;
+    flagged = n;
+    printer.note(
+      `${queue}: waiting also for ${n} delayed job(s) not due yet (a delay or a retry's ` +
+        'backoff); --ignore-delayed stops waiting for them',
+    );
+  };
+  flagDelayed(first);
   try {
     while (quietPolls < 2) {
       if (Date.now() >= deadline)
@@ -66,6 +83,7 @@ export async function waitForQueue(options: WaitForQueueOptions): Promise<QueueS
       );
       current = await read();
       quietPolls = outstanding(current) === 0 ? quietPolls + 1 : 0;
+      flagDelayed(current);
       if (showBar) {
         bar.setTotal(done(current) + outstanding(current));
         bar.update(done(current), payload(current));

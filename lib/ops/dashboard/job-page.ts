@@ -3,11 +3,11 @@
  * (when it was); then its actions, facts, payload and result, the attempts on one time axis and
  * in a table, every error with its stack, and its log. Regions marked `data-fragment` are
  * refreshed by the page script from this same HTML, so the page and its updates cannot differ.
- * Fields a job document may carry beyond the core ones (`result`, `log`, an error's `stack`) are
- * shown when present.
+ * The result (`returnValue`), the job's own log (`status.log`) and an error's stack are shown
+ * when the attempt has them.
  */
 import type { AttemptDetail, JobDetail } from '../management';
-import type { JobDocument, JobErrorRecord, JobState } from '../../types';
+import type { JobDocument, JobErrorRecord, JobLogLine, JobState } from '../../types';
 import { attemptsTimeline } from './charts';
 import {
   esc,
@@ -44,8 +44,6 @@ const ACTIONS: { action: string; label: string; confirm: string; cls: string }[]
   },
 ];
 
-/** What a job document may hold beyond the core fields (results and logs of jobs that keep them). */
-type StoredExtras = { result?: unknown; log?: unknown; logs?: unknown };
 type ErrorWithStack = JobErrorRecord & { stack?: unknown };
 
 /** The last error message of an attempt, or ''. */
@@ -111,28 +109,26 @@ function errorRows(detail: JobDetail): string {
     .join('\n');
 }
 
-/** One log line: `time level message`, from whatever shape an entry has. */
-function logLine(entry: unknown): string {
-  if (typeof entry !== 'object' || entry === null) return esc(String(entry));
-  const e = entry as Record<string, unknown>;
-  const at = e.at ?? e.time;
-  const when = at instanceof Date || typeof at === 'string' ? fmtDate(at) : '';
-  const level = typeof e.level === 'string' || typeof e.level === 'number' ? String(e.level) : '';
-  const text = e.message ?? e.msg;
-  const rest = typeof text === 'string' ? text : JSON.stringify(entry);
-  return `<span class="muted">${esc(when)}</span> <b>${esc(level)}</b> ${esc(rest)}`;
+/** One line of the job's own log: `time message`. */
+function logLine(line: JobLogLine): string {
+  const when = line.at instanceof Date ? fmtDate(line.at) : '';
+  return `<span class="muted">${esc(when)}</span> ${esc(line.message)}`;
 }
 
-/** The job's result and log, when its document holds them. */
-function extras(l: JobDocument & StoredExtras): { result: string; log: string } {
+/** What `run()` returned and the job's own log (`ctx.log`), when the attempt has them. */
+function extras(l: JobDocument): { result: string; log: string } {
   const result =
-    l.result !== undefined
-      ? `<h2>Result</h2>\n<pre id="result" class="code" data-fragment>${esc(JSON.stringify(l.result, null, 2))}</pre>`
+    l.returnValue !== undefined
+      ? `<h2>Result</h2>\n<pre id="result" class="code" data-fragment>${esc(JSON.stringify(l.returnValue, null, 2))}</pre>`
       : '';
-  const entries = Array.isArray(l.log) ? l.log : Array.isArray(l.logs) ? l.logs : undefined;
-  const log = entries
-    ? `<h2>Log</h2>\n<ol id="log" class="log" data-fragment>${entries.map((e) => `<li>${logLine(e)}</li>`).join('')}</ol>`
+  const lines = l.status.log ?? [];
+  const dropped = l.status.logDropped
+    ? `<p class="muted">${esc(l.status.logDropped)} earlier line(s) dropped</p>\n`
     : '';
+  const log =
+    lines.length > 0
+      ? `<h2>Log</h2>\n${dropped}<ol id="log" class="log" data-fragment>${lines.map((e) => `<li>${logLine(e)}</li>`).join('')}</ol>`
+      : '';
   return { result, log };
 }
 
@@ -146,7 +142,7 @@ Deploy a class that can load it, then requeue it.</div>`;
 
 /** A job in full: quarantine reason, actions, facts, payload, result, attempts, errors, log. */
 export function jobPage(frame: PageFrame, detail: JobDetail, now: Date): Rendered {
-  const l = detail.latest as JobDocument & StoredExtras;
+  const l = detail.latest;
   const allowed = allowedActions(l.state, l.status.abortRequested);
   const buttons = ACTIONS.map(
     (a) =>
@@ -155,8 +151,8 @@ export function jobPage(frame: PageFrame, detail: JobDetail, now: Date): Rendere
   const dl = jobFacts(detail)
     .map(([k, v]) => `<dt>${esc(k)}</dt><dd data-fact="${esc(k)}">${esc(v)}</dd>`)
     .join('\n');
-  const { payload: _payload, result: _result, log: _log, logs: _logs, ...docRest } = l;
-  void [_payload, _result, _log, _logs];
+  const { payload: _payload, returnValue: _result, ...docRest } = l;
+  void [_payload, _result];
   const { result, log } = extras(l);
   const errors = errorRows(detail);
   const body = `${quarantineBanner(l)}

@@ -4,7 +4,7 @@
  * writes; every action reports what it changed. Every input is validated before it reaches a
  * filter, so `{ "$gt": "" }` as an ID or a queue name is an InvalidArgumentError.
  */
-import { InvalidArgumentError } from '../../errors';
+import { InvalidArgumentError, QueueNotFoundError } from '../../errors';
 import { QueueGroup } from '../../group/queue-group';
 import type { QueueRecord, QueueStore } from '../../store/queue-store';
 import { RetryHandler } from '../../retry/retry-handler';
@@ -147,6 +147,22 @@ export class Management {
   }
 
   /**
+   * Whether a queue exists: it has a record (some group opened or paused it) or holds jobs.
+   * Actions on a queue refuse one that does not (a typo must not create a queue).
+   */
+  async queueExists(name: string): Promise<boolean> {
+    checkQueueName(name);
+    if (await this.queueStore.queueGet(name)) return true;
+    return (await this.store.jobList({ queue: name, limit: 1 })).length > 0;
+  }
+
+  /** Throws QueueNotFoundError unless the queue exists (see `queueExists`). */
+  async assertQueue(name: string): Promise<string> {
+    if (!(await this.queueExists(name))) throw new QueueNotFoundError(name);
+    return name;
+  }
+
+  /**
    * One page of attempts matching `filter`, without payloads. The default order is newest
    * first (by creation time, then ID descending); `order: 'id'` pages ascending by ID. Pass
    * `nextCursor` (or `prevCursor`) back to get the next (or previous) page; jobs created
@@ -157,7 +173,7 @@ export class Management {
     // One row more than asked tells whether another page follows (or precedes).
     const rows = await this.store.jobPage({ ...params, limit: params.limit + 1 });
     const more = rows.length > params.limit;
-    const jobs = rows.slice(0, params.limit);
+    const jobs = rows.slice(0, params.limit).map((d) => ({ id: d._id, ...d }));
     const backwards = params.before !== undefined;
     if (backwards) jobs.reverse();
     const first = jobs[0];
@@ -192,7 +208,7 @@ export class Management {
       queue: latest.queue,
       type: latest.type,
       state: latest.state,
-      latest,
+      latest: { id: latest._id, ...latest },
       attempts: attempts.map(attemptDetail),
     };
   }
@@ -273,7 +289,8 @@ export class Management {
 
   /**
    * Pauses a queue (or one job type in it) in every process: no runner pool claims from it;
-   * its jobs stay pending and running ones finish.
+   * its jobs stay pending and running ones finish. QueueNotFoundError for a queue that does not
+   * exist (no record, no jobs): nothing is written.
    */
   async pause(queue: string, options: { type?: string } = {}): Promise<FuseResult> {
     return this.setFuse('pause', queue, options.type);
@@ -291,6 +308,7 @@ export class Management {
   ): Promise<FuseResult> {
     checkQueueName(queue);
     if (type !== undefined) checkTypeName(type);
+    await this.assertQueue(queue);
     const paused = action === 'pause';
     const before = await this.queueStore.queueGet(queue);
     const now = this.options.now();
@@ -382,7 +400,7 @@ export class Management {
     const queues =
       options.queue === undefined
         ? await this.store.jobQueueNames()
-        : [checkQueueName(options.queue)];
+        : [await this.assertQueue(checkQueueName(options.queue))];
     const cutoff = new Date(this.options.now().getTime() - olderThanMs);
     const limit = this.options.pruneBatchSize;
     const result: PruneResult = { changed: 0, cutoff, byQueue: {} };

@@ -92,10 +92,16 @@ export interface PageOptions {
   order?: JobPageOrder;
 }
 
+/** An attempt as `list()` gives it: its stored fields without the payload, and its `id`. */
+export type JobSummary = JobSummaryDocument & {
+  /** The attempt's ID (the stored `_id`, kept for the dashboard until it reads `id`). */
+  id: string;
+};
+
 /** One page of `list()`. */
 export interface JobPage {
   /** Attempts without their payload (see `job()` for the payload). */
-  jobs: JobSummaryDocument[];
+  jobs: JobSummary[];
   /** Pass to the next `list()` call; null on the last page (no row follows). */
   nextCursor: string | null;
   /** Pass to `list()` for the page before this one; null on the first page. */
@@ -135,8 +141,11 @@ export interface JobDetail {
   type: JobTypeInfo;
   /** State of the newest attempt. */
   state: JobState;
-  /** The newest attempt, complete with payload, status, time and retry info. */
-  latest: JobDocument;
+  /**
+   * The newest attempt, complete with payload, status (its `log` too), time and retry info and
+   * `returnValue`; `id` is its attempt ID (the stored `_id`).
+   */
+  latest: JobDocument & { id: string };
   attempts: AttemptDetail[];
 }
 

@@ -30,10 +30,17 @@ export function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** A stored attempt as lists give it: without its payload. */
-function withoutPayload(d: Doc): JobSummaryDocument {
-  const { payload: _payload, ...rest } = d;
-  return rest;
+/**
+ * A stored attempt as lists give it: without its payload and its log; `jobPage` leaves out its
+ * result too (`keepResult` false), the change feed keeps it for the `completed` event.
+ */
+function withoutPayload(d: Doc, keepResult = true): JobSummaryDocument {
+  const { payload: _payload, returnValue, ...rest } = d;
+  const status = rest.status && typeof rest.status === 'object' ? { ...rest.status } : rest.status;
+  if (status) delete status.log;
+  const out: JobSummaryDocument = { ...rest, status };
+  if (keepResult && returnValue !== undefined) out.returnValue = returnValue;
+  return out;
 }
 
 /** Creation time in ms; null when missing (it sorts as null, lowest, as in MongoDB). */
@@ -155,7 +162,7 @@ export abstract class MemoryJobStoreAdmin {
       .filter(keep)
       .sort(backwards ? (a, b) => order(b, a) : order)
       .slice(0, params.limit)
-      .map(withoutPayload);
+      .map((d) => withoutPayload(d, false));
     return structuredClone(out);
   }
 
@@ -211,7 +218,7 @@ export abstract class MemoryJobStoreAdmin {
       )
       .sort((a, b) => key(a) - key(b) || compareStrings(a._id, b._id))
       .slice(0, params.limit)
-      .map(withoutPayload);
+      .map((d) => withoutPayload(d));
     return structuredClone(out);
   }
 

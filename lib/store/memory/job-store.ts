@@ -48,6 +48,9 @@ function applyUpdate(doc: Doc, update: JobUpdate, now: Date): void {
   if (update.lockExpiresAt !== undefined) doc.status.lockExpiresAt = update.lockExpiresAt;
   if (update.nextAttemptId !== undefined) doc.nextAttemptId = update.nextAttemptId;
   if (update.retryEnd !== undefined) doc.retryInfo.end = update.retryEnd;
+  if (update.log !== undefined) doc.status.log = structuredClone(update.log);
+  if (update.logDropped !== undefined) doc.status.logDropped = update.logDropped;
+  if (update.returnValue !== undefined) doc.returnValue = structuredClone(update.returnValue);
   if (update.state !== undefined && update.state !== 'running') {
     doc.status.lockExpiresAt = null;
     doc.status.abortRequested = false;

@@ -1,10 +1,12 @@
 /**
- * Connecting to MongoDB: a typed error that names the server, and optional retries with capped,
- * jittered backoff for workers that start before their database (no crash loop).
+ * Connecting to MongoDB: a typed error that names the server, within a few seconds (the driver
+ * alone waits 30 s for an unreachable server), and optional retries with capped, jittered
+ * backoff for workers that start before their database (no crash loop).
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { MongoClient, type MongoClientOptions } from 'mongodb';
 import { ConnectError } from '../../errors';
+import { checkNumber } from '../../validate';
 import { backoffMs } from '../../timers/sleep';
 
 /** Retry policy of the first connection. */
@@ -19,6 +21,14 @@ export interface ConnectRetryOptions {
   onRetry?: (info: { attempt: number; delayMs: number; error: Error }) => void;
 }
 
+/**
+ * How long one attempt looks for a server (the driver's `serverSelectionTimeoutMS` and
+ * `connectTimeoutMS`) unless `clientOptions` sets them; it also bounds later operations while
+ * the server is unreachable.
+ */
+export const CONNECT_TIMEOUT_MS_DEFAULT = 5_000;
+export const CONNECT_TIMEOUT_MS_MIN = 100;
+export const CONNECT_TIMEOUT_MS_MAX = 600_000;
 export const CONNECT_ATTEMPTS_DEFAULT = 1;
 export const CONNECT_DELAY_MS_DEFAULT = 500;
 export const CONNECT_MAX_DELAY_MS_DEFAULT = 10_000;
@@ -28,18 +38,28 @@ export function redactUri(uri: string): string {
   return uri.replace(/\/\/[^@/]*@/, '//***@');
 }
 
-/** Connects, retrying as asked; throws ConnectError naming the server when it gives up. */
+/**
+ * Connects, retrying as asked; throws ConnectError naming the server when it gives up (each
+ * attempt within `timeoutMs`, unless `clientOptions` sets the driver's timeouts itself).
+ */
 export async function connectClient(
   uri: string,
   clientOptions: MongoClientOptions = {},
   retry: ConnectRetryOptions = {},
+  timeoutMs = CONNECT_TIMEOUT_MS_DEFAULT,
 ): Promise<MongoClient> {
+  checkNumber('connectTimeoutMs', timeoutMs, CONNECT_TIMEOUT_MS_MIN, CONNECT_TIMEOUT_MS_MAX);
+  const options: MongoClientOptions = {
+    serverSelectionTimeoutMS: timeoutMs,
+    connectTimeoutMS: timeoutMs,
+    ...clientOptions,
+  };
   const attempts = Math.max(1, Math.floor(retry.attempts ?? CONNECT_ATTEMPTS_DEFAULT));
   const base = retry.delayMs ?? CONNECT_DELAY_MS_DEFAULT;
   const cap = retry.maxDelayMs ?? CONNECT_MAX_DELAY_MS_DEFAULT;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await MongoClient.connect(uri, clientOptions);
+      return await MongoClient.connect(uri, options);
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
       if (attempt >= attempts) throw new ConnectError(redactUri(uri), attempt, error);

@@ -93,6 +93,9 @@ export function updateFields(update: JobUpdate, now: Date): Record<string, unkno
   if (update.lockExpiresAt !== undefined) set['status.lockExpiresAt'] = update.lockExpiresAt;
   if (update.nextAttemptId !== undefined) set.nextAttemptId = update.nextAttemptId;
   if (update.retryEnd !== undefined) set['retryInfo.end'] = update.retryEnd;
+  if (update.log !== undefined) set['status.log'] = update.log;
+  if (update.logDropped !== undefined) set['status.logDropped'] = update.logDropped;
+  if (update.returnValue !== undefined) set.returnValue = update.returnValue;
   if (update.state !== undefined && update.state !== 'running') {
     // Leaving `running` drops the lock; a finished attempt keeps its last owner for the record.
     set['status.lockExpiresAt'] = null;

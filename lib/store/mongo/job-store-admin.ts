@@ -37,6 +37,11 @@ import {
 type Doc = JobDocument;
 
 /** The listing and management queries of `MongoJobStore`, over its collection. */
+/** Lists carry no payload, log or result (a result may be up to 1 MiB): `job()` reads them. */
+const LIST_PROJECTION = { payload: 0, returnValue: 0, 'status.log': 0 } as const;
+/** The change feed keeps the result, for the `completed` event of a follower. */
+const CHANGES_PROJECTION = { payload: 0, 'status.log': 0 } as const;
+
 export abstract class MongoJobStoreAdmin {
   constructor(readonly jobs: Collection<Doc>) {}
 
@@ -91,7 +96,7 @@ export abstract class MongoJobStoreAdmin {
 
   async jobPage(params: JobPageParams): Promise<JobSummaryDocument[]> {
     return this.jobs
-      .find(pageFilter(params), { projection: { payload: 0 } })
+      .find(pageFilter(params), { projection: LIST_PROJECTION })
       .sort(pageSort(params))
       .limit(params.limit)
       .toArray();
@@ -136,7 +141,7 @@ export abstract class MongoJobStoreAdmin {
   async jobChangedSince(params: JobChangedSinceParams): Promise<JobSummaryDocument[]> {
     // Served by the `changed` index (queue, status.modTime, _id).
     return this.jobs
-      .find(changedSinceFilter(params), { projection: { payload: 0 } })
+      .find(changedSinceFilter(params), { projection: CHANGES_PROJECTION })
       .sort(CHANGED_SORT)
       .limit(params.limit)
       .toArray();

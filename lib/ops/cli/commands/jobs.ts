@@ -4,34 +4,63 @@
  */
 import type { Command } from 'commander';
 import { InvalidArgumentError, JobNotFoundError } from '../../../errors';
-import type { ActionResult, JobDetail, JobFilter, PageOptions } from '../../management';
-import type { JobSummaryDocument } from '../../../store/job-store';
+import { lastError } from '../../../job/error-record';
+import type {
+  ActionResult,
+  JobDetail,
+  JobFilter,
+  JobPage,
+  JobSummary,
+  PageOptions,
+} from '../../management';
 import type { JobState } from '../../../types';
 import { clip, formatDuration, formatTime, keyValues, parseTime, table } from '../format';
 import { EXIT_FAILURE, EXIT_OK } from '../output';
 import type { Actions } from '../actions';
 
-function lastError(doc: JobSummaryDocument): string {
-  const errors = doc.status?.errors ?? [];
-  return errors.length > 0 ? errors[errors.length - 1].message : '';
+/** Lines of a job's log `show` prints (the last ones). */
+const SHOW_LOG_LINES = 50;
+
+/** The error an attempt ended with (not the retry handler's "no retry left" note). */
+function lastErrorText(doc: JobSummary): string {
+  return lastError(doc.status?.errors)?.message ?? '';
 }
 
-function listTable(jobs: JobSummaryDocument[]): string {
+/** A stored attempt as `--json` prints it: `id`, without the store's `_id`. */
+function withoutStoreId<T extends { _id: string; id: string }>(doc: T): Omit<T, '_id'> {
+  const { _id: _stored, ...rest } = doc;
+  void _stored;
+  return rest;
+}
+
+function pageJson(page: JobPage): unknown {
+  return { ...page, jobs: page.jobs.map(withoutStoreId) };
+}
+
+function detailJson(d: JobDetail): unknown {
+  return { ...d, latest: withoutStoreId(d.latest) };
+}
+
+function listTable(jobs: JobSummary[]): string {
   const rows = jobs.map((j) => [
-    j._id,
+    j.id,
     j.queue,
     j.type?.name ?? '?',
     j.state,
     String(j.retryInfo?.currentAttempt ?? 0),
     formatTime(j.timeInfo?.created),
     String(j.status?.errCount ?? 0),
-    clip(lastError(j), 50),
+    clip(lastErrorText(j), 50),
   ]);
   return table(
     ['ID', 'QUEUE', 'TYPE', 'STATE', 'ATTEMPT', 'CREATED', 'ERRORS', 'LAST ERROR'],
     rows,
     ['left', 'left', 'left', 'left', 'right', 'left', 'right', 'left'],
   );
+}
+
+function indent(text: string): string {
+  return text.replace(/^/gm, '  ');
 }
 
 function detailText(d: JobDetail): string {
@@ -80,15 +109,29 @@ function detailText(d: JobDetail): string {
   const errors = d.attempts.flatMap((a) =>
     a.errors.map((e) => `  #${a.attempt} ${formatTime(e.at)} ${e.code}: ${clip(e.message, 200)}`),
   );
+  const last = lastError(l.status?.errors);
+  const stack = last?.stack ? ['', 'stack of the last error', indent(last.stack)] : [];
+  const log = l.status?.log ?? [];
+  const dropped = (l.status?.logDropped ?? 0) + Math.max(0, log.length - SHOW_LOG_LINES);
+  const logLines = log
+    .slice(-SHOW_LOG_LINES)
+    .map((line) => `  ${formatTime(line.at)} ${clip(line.message, 300)}`);
   return [
     keyValues(pairs),
     '',
     'payload',
-    JSON.stringify(l.payload ?? {}, null, 2).replace(/^/gm, '  '),
+    indent(JSON.stringify(l.payload ?? {}, null, 2)),
+    ...(l.returnValue !== undefined
+      ? ['', 'result', indent(JSON.stringify(l.returnValue, null, 2))]
+      : []),
     '',
     'attempts',
-    attempts.replace(/^/gm, '  '),
+    indent(attempts),
     ...(errors.length > 0 ? ['', 'errors', ...errors] : []),
+    ...stack,
+    ...(logLines.length > 0
+      ? ['', `log${dropped > 0 ? ` (${dropped} earlier line(s) not shown)` : ''}`, ...logLines]
+      : []),
   ].join('\n');
 }
 
@@ -159,7 +202,9 @@ export function registerJobCommands(program: Command, actions: Actions): void {
     .action(
       actions.db(async ({ ctx, opts, printer }) => {
         const page = await ctx.management.list(filterOf(opts), pageOf(opts));
-        printer.result(page, () => (page.jobs.length === 0 ? 'no jobs' : listTable(page.jobs)));
+        printer.result(pageJson(page), () =>
+          page.jobs.length === 0 ? 'no jobs' : listTable(page.jobs),
+        );
         if (!printer.json && page.nextCursor) {
           printer.note(`more: add --cursor ${page.nextCursor}`);
         }
@@ -168,12 +213,12 @@ export function registerJobCommands(program: Command, actions: Actions): void {
 
   program
     .command('show <id>')
-    .description('one job in full: payload, status, times and every attempt with its errors')
+    .description('one job in full: payload, result, log, times and every attempt with its errors')
     .action(
       actions.db(async ({ ctx, args, printer }) => {
         const detail = await ctx.management.job(args[0]);
         if (!detail) throw new JobNotFoundError(args[0]);
-        printer.result(detail, () => detailText(detail));
+        printer.result(detailJson(detail), () => detailText(detail));
       }),
     );
 

@@ -242,9 +242,13 @@ export function registerQueueCommands(program: Command, actions: Actions): void 
 
   program
     .command('wait <queue>')
-    .description('show progress until the queue has no pending, blocked or running jobs')
+    .description(
+      'show progress until the queue has no pending, blocked or running jobs ' +
+        '(delayed jobs included: it says so)',
+    )
     .option('--timeout <duration>', 'give up (exit 1) after this long, e.g. 10m')
     .option('--interval <duration>', 'how often to look', '500ms')
+    .option('--ignore-delayed', 'do not wait for pending jobs that are not due yet')
     .action(
       actions.db(async ({ ctx, args, opts, printer }) => {
         const timeout = opts.timeout as string | undefined;
@@ -253,6 +257,7 @@ export function registerQueueCommands(program: Command, actions: Actions): void 
           queue: args[0],
           intervalMs: parseDuration(opts.interval as string, 'interval'),
           timeoutMs: timeout === undefined ? undefined : parseDuration(timeout, 'timeout'),
+          ignoreDelayed: opts.ignoreDelayed === true,
           printer,
         });
         printer.result(
