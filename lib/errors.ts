@@ -427,8 +427,10 @@ export class SandboxOutOfMemoryError extends DroverError {
  * A MongoDB session was given where no transaction can be had: the server has no transactions
  * (a standalone mongod, a stand-in like mongo-java-server) or the store is in memory. Nothing was
  * written: drover never does silently outside a transaction what it was asked to do inside one.
+ * Not retryable: another attempt on the same deployment cannot do better.
  */
 export class TransactionsUnsupportedError extends DroverError {
+  readonly retryable = false;
   constructor(why: string, context?: DroverErrorContext) {
     super(ErrorCode.TransactionsUnsupported, `no transactions here: ${why}`, context);
   }

@@ -20,6 +20,7 @@
 // spans made here and by an application that `require`s it meet.
 import type * as Otel from '@opentelemetry/api' with { 'resolution-mode': 'import' };
 import type { BaseJob } from '../job/base-job';
+import { messageOf } from '../job/error-record';
 import type { JobDocument, TraceContext } from '../types';
 
 type Api = typeof Otel;
@@ -150,10 +151,16 @@ export class JobTracing {
   }
 }
 
+/** Marks the span failed with `err`, whatever was thrown (a hostile value never escapes). */
 function recordError(api: Api, span: Otel.Span, err: unknown): void {
-  const e = err instanceof Error ? err : new Error(String(err));
-  span.recordException(e);
-  span.setStatus({ code: api.SpanStatusCode.ERROR, message: e.message });
+  const message = messageOf(err);
+  try {
+    span.recordException(err instanceof Error ? err : new Error(message));
+  } catch {
+    // An error whose fields throw when read: its message (read safely) is what is recorded.
+    span.recordException(new Error(message));
+  }
+  span.setStatus({ code: api.SpanStatusCode.ERROR, message });
 }
 
 /** A span context as stored with a job; undefined for an invalid (non-recording) one. */

@@ -160,14 +160,17 @@ describe('transactional completion (ctx.transaction)', function () {
 
     it('an error in fn commits nothing and fails the job', async () => {
       const { queue, events } = await started();
-      await queue.put(LedgerJob.create({ failWith: 'card declined' }, { id: 'pay-4' }));
+      // One attempt: the failure is final (with more, a plain error is retried like any other).
+      await queue.put(
+        LedgerJob.create({ failWith: 'card declined' }, { id: 'pay-4', maxAttempts: 1 }),
+      );
       await eventually('failed', () => events.includes('failed:pay-4'));
       assert.equal(await entries.countDocuments(), 0);
       const doc = await stored('pay-4');
       assert.equal(doc?.state, 'failed');
       assert.deepEqual(
         doc?.status.errors.map((e) => e.message),
-        ['card declined'],
+        ['card declined', 'job pay-4: no retry left (1 attempts allowed)'],
       );
       assert.equal(ledger.tries.get('pay-4'), 1);
     });

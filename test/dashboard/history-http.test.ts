@@ -62,10 +62,10 @@ function historyHttp(makeBackend: () => Backend): void {
     ]);
     const old = new Date(Date.now() - 3 * 86_400_000);
     const kept = makeDoc({ id: 'kept-1', queue: 'mail', kind: 'fail', state: 'failed' });
-    (kept as unknown as Record<string, unknown>).result = { sent: 3, note: XSS };
-    (kept as unknown as Record<string, unknown>).log = [
-      { at: new Date(), level: 'info', message: `connecting ${XSS}` },
-      { at: new Date(), level: 'warn', message: 'smtp said 451' },
+    kept.returnValue = { sent: 3, note: XSS };
+    kept.status.log = [
+      { at: new Date(), message: `connecting ${XSS}` },
+      { at: new Date(), message: 'smtp said 451' },
     ];
     kept.status.errors = [
       {

@@ -379,11 +379,11 @@ function dashboardBehaviour(makeBackend: () => Backend): void {
     assert.ok(!page.text.includes(XSS), 'the result is not raw HTML');
     assert.match(
       page.text,
-      /<h2>Result<\/h2>\n<pre id="result" class="code">\{\n {2}&quot;html&quot;: &quot;&lt;script&gt;/,
+      /<h2>Result<\/h2>\n<pre id="result" class="code"[^>]*>\{\n {2}&quot;html&quot;: &quot;&lt;script&gt;/,
     );
     assert.match(
       page.text,
-      /<h2>Log<\/h2>\n<pre id="log" class="code">\S+Z line 0\n\S+Z line 1<\/pre>/,
+      /<h2>Log<\/h2>\n<ol id="log" class="log"[^>]*><li><span class="muted">[^<]+<\/span> line 0<\/li><li><span class="muted">[^<]+<\/span> line 1<\/li><\/ol>/,
     );
     const plain = await call(d, '/jobs/spare-1');
     assert.ok(!plain.text.includes('<h2>Result</h2>'), 'shown only when there is one');

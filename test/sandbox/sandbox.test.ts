@@ -72,6 +72,12 @@ function sandboxBehaviour(makeBackend: () => Backend): void {
         );
         assert.equal(where.size, 1, [...where].join(', '));
         assert.equal(done[0].status.progress, 100);
+        // What run() returned and its ctx.log lines cross back and are stored with the outcome.
+        assert.deepEqual(done[0].returnValue, { length: 5, at: new Date(1001) });
+        assert.deepEqual(
+          done[0].status.log?.map((l) => l.message),
+          ['echoing job 1'],
+        );
         const logged = lines.filter((l) => l.msg === 'echo in a sandbox');
         assert.equal(logged.length, 3);
         assert.equal(logged[0].input, 'job 1');

@@ -10,20 +10,22 @@ import type { SandboxMode, SandboxOptions } from '../../lib/sandbox/sandbox-opti
 /** Heap limit of the out-of-memory jobs' sandboxes, in MiB. */
 export const OOM_LIMIT_MB = 32;
 
-/** Upper-cases its input, logs, reports progress; says where it ran. */
+/** Upper-cases its input, logs (pino and `ctx.log`), reports progress; says where it ran; returns a result. */
 export class EchoJob extends BaseJob {
   input = '';
   output = '';
   when = new Date(0);
   pid = 0;
   thread = 0;
-  async run(ctx: JobContext): Promise<void> {
+  async run(ctx: JobContext): Promise<{ length: number; at: Date }> {
     ctx.logger.info({ input: this.input }, 'echo in a sandbox');
+    ctx.log(`echoing ${this.input}`);
     await ctx.progress(50, 'half way');
     this.output = this.input.toUpperCase();
     this.when = new Date(this.when.getTime() + 1);
     this.pid = process.pid;
     this.thread = threadId;
+    return { length: this.input.length, at: this.when };
   }
 }
 

@@ -4,13 +4,22 @@
  * duplicate key means the scope (or slot) is held.
  */
 import type { ClientSession, Collection, Db, Filter } from 'mongodb';
-import { MongoBulkWriteError } from 'mongodb';
+import { MongoBulkWriteError, MongoError } from 'mongodb';
 import type { SessionOptions } from '../job-store';
 import type { ScopeLockDocument, ScopeReleaseFilter, ScopeStore } from '../scope-store';
+import { setTimeout as delay } from 'node:timers/promises';
 import { DUPLICATE_KEY, isDuplicateKey, storeError } from './errors';
-import { sessionError, sessionOp } from './transactions';
+import { sessionError, sessionOp, WRITE_CONFLICT } from './transactions';
 
 type Doc = ScopeLockDocument;
+
+/** Retries of locks a write conflict (a broken deadlock) refused, and their base delay. */
+const SCOPE_INSERT_RETRIES = 5;
+const SCOPE_RETRY_MS = 5;
+
+function isWriteConflict(err: unknown): boolean {
+  return err instanceof MongoError && err.code === WRITE_CONFLICT;
+}
 
 /** Lists the locks of a queue and finds those of one job. */
 const SCOPE_INDEXES = [{ name: 'holder', key: { queue: 1, holder: 1 } }];
@@ -55,21 +64,62 @@ export class MongoScopeStore implements ScopeStore {
   async scopeInsert(locks: Doc[], options: SessionOptions = {}): Promise<string[]> {
     if (locks.length === 0) return [];
     if (options.session) return this.scopeInsertInSession(locks, options.session);
+    // One order in every process: two takes of overlapping scopes then wait for each other
+    // instead of deadlocking (DocumentDB checks an insert's unique key under PostgreSQL row locks).
+    let pending = [...locks].sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
+    const held: string[] = [];
+    for (let round = 0; ; round++) {
+      const { conflicts, deadlocked } = await this.insertLocks(pending);
+      // After a retry a duplicate may be this call's own lock, inserted before the conflict.
+      held.push(...(round === 0 ? conflicts : await this.notOurs(conflicts, pending)));
+      if (deadlocked.length === 0) return held;
+      if (round >= SCOPE_INSERT_RETRIES) {
+        throw storeError('inserting scope locks', new Error('write conflicts persisted'));
+      }
+      pending = deadlocked;
+      await delay(SCOPE_RETRY_MS * (round + 1) * (0.5 + Math.random()));
+    }
+  }
+
+  /**
+   * Inserts `locks`: the IDs found held (duplicate key) and the locks a write conflict refused
+   * (a deadlock PostgreSQL broke; DocumentDB reports it as code 112 and retries only updates).
+   */
+  private async insertLocks(locks: Doc[]): Promise<{ conflicts: string[]; deadlocked: Doc[] }> {
     try {
       if (locks.length === 1) await this.scopes.insertOne(locks[0]);
       else await this.scopes.insertMany(locks, { ordered: false });
-      return [];
+      return { conflicts: [], deadlocked: [] };
     } catch (err) {
-      if (err instanceof MongoBulkWriteError && isDuplicateKey(err)) {
+      if (err instanceof MongoBulkWriteError) {
         const errs = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
-        // Only duplicates are a held scope; any other failure is the database's.
-        if (errs.some((e) => e.code !== DUPLICATE_KEY && e.code !== 11001))
+        const conflicts: string[] = [];
+        const deadlocked: Doc[] = [];
+        for (const e of errs) {
+          if (e.code === DUPLICATE_KEY || e.code === 11001) conflicts.push(locks[e.index]._id);
+          else if (e.code === WRITE_CONFLICT) deadlocked.push(locks[e.index]);
+          // Any other failure is the database's.
+          else throw storeError('inserting scope locks', err);
+        }
+        if (errs.length === 0 && !isWriteConflict(err)) {
           throw storeError('inserting scope locks', err);
-        return errs.map((e) => locks[e.index]._id);
+        }
+        return errs.length === 0 ? { conflicts, deadlocked: locks } : { conflicts, deadlocked };
       }
-      if (isDuplicateKey(err)) return [locks[0]._id];
+      if (isDuplicateKey(err)) return { conflicts: [locks[0]._id], deadlocked: [] };
+      // The whole command was rolled back: every lock is tried again.
+      if (isWriteConflict(err)) return { conflicts: [], deadlocked: locks };
       throw storeError('inserting scope locks', err);
     }
+  }
+
+  /** Of `ids` found held, those not held by this very acquisition (its token). */
+  private async notOurs(ids: string[], mine: Doc[]): Promise<string[]> {
+    if (ids.length === 0) return ids;
+    const tokens = new Map(mine.map((l) => [l._id, l.token]));
+    const found = await this.scopeGetMany(ids);
+    const ours = new Set(found.filter((d) => tokens.get(d._id) === d.token).map((d) => d._id));
+    return ids.filter((id) => !ours.has(id));
   }
 
   /**
