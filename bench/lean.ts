@@ -194,13 +194,18 @@ async function leanBurn(
     }
     let seen = 0;
     let lastChange = Date.now();
-    while (worker.finals < warm + n && Date.now() < deadline && !worker.exited) {
+    let why = '';
+    while (worker.finals < warm + n && !worker.exited) {
       if (worker.finals !== seen) [seen, lastChange] = [worker.finals, Date.now()];
-      if (Date.now() - lastChange > STALL_MS) break;
+      if (Date.now() - lastChange > STALL_MS) why = `no outcome for ${STALL_MS / 1000} s`;
+      if (Date.now() >= deadline) why = `--lean-timeout ${ctx.opts.leanTimeoutS} s reached`;
+      if (why) break;
       await sleep(WAIT_POLL_MS);
     }
     row.timedOut = worker.finals < warm + n;
-    if (row.timedOut) row.errors.push(`stopped at ${worker.finals - warm}/${n}`);
+    if (row.timedOut) {
+      row.errors.push(`${why || 'the worker exited'} at ${worker.finals - warm}/${n}`);
+    }
     await worker.stop();
     row.errors.push(...worker.errors.slice(0, 3));
     const last = end as WindowEnd | undefined;

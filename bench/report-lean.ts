@@ -4,9 +4,9 @@ import { num, serverName, table } from './markdown';
 import type { BenchResults, IndexKeysResult, LeanResult } from './results';
 
 function leanNote(r: LeanResult): string {
-  const parts: string[] = [];
-  if (r.timedOut) parts.push(`timed out after ${r.jobs} jobs`);
-  if (r.errors.length) parts.push(r.errors[0].slice(0, 80));
+  // A cut run says why in its first error; its figures are per job finished up to then.
+  const parts = r.errors.slice(0, 1).map((e) => e.slice(0, 80));
+  if (r.timedOut && parts.length === 0) parts.push(`cut after ${r.jobs} jobs`);
   return parts.join('; ');
 }
 
