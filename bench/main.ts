@@ -15,6 +15,7 @@ import os from 'node:os';
 import { redactUri } from '../lib/store/mongo/connect';
 import type { BenchContext } from './context';
 import { runEnqueue } from './enqueue';
+import { MEMORY_SERVER, runLean } from './lean';
 import { runLatency } from './latency';
 import { meterRedis } from './meter';
 import { parseOptions, type BenchOptions } from './options';
@@ -25,6 +26,7 @@ import { defaultTarget, documentDbTarget, type MongoTarget } from './servers';
 import { DRIVERS, type SystemName } from './systems';
 import { agendaTuning } from './systems/agenda';
 import { runThroughput } from './throughput';
+import { WireProxy } from './wire-proxy';
 import { killAllWorkers } from './workers';
 
 function log(line: string): void {
@@ -57,6 +59,8 @@ function emptyResults(opts: BenchOptions): BenchResults {
     burn: [],
     latency: [],
     mixed: [],
+    lean: [],
+    indexKeys: [],
   };
 }
 
@@ -64,8 +68,10 @@ function emptyResults(opts: BenchOptions): BenchResults {
 class Resources {
   mongos: MongoTarget[] = [];
   redis?: RedisServer;
+  wire?: WireProxy;
   async release(): Promise<void> {
     killAllWorkers();
+    this.wire?.stop();
     await this.redis?.stop().catch(() => {});
     for (const m of this.mongos.splice(0).reverse()) {
       await m.admin.close().catch(() => {});
@@ -81,7 +87,7 @@ interface Lane {
 }
 
 /** Runs every workload; results accumulate in the lanes' shared results as they come. */
-async function runAll(opts: BenchOptions, lanes: Lane[]): Promise<void> {
+async function runAll(opts: BenchOptions, lanes: Lane[], wire?: WireProxy): Promise<void> {
   const want = (w: BenchOptions['workloads'][number]): boolean => opts.workloads.includes(w);
   if (want('enqueue')) {
     for (const { system, ctx } of lanes)
@@ -105,6 +111,14 @@ async function runAll(opts: BenchOptions, lanes: Lane[]): Promise<void> {
       ctx.results.mixed.push(
         await runThroughput(ctx, system, opts.mixedProcs, opts.mixedConc, opts.failShare),
       );
+    }
+  }
+  if (want('lean')) {
+    const drover = lanes.find((l) => l.system === 'drover');
+    // drover's in-memory store too (first: it needs no server), CPU only.
+    const memory = drover && { ...drover, ctx: { ...drover.ctx, server: MEMORY_SERVER } };
+    for (const { system, ctx } of [...(memory ? [memory] : []), ...lanes]) {
+      await runLean(ctx, system, wire);
     }
   }
 }
@@ -224,7 +238,9 @@ async function main(): Promise<number> {
       `systems ${running.join(', ')}; MongoDB ${res.mongos.map((m) => `${m.info.name} at ${redactUri(m.uri)}`).join(', ')}` +
         (res.redis ? `; redis ${res.redis.version} on port ${res.redis.port}` : ''),
     );
-    await runAll(opts, lanes);
+    // Bytes on the wire: the lean workload's clients connect through a counting proxy process.
+    if (opts.workloads.includes('lean')) res.wire = WireProxy.start();
+    await runAll(opts, lanes, res.wire);
     if (finished) return 2;
     finished = true;
     clearTimeout(watchdog);

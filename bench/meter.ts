@@ -8,6 +8,7 @@
  *   `INFO commandstats`.
  */
 import { MongoClient, type MongoClientOptions } from 'mongodb';
+import type { WriteCapture } from './write-capture';
 
 /** Counters of one process; reset at the start of a measured window. */
 export class Meter {
@@ -47,6 +48,12 @@ export interface MeterSnapshot {
 /** The one meter of this process. */
 export const meter = new Meter();
 
+/**
+ * Set while the lean workload's index probe runs (bench/lean.ts): every metered client created
+ * meanwhile also reports its writes to this capture.
+ */
+export const clientTap: { capture?: WriteCapture } = {};
+
 /** A MongoClient whose every command counts as a round trip on `meter`. */
 export async function meteredMongoClient(
   uri: string,
@@ -56,6 +63,7 @@ export async function meteredMongoClient(
   client.on('commandStarted', () => {
     meter.roundTrips += 1;
   });
+  clientTap.capture?.attach(client);
   await client.connect();
   return client;
 }

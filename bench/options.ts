@@ -6,7 +6,9 @@ import { projectRoot } from '../test/support/server';
 import { MONGO_CHOICES, type MongoChoice } from './servers';
 import { SYSTEM_NAMES, type SystemName } from './systems/types';
 
-export const WORKLOADS = ['enqueue', 'burn', 'latency', 'mixed'] as const;
+export const WORKLOADS = ['enqueue', 'burn', 'latency', 'mixed', 'lean'] as const;
+/** Lean workload: unmeasured single puts before the measured ones (fewer if fewer are measured). */
+export const LEAN_PUT_WARM_UP = 100;
 export type Workload = (typeof WORKLOADS)[number];
 
 export interface BenchOptions {
@@ -35,6 +37,14 @@ export interface BenchOptions {
   /** Share of failing jobs in the mixed workload. */
   failShare: number;
   cellTimeoutS: number;
+  /** Lean workload: jobs the worker runs before the meters start (a warm worker). */
+  leanWarmup: number;
+  /** Lean workload: concurrency of its one worker process. */
+  leanConc: number;
+  /** Lean workload: jobs of the index-key probe. */
+  leanProbeJobs: number;
+  /** Lean workload: bound of one warm burn-down (warm-up included), seconds. */
+  leanTimeoutS: number;
   timeoutS: number;
   out: string;
   smoke: boolean;
@@ -60,6 +70,10 @@ const DEFAULTS: BenchOptions = {
   mixedConc: 16,
   failShare: 0.1,
   cellTimeoutS: 30,
+  leanWarmup: 1_000,
+  leanConc: 64,
+  leanProbeJobs: 50,
+  leanTimeoutS: 240,
   timeoutS: 3_600,
   out: 'bench/results',
   smoke: false,
@@ -81,6 +95,9 @@ const SMOKE: Partial<BenchOptions> = {
   mixedProcs: 1,
   mixedConc: 4,
   cellTimeoutS: 30,
+  leanWarmup: 50,
+  leanProbeJobs: 5,
+  leanTimeoutS: 60,
   timeoutS: 300,
   out: path.join(os.tmpdir(), 'drover-bench-smoke'),
 };
@@ -137,6 +154,10 @@ export function parseOptions(argv: string[]): BenchOptions {
     .option('--mixed-procs <n>', 'worker processes in the mixed workload', int(1, 4))
     .option('--mixed-conc <n>', 'concurrency per process in the mixed workload', int(1, 64))
     .option('--cell-timeout <s>', 'bound of one measured run, seconds', int(1, 86_400))
+    .option('--lean-warmup <n>', 'lean: jobs run before measuring', int(0, 1_000_000))
+    .option('--lean-conc <n>', 'lean: concurrency of the warm worker', int(1, 256))
+    .option('--lean-probe <n>', 'lean: jobs of the index-key probe', int(1, 10_000))
+    .option('--lean-timeout <s>', 'lean: bound of one warm burn-down, seconds', int(1, 86_400))
     .option('--timeout <s>', 'bound of the whole benchmark, seconds', int(1, 86_400))
     .option('--out <dir>', 'where latest.json, latest.md and throughput.svg go')
     .option('--agenda-process-every <ms>', 'Agenda processEvery', int(1, 60_000))
@@ -159,6 +180,10 @@ export function parseOptions(argv: string[]): BenchOptions {
     mixedProcs?: number;
     mixedConc?: number;
     cellTimeout?: number;
+    leanWarmup?: number;
+    leanConc?: number;
+    leanProbe?: number;
+    leanTimeout?: number;
     timeout?: number;
     out?: string;
     agendaProcessEvery?: number;
@@ -182,6 +207,10 @@ export function parseOptions(argv: string[]): BenchOptions {
   pick('mixedProcs', o.mixedProcs);
   pick('mixedConc', o.mixedConc);
   pick('cellTimeoutS', o.cellTimeout);
+  pick('leanWarmup', o.leanWarmup);
+  pick('leanConc', o.leanConc);
+  pick('leanProbeJobs', o.leanProbe);
+  pick('leanTimeoutS', o.leanTimeout);
   pick('timeoutS', o.timeout);
   pick('out', o.out);
   pick('agendaProcessEveryMs', o.agendaProcessEvery);

@@ -1,7 +1,9 @@
 /** Writes latest.json, latest.md and throughput.svg, and renders the Markdown tables. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { num, serverName, table } from './markdown';
 import type { BenchResults, ThroughputResult } from './results';
+import { leanSection } from './report-lean';
 import { SYSTEM_NAMES, type SystemName } from './systems/types';
 
 /** One system on one server: a column of the tables, a line of the chart. */
@@ -9,23 +11,6 @@ interface Lane {
   system: SystemName;
   server: string;
   label: string;
-}
-
-function num(v: number | undefined, digits = 0): string {
-  if (v === undefined || !Number.isFinite(v)) return '–';
-  return v.toLocaleString('en-US', {
-    minimumFractionDigits: digits,
-    maximumFractionDigits: digits,
-  });
-}
-
-function table(head: string[], rows: string[][]): string {
-  const line = (cells: string[]): string => `| ${cells.join(' | ')} |`;
-  return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
-}
-
-function serverName(results: BenchResults, id: string): string {
-  return results.meta.servers.find((s) => s.id === id)?.name ?? id;
 }
 
 /** The lanes of the results: servers in the order they ran, systems in their usual order. */
@@ -197,6 +182,7 @@ export function renderMarkdown(results: BenchResults): string {
     );
     out.push(table(THROUGHPUT_HEAD, throughputRows(results, results.mixed)));
   }
+  out.push(...leanSection(results));
   if (results.skipped.length || results.notes.length) {
     out.push('', '## Notes', '');
     for (const s of results.skipped) out.push(`- ${s.system} skipped: ${s.reason}`);
@@ -299,14 +285,15 @@ export function renderSvg(results: BenchResults): string {
   return parts.join('\n');
 }
 
-/** Writes the three files; returns their paths. */
+/** Writes the JSON, the Markdown and (with burn-downs) the chart; returns their paths. */
 export function writeReports(results: BenchResults, dir: string): string[] {
   mkdirSync(dir, { recursive: true });
   const files: [string, string][] = [
     ['latest.json', `${JSON.stringify(results, null, 2)}\n`],
     ['latest.md', renderMarkdown(results)],
-    ['throughput.svg', renderSvg(results)],
   ];
+  // A run without burn-downs (`--workloads lean`) has no chart to draw.
+  if (results.burn.length) files.push(['throughput.svg', renderSvg(results)]);
   return files.map(([name, text]) => {
     const file = path.join(dir, name);
     writeFileSync(file, text);

@@ -70,6 +70,55 @@ export interface LatencyResult {
   meanMs: number;
 }
 
+/**
+ * The lean workload (issue 13): what one job costs the client on a warm worker, and a single put.
+ * Bytes are counted by the wire proxy (bench/wire-proxy.ts), CPU by the process itself.
+ */
+export interface LeanResult {
+  system: SystemName;
+  /** `BenchServer.id`, or `memory` for drover's in-memory store. */
+  server: string;
+  /** `burn`: a warm worker drains N jobs at concurrency `conc`; `put`: single puts, awaited. */
+  phase: 'burn' | 'put';
+  conc: number;
+  /** Jobs measured: final outcomes after the warm-up, or puts. */
+  jobs: number;
+  jobsPerSec: number;
+  /** User + system CPU of the measured client process per job, µs. */
+  cpuUsPerJob: number;
+  roundTripsPerJob: number;
+  /** Bytes per job from the client to the server and back (absent on the in-memory store). */
+  bytesUpPerJob?: number;
+  bytesDownPerJob?: number;
+  timedOut: boolean;
+  errors: string[];
+}
+
+/** Index keys written per job, from a probe's writes replayed (bench/write-capture.ts). */
+export interface IndexKeysResult {
+  system: SystemName;
+  server: string;
+  /** Jobs in the probe (put one by one, then run at the lean concurrency). */
+  jobs: number;
+  /** The collection the puts inserted into (the jobs collection). */
+  collection: string;
+  /** Its index keys per job: the put; everything from the start of the run to the outcome. */
+  putKeysPerJob: number;
+  runKeysPerJob: number;
+  lifeKeysPerJob: number;
+  /** Its write statements per job life (documents changed, summed). */
+  writesPerJob: number;
+  /** Per index, keys per job life. */
+  byIndexPerJob: Record<string, number>;
+  /** Index entries per job life on DocumentDB's model (every index, every new version). */
+  documentDbEntriesPerJob: number;
+  /** Keys written in other collections during the probe's put and run, per job. */
+  otherKeysPerJob: number;
+  mismatches: string[];
+  unhandled: string[];
+  errors: string[];
+}
+
 export interface BenchResults {
   meta: {
     startedAt: string;
@@ -89,4 +138,7 @@ export interface BenchResults {
   burn: ThroughputResult[];
   latency: LatencyResult[];
   mixed: ThroughputResult[];
+  /** Absent in results written before the lean workload existed. */
+  lean?: LeanResult[];
+  indexKeys?: IndexKeysResult[];
 }

@@ -12,8 +12,13 @@ import { forkWorkers, type WorkerProcess } from './workers';
 
 const WAIT_POLL_MS = 10;
 
-/** Puts N jobs in batches with the system's bulk insert. */
-async function fill(ctx: BenchContext, target: Target, n: number, failShare: number) {
+/** Puts N jobs in batches with the system's bulk insert (not measured). */
+export async function fill(
+  ctx: BenchContext,
+  target: Target,
+  n: number,
+  failShare: number,
+): Promise<void> {
   const producer = await DRIVERS[target.system].producer(target);
   try {
     for (let from = 0; from < n; from += ctx.opts.batch) {

@@ -5,16 +5,25 @@
  * Parent -> worker: { kind: 'go' }; { kind: 'close', drainTimeoutMs } (the close message of
  * test/support/fork.ts; the consumer gets that long to close before the worker exits anyway).
  * Worker -> parent: 'ready'; 'progress'
- * (final outcomes so far, every PROGRESS_MS); with `reportEach`, 'started' and 'finished' per job
+ * (final outcomes so far, every PROGRESS_MS; with `progressMeter`, the meter too); 'marked' (the
+ * meter restarted at `markAt` outcomes); with `reportEach`, 'started' and 'finished' per job
  * (latency runs only: IPC per job would distort CPU figures); 'metrics'; 'error'.
  */
 import type { CloseMessage } from '../test/support/fork';
 import { epochMs, meter, meterRedis, type MeterSnapshot } from './meter';
 import { agendaTuning } from './systems/agenda';
-import { DRIVERS, type Consumer, type SystemName, type Target } from './systems';
+import {
+  DRIVERS,
+  type Consumer,
+  type ConsumerHooks,
+  type SystemName,
+  type Target,
+} from './systems';
 
 export const WORKER_CONFIG_ENV = 'DROVER_BENCH_WORKER';
 const PROGRESS_MS = 50;
+/** Jobs per putMany of a self-filling worker. */
+const SELF_FILL_BATCH = 1_000;
 /** How long the consumer may take to close when the parent asks; then the worker exits anyway. */
 export const WORKER_CLOSE_TIMEOUT_MS = 10_000;
 /** When the parent is gone nobody waits for a clean close: exit soon. */
@@ -26,6 +35,21 @@ export interface WorkerConfig {
   concurrency: number;
   reportEach: boolean;
   agenda: typeof agendaTuning;
+  /**
+   * Jobs the worker puts itself before it reports ready (unmeasured), producer and consumer in
+   * one process: how the in-memory store is measured (no other process can reach it).
+   */
+  selfFill?: number;
+  /**
+   * A warm worker: the meter restarts at this many final outcomes (in the handler of the last
+   * one, so what ran before is not measured) and the parent is told with 'marked'.
+   */
+  markAt?: number;
+  /**
+   * Progress messages carry the meter's snapshot, so the parent can end a measured window at the
+   * last outcome it saw (a run that stalls is then measured up to its last progress).
+   */
+  progressMeter?: boolean;
 }
 
 export interface WorkerMetrics extends MeterSnapshot {
@@ -34,12 +58,15 @@ export interface WorkerMetrics extends MeterSnapshot {
   failed: number;
   /** Epoch ms (sub-ms) of the last final outcome; 0 when none. */
   lastFinalAt: number;
+  /** Final outcomes before the meter restarted (`markAt`); 0 without one. */
+  finalsAtMark: number;
 }
 
 export type ToWorker = { kind: 'go' } | CloseMessage;
 export type FromWorker =
   | { kind: 'ready' }
-  | { kind: 'progress'; finals: number }
+  | { kind: 'marked'; finals: number; at: number }
+  | { kind: 'progress'; finals: number; meter?: MeterSnapshot }
   | { kind: 'started'; seq: number; at: number }
   | { kind: 'finished'; seq: number; ok: boolean; at: number }
   | { kind: 'metrics'; metrics: WorkerMetrics }
@@ -57,6 +84,41 @@ function sendNow(msg: FromWorker): Promise<void> {
   });
 }
 
+type Counts = Omit<WorkerMetrics, keyof MeterSnapshot>;
+
+/** The consumer's hooks: counts, the warm worker's mark, and per-job reports when asked. */
+function hooksOf(config: WorkerConfig, counts: Counts): ConsumerHooks {
+  return {
+    started: (seq) => {
+      counts.runs += 1;
+      if (config.reportEach) send({ kind: 'started', seq, at: epochMs() });
+    },
+    finished: (seq, ok) => {
+      if (ok) counts.completed += 1;
+      else counts.failed += 1;
+      counts.lastFinalAt = epochMs();
+      if (config.markAt && counts.completed + counts.failed === config.markAt) {
+        meter.reset();
+        counts.finalsAtMark = config.markAt;
+        send({ kind: 'marked', finals: config.markAt, at: epochMs() });
+      }
+      if (config.reportEach) send({ kind: 'finished', seq, ok, at: counts.lastFinalAt });
+    },
+  };
+}
+
+/** The system's consumer; with `selfFill`, its producer first puts the jobs (not measured). */
+async function openConsumer(config: WorkerConfig, hooks: ConsumerHooks): Promise<Consumer> {
+  const driver = DRIVERS[config.system];
+  if (!config.selfFill) return driver.consumer(config.target, config.concurrency, hooks);
+  const local = await driver.local(config.target, config.concurrency, hooks);
+  for (let from = 0; from < config.selfFill; from += SELF_FILL_BATCH) {
+    const count = Math.min(SELF_FILL_BATCH, config.selfFill - from);
+    await local.putMany(Array.from({ length: count }, (_, i) => ({ seq: from + i, fail: false })));
+  }
+  return local;
+}
+
 async function main(): Promise<void> {
   const raw = process.env[WORKER_CONFIG_ENV];
   if (!raw || !process.send)
@@ -67,23 +129,8 @@ async function main(): Promise<void> {
   const config = JSON.parse(raw) as WorkerConfig;
   Object.assign(agendaTuning, config.agenda);
   if (config.system === 'bullmq') meterRedis();
-  const counts = { runs: 0, completed: 0, failed: 0, lastFinalAt: 0 };
-  const consumer: Consumer = await DRIVERS[config.system].consumer(
-    config.target,
-    config.concurrency,
-    {
-      started: (seq) => {
-        counts.runs += 1;
-        if (config.reportEach) send({ kind: 'started', seq, at: epochMs() });
-      },
-      finished: (seq, ok) => {
-        if (ok) counts.completed += 1;
-        else counts.failed += 1;
-        counts.lastFinalAt = epochMs();
-        if (config.reportEach) send({ kind: 'finished', seq, ok, at: counts.lastFinalAt });
-      },
-    },
-  );
+  const counts: Counts = { runs: 0, completed: 0, failed: 0, lastFinalAt: 0, finalsAtMark: 0 };
+  const consumer = await openConsumer(config, hooksOf(config, counts));
   let progress: NodeJS.Timeout | undefined;
   let reported = 0;
   let stopping = false;
@@ -106,7 +153,13 @@ async function main(): Promise<void> {
       meter.reset();
       progress = setInterval(() => {
         const finals = counts.completed + counts.failed;
-        if (finals !== reported) send({ kind: 'progress', finals });
+        if (finals !== reported) {
+          send({
+            kind: 'progress',
+            finals,
+            ...(config.progressMeter ? { meter: meter.snapshot() } : {}),
+          });
+        }
         reported = finals;
       }, PROGRESS_MS);
       consumer.start().catch((err: unknown) => send({ kind: 'error', message: String(err) }));

@@ -25,6 +25,8 @@ const STDERR_KEPT = 4_000;
 export class WorkerProcess extends ForkedWorker<FromWorker> {
   finals = 0;
   metrics?: WorkerMetrics;
+  private markResolve?: (at: number) => void;
+  private readonly marked = new Promise<number>((resolve) => (this.markResolve = resolve));
   readonly errors: string[] = [];
   private readyResolve?: () => void;
   private readonly ready = new Promise<void>((resolve) => (this.readyResolve = resolve));
@@ -49,6 +51,9 @@ export class WorkerProcess extends ForkedWorker<FromWorker> {
         break;
       case 'error':
         this.errors.push(msg.message);
+        break;
+      case 'marked':
+        this.markResolve?.(msg.at);
         break;
       default:
         break;
@@ -80,6 +85,19 @@ export class WorkerProcess extends ForkedWorker<FromWorker> {
   go(): void {
     const msg: ToWorker = { kind: 'go' };
     if (this.child.connected) this.child.send(msg);
+  }
+
+  /**
+   * Resolves with the time (epoch ms) at which the worker restarted its meter (`markAt`);
+   * rejects when it exits first.
+   */
+  whenMarked(): Promise<number> {
+    return Promise.race([
+      this.marked,
+      this.whenExited().then(() => {
+        throw new Error(`worker ${this.pid} exited before its mark:\n${this.stderr}`);
+      }),
+    ]);
   }
 
   /**

@@ -20,6 +20,8 @@ export interface Target {
   /** Database of the MongoDB systems (each run has its own). */
   db: string;
   queue: string;
+  /** drover only: the in-memory store (`QueueGroup.inMemory`), no database at all. */
+  memory?: boolean;
 }
 
 /** Payload of every bench job. */

@@ -1,8 +1,8 @@
 /**
  * Smoke run of the benchmark (`node dist/bench/main.js --smoke`) so it cannot rot: tiny N, one
- * process, C in {1, 4}, every system available here (BullMQ only with a redis-server, Agenda
- * only with its MongoDB backend installed). It checks that the outputs exist and carry figures,
- * never how fast anything is.
+ * process, C in {1, 4} (and the lean workload's one warm worker at C=64), every system available
+ * here (BullMQ only with a redis-server, Agenda only with its MongoDB backend installed). It checks
+ * that the outputs exist and carry figures, never how fast anything is.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -105,8 +105,36 @@ describe('benchmark smoke run', function () {
       }
     }
 
+    // The lean workload: CPU per job everywhere, bytes through the proxy, index keys on MongoDB.
+    const lean = results.lean ?? [];
+    const leanLanes = systems.map((s) => [s, s === 'bullmq' ? 'redis' : 'default']);
+    for (const [system, server] of [...leanLanes, ['drover', 'memory']]) {
+      for (const phase of ['burn', 'put'] as const) {
+        const r = lean.find((x) => x.system === system && x.server === server && x.phase === phase);
+        const label = `lean ${phase} ${system} on ${server}`;
+        assert.ok(r && r.jobs > 0, label);
+        assert.deepEqual(r.errors, [], label);
+        assert.ok(Number.isFinite(r.cpuUsPerJob) && r.cpuUsPerJob > 0, `${label}: CPU`);
+        if (server !== 'memory') {
+          assert.ok((r.bytesUpPerJob ?? 0) > 0 && (r.bytesDownPerJob ?? 0) > 0, `${label}: bytes`);
+        }
+      }
+    }
+    for (const system of systems.filter((s) => s !== 'bullmq')) {
+      const k = (results.indexKeys ?? []).find((x) => x.system === system);
+      assert.ok(k && k.putKeysPerJob > 0 && k.runKeysPerJob > 0, `index keys ${system}`);
+      assert.deepEqual(k.mismatches, [], `index keys ${system}: the replay matches`);
+    }
+
     const md = readFileSync(path.join(out, 'latest.md'), 'utf8');
-    for (const heading of ['## Burn-down', '## Enqueue', '## Put-to-start latency', '## Mixed']) {
+    for (const heading of [
+      '## Burn-down',
+      '## Enqueue',
+      '## Put-to-start latency',
+      '## Mixed',
+      '## Lean hot path',
+      '### Index keys written per job',
+    ]) {
       assert.ok(md.includes(heading), heading);
     }
     const svg = readFileSync(path.join(out, 'throughput.svg'), 'utf8');
