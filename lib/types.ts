@@ -178,9 +178,13 @@ export interface TraceContext {
   tracestate?: string;
 }
 
-/** Counts of one queue, as returned by `stats()`. */
+/**
+ * Counts of one queue's jobs by state, as returned by `stats()`: each job counts once, by its
+ * current attempt (see `isCurrentAttempt`); the attempts it left behind are its history.
+ */
 export interface QueueStats {
   queue: string;
+  /** Jobs (not attempt documents). */
   total: number;
   pending: number;
   /** Pending and due now (claimable). */
@@ -234,3 +238,20 @@ export function freshStatus(now: Date): JobStatus {
  * last step); any other `dueAt` on a `retrying` attempt marks a hand-over still to finish.
  */
 export const HANDED_OVER_AT = new Date('9999-12-31T00:00:00.000Z');
+
+/**
+ * Whether `doc` is its job's current attempt, the one that counts the job: every attempt is,
+ * except one whose successor is known to exist (a retry handed over, or a rerun of a completed
+ * job that named its next attempt). A `retrying` attempt whose hand-over is unfinished still
+ * counts: the job is between attempts. The stores' per-job counts use this rule (MongoDB's
+ * filter is `currentAttemptFilter` in lib/store/mongo/job-filters.ts).
+ */
+export function isCurrentAttempt(
+  doc: Pick<JobDocument, 'state' | 'dueAt' | 'nextAttemptId'>,
+): boolean {
+  if (doc.nextAttemptId === undefined) return true;
+  return (
+    doc.state === 'retrying' &&
+    !(doc.dueAt instanceof Date && doc.dueAt.getTime() === HANDED_OVER_AT.getTime())
+  );
+}

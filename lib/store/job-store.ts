@@ -116,7 +116,7 @@ export interface JobListParams {
   limit: number;
 }
 
-/** One row of `jobCounts`: the attempts of one queue, job type and state. */
+/** One row of `jobCounts`: the jobs of one queue, job type and state (by their current attempt). */
 export interface JobCountRow {
   queue: string;
   type: string;
@@ -323,7 +323,7 @@ export interface JobStore {
    * filter skips such documents, so they never block a queue.
    */
   jobQuarantineMalformed(params: { queue: string; now: Date }): Promise<string[]>;
-  /** Counts by state for one queue. */
+  /** Counts of one queue's jobs by state, each job once (by its current attempt). */
   jobStats(queue: string, now: Date): Promise<QueueStats>;
   /** Lists documents, ascending by ID, for pagination. */
   jobList(params: JobListParams): Promise<JobDocument[]>;
@@ -334,7 +334,10 @@ export interface JobStore {
    */
   jobOnInsert(queue: string, listener: () => void): () => void;
   // --- management ---
-  /** Counts by queue, job type and state in one aggregation (one queue when given). */
+  /**
+   * Counts of jobs (each once, by its current attempt) by queue, job type and state in one
+   * aggregation (one queue when given).
+   */
   jobCounts(params: { queue?: string; now: Date }): Promise<JobCountRow[]>;
   /** One page of attempts without payloads, in `order`, after the keyset `after`. */
   jobPage(params: JobPageParams): Promise<JobSummaryDocument[]>;

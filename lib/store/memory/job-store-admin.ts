@@ -17,6 +17,7 @@ import type {
 import {
   emptyQueueStats,
   HANDED_OVER_AT,
+  isCurrentAttempt,
   JOB_STATES,
   type JobDocument,
   type JobState,
@@ -104,7 +105,7 @@ export abstract class MemoryJobStoreAdmin {
   async jobStats(queue: string, now: Date): Promise<QueueStats> {
     const stats: QueueStats = emptyQueueStats(queue);
     for (const d of this.docs.values()) {
-      if (d.queue !== queue) continue;
+      if (d.queue !== queue || !isCurrentAttempt(d)) continue;
       stats.total++;
       if ((JOB_STATES as readonly string[]).includes(d.state)) stats[d.state]++;
       if (d.state === 'pending' && d.dueAt <= now) stats.due++;
@@ -138,6 +139,7 @@ export abstract class MemoryJobStoreAdmin {
     const rows = new Map<string, JobCountRow>();
     for (const d of this.docs.values()) {
       if (params.queue !== undefined && d.queue !== params.queue) continue;
+      if (!isCurrentAttempt(d)) continue;
       const row = { queue: String(d.queue ?? ''), type: String(d.type?.name ?? '') };
       const state = String(d.state ?? '') as JobState;
       const key = JSON.stringify([row.queue, row.type, state]);

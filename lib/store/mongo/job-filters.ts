@@ -279,6 +279,17 @@ export function pruneFilter(params: Omit<JobPruneParams, 'limit'>): Filter<Doc> 
   return filter;
 }
 
+/**
+ * The documents that are their job's current attempt (`isCurrentAttempt` in lib/types.ts):
+ * no named successor, or a `retrying` attempt whose hand-over is unfinished.
+ */
+export const CURRENT_ATTEMPT_FILTER: Filter<Doc> = {
+  $or: [
+    { nextAttemptId: { $exists: false } },
+    { state: 'retrying', dueAt: { $ne: HANDED_OVER_AT } },
+  ],
+};
+
 /** Escapes a literal for use in `$regex`, so user text never becomes a pattern. */
 export function escapeRegex(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

@@ -26,6 +26,7 @@ import {
 import {
   CHANGED_SORT,
   changedSinceFilter,
+  CURRENT_ATTEMPT_FILTER,
   dueFilter,
   latestStatesFilter,
   listFilter,
@@ -49,7 +50,8 @@ export abstract class MongoJobStoreAdmin {
     const [groups, due] = await Promise.all([
       this.jobs
         .aggregate<{ _id: string; n: number }>([
-          { $match: { queue } },
+          // Per job: the attempts a job left behind are its history, not more jobs.
+          { $match: { queue, ...CURRENT_ATTEMPT_FILTER } },
           { $group: { _id: '$state', n: { $sum: 1 } } },
         ])
         .toArray(),
@@ -73,7 +75,12 @@ export abstract class MongoJobStoreAdmin {
     const isDue = { $and: [{ $eq: ['$state', 'pending'] }, { $lte: ['$dueAt', params.now] }] };
     const rows = await this.jobs
       .aggregate<Group>([
-        ...(params.queue === undefined ? [] : [{ $match: { queue: params.queue } }]),
+        {
+          $match:
+            params.queue === undefined
+              ? CURRENT_ATTEMPT_FILTER
+              : { queue: params.queue, ...CURRENT_ATTEMPT_FILTER },
+        },
         {
           $group: {
             _id: { queue: '$queue', type: '$type.name', state: '$state' },
