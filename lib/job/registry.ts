@@ -52,6 +52,16 @@ interface Registration {
   backoff?: BackoffPolicy;
 }
 
+/**
+ * The payload a job was loaded with, to tell at its outcome whether it changed: its primitive
+ * fields (compared by `===`, the common case) or, when a field holds an object or an array
+ * (which `run()` may change in place), the stored payload itself (compared with the re-encoded
+ * one).
+ */
+type LoadedPayload =
+  | { kind: 'primitives'; values: Record<string, unknown>; count: number }
+  | { kind: 'plain'; payload: Record<string, unknown> };
+
 /** MongoDB's document limit is 16 MiB; leave room for the envelope and updates. */
 export const DEFAULT_MAX_DOCUMENT_BYTES = 15 * 1024 * 1024;
 
@@ -59,6 +69,8 @@ export const DEFAULT_MAX_DOCUMENT_BYTES = 15 * 1024 * 1024;
 export class Registry {
   private readonly byName = new Map<string, Registration>();
   private readonly byClass = new Map<JobClass, Registration>();
+  /** What each job rehydrated here was loaded with (see `changedPayload`). */
+  private readonly loaded = new WeakMap<BaseJob, LoadedPayload>();
 
   constructor(readonly maxDocumentBytes = DEFAULT_MAX_DOCUMENT_BYTES) {}
 
@@ -142,6 +154,22 @@ export class Registry {
     return doc;
   }
 
+  /**
+   * The payload to write with a job's outcome: undefined when it is what the job was loaded with
+   * (nothing to write), else the job's payload encoded (throws as `toDocument` does for an
+   * unstorable or too large one). A job not loaded here counts as changed.
+   */
+  changedPayload(job: BaseJob): Record<string, unknown> | undefined {
+    const loaded = this.loaded.get(job);
+    if (loaded?.kind === 'primitives' && samePrimitives(job, loaded)) return undefined;
+    const payload = encodePayload(job, BASE_FIELDS, job.id);
+    if (loaded?.kind === 'plain' && samePlain(payload, loaded.payload, 0)) return undefined;
+    const bytes = calculateObjectSize(payload);
+    if (bytes > this.maxDocumentBytes)
+      throw new PayloadTooLargeError(job.id, bytes, this.maxDocumentBytes);
+    return payload;
+  }
+
   /** Rehydrates a job from its document, upgrading old payload versions. */
   fromDocument<T extends BaseJob = BaseJob>(doc: JobDocument): T {
     checkShape(doc);
@@ -158,6 +186,8 @@ export class Registry {
       throw new JobVersionError(doc.type.name, doc.type.version, reg.info.version, doc._id);
     }
     const job = decodePayload(reg.cls, payload, BASE_FIELDS, doc._id) as T;
+    // An upgraded payload differs from the stored one: it is written back as any change is.
+    if (payload === doc.payload) this.loaded.set(job, loadedPayload(payload));
     job.id = doc._id;
     job.state = doc.state;
     if (doc.returnValue !== undefined) job.returnValue = doc.returnValue;
@@ -180,6 +210,59 @@ export class Registry {
     }
     return job;
   }
+}
+
+/** The snapshot `changedPayload` compares with (see LoadedPayload). */
+function loadedPayload(payload: Record<string, unknown>): LoadedPayload {
+  const values: Record<string, unknown> = {};
+  let count = 0;
+  for (const key of Object.keys(payload)) {
+    if (BASE_FIELDS.includes(key as never)) continue;
+    const v = payload[key];
+    if (typeof v === 'object' && v !== null) return { kind: 'plain', payload };
+    values[key] = v;
+    count++;
+  }
+  return { kind: 'primitives', values, count };
+}
+
+/** True when the job's payload fields are exactly the loaded primitives. */
+function samePrimitives(
+  job: BaseJob,
+  loaded: { values: Record<string, unknown>; count: number },
+): boolean {
+  const fields = job as unknown as Record<string, unknown>;
+  let count = 0;
+  for (const key of Object.keys(fields)) {
+    if (BASE_FIELDS.includes(key as never)) continue;
+    const v = fields[key];
+    if (v === undefined) continue;
+    if (!Object.hasOwn(loaded.values, key) || loaded.values[key] !== v) return false;
+    count++;
+  }
+  return count === loaded.count;
+}
+
+/** Deep equality of two stored (plain) values: objects, arrays, Dates and primitives. */
+function samePlain(a: unknown, b: unknown, depth: number): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  // Deeper than the codec stores: not worth proving equal; written back.
+  if (depth > 200) return false;
+  if (a instanceof Date || b instanceof Date) {
+    return a instanceof Date && b instanceof Date && a.getTime() === b.getTime();
+  }
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  for (let i = 0; i < ka.length; i++) {
+    if (ka[i] !== kb[i] || !samePlain(ra[ka[i]], rb[ka[i]], depth + 1)) return false;
+  }
+  return true;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
