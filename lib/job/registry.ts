@@ -6,7 +6,7 @@
 // Decorators (`@Type`) read design-time types through reflect-metadata: load it before any.
 import 'reflect-metadata';
 import { calculateObjectSize } from 'bson';
-import { BaseJob, BASE_FIELDS, type JobClass } from './base-job';
+import { BaseJob, BASE_FIELDS, rehydrating, type JobClass } from './base-job';
 import {
   InvalidArgumentError,
   JobVersionError,
@@ -185,7 +185,7 @@ export class Registry {
     if (doc.type.version > reg.info.version) {
       throw new JobVersionError(doc.type.name, doc.type.version, reg.info.version, doc._id);
     }
-    const job = decodePayload(reg.cls, payload, BASE_FIELDS, doc._id) as T;
+    const job = rehydrating(() => decodePayload(reg.cls, payload, BASE_FIELDS, doc._id) as T);
     // An upgraded payload differs from the stored one: it is written back as any change is.
     if (payload === doc.payload) this.loaded.set(job, loadedPayload(payload));
     job.id = doc._id;
