@@ -20,6 +20,7 @@ import {
   type SandboxOptions,
 } from '../sandbox/sandbox-options';
 import { JOB_STATES, type JobDocument, type JobTypeInfo } from '../types';
+import { withJobDefaults } from '../job-document';
 import { checkConcurrency, checkTypeName, describe as describeValue } from '../validate';
 import { toBackoffPolicy, type BackoffOption, type BackoffPolicy } from '../timers/backoff';
 import { decodePayload, encodePayload } from './payload-codec';
@@ -172,6 +173,9 @@ export class Registry {
 
   /** Rehydrates a job from its document, upgrading old payload versions. */
   fromDocument<T extends BaseJob = BaseJob>(doc: JobDocument): T {
+    // A slim document (lib/job-document.ts) reads as its full form; the store fills the ones it
+    // returns, documents from elsewhere (templates) are filled here.
+    withJobDefaults(doc);
     checkShape(doc);
     const reg = this.byName.get(doc.type.name);
     if (!reg) throw new UnknownJobTypeError(doc.type.name, doc._id);
