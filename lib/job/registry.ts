@@ -53,16 +53,6 @@ interface Registration {
   backoff?: BackoffPolicy;
 }
 
-/**
- * The payload a job was loaded with, to tell at its outcome whether it changed: its primitive
- * fields (compared by `===`, the common case) or, when a field holds an object or an array
- * (which `run()` may change in place), the stored payload itself (compared with the re-encoded
- * one).
- */
-type LoadedPayload =
-  | { kind: 'primitives'; values: Record<string, unknown>; count: number }
-  | { kind: 'plain'; payload: Record<string, unknown> };
-
 /** MongoDB's document limit is 16 MiB; leave room for the envelope and updates. */
 export const DEFAULT_MAX_DOCUMENT_BYTES = 15 * 1024 * 1024;
 
@@ -70,8 +60,11 @@ export const DEFAULT_MAX_DOCUMENT_BYTES = 15 * 1024 * 1024;
 export class Registry {
   private readonly byName = new Map<string, Registration>();
   private readonly byClass = new Map<JobClass, Registration>();
-  /** What each job rehydrated here was loaded with (see `changedPayload`). */
-  private readonly loaded = new WeakMap<BaseJob, LoadedPayload>();
+  /**
+   * The stored payload each job rehydrated here was loaded from, to tell at its outcome whether
+   * `run()` changed it (see `changedPayload`); all the work is done then, none at the load.
+   */
+  private readonly loaded = new WeakMap<BaseJob, Record<string, unknown>>();
 
   constructor(readonly maxDocumentBytes = DEFAULT_MAX_DOCUMENT_BYTES) {}
 
@@ -162,9 +155,12 @@ export class Registry {
    */
   changedPayload(job: BaseJob): Record<string, unknown> | undefined {
     const loaded = this.loaded.get(job);
-    if (loaded?.kind === 'primitives' && samePrimitives(job, loaded)) return undefined;
+    // Primitive fields (the common case) compare by `===`; a field holding an object or an
+    // array, which run() may change in place, needs the payload re-encoded and compared.
+    const primitives = loaded !== undefined && onlyPrimitives(loaded);
+    if (primitives && samePrimitives(job, loaded)) return undefined;
     const payload = encodePayload(job, BASE_FIELDS, job.id);
-    if (loaded?.kind === 'plain' && samePlain(payload, loaded.payload, 0)) return undefined;
+    if (loaded && !primitives && samePlain(payload, loaded, 0)) return undefined;
     const bytes = calculateObjectSize(payload);
     if (bytes > this.maxDocumentBytes)
       throw new PayloadTooLargeError(job.id, bytes, this.maxDocumentBytes);
@@ -191,7 +187,7 @@ export class Registry {
     }
     const job = rehydrating(() => decodePayload(reg.cls, payload, BASE_FIELDS, doc._id) as T);
     // An upgraded payload differs from the stored one: it is written back as any change is.
-    if (payload === doc.payload) this.loaded.set(job, loadedPayload(payload));
+    if (payload === doc.payload) this.loaded.set(job, payload);
     job.id = doc._id;
     job.state = doc.state;
     if (doc.returnValue !== undefined) job.returnValue = doc.returnValue;
@@ -216,35 +212,29 @@ export class Registry {
   }
 }
 
-/** The snapshot `changedPayload` compares with (see LoadedPayload). */
-function loadedPayload(payload: Record<string, unknown>): LoadedPayload {
-  const values: Record<string, unknown> = {};
-  let count = 0;
-  for (const key of Object.keys(payload)) {
-    if (BASE_FIELDS.includes(key as never)) continue;
+/** True when every field of a stored payload is a primitive (no object, array or Date). */
+function onlyPrimitives(payload: Record<string, unknown>): boolean {
+  for (const key in payload) {
     const v = payload[key];
-    if (typeof v === 'object' && v !== null) return { kind: 'plain', payload };
-    values[key] = v;
-    count++;
+    if (typeof v === 'object' && v !== null) return false;
   }
-  return { kind: 'primitives', values, count };
+  return true;
 }
 
-/** True when the job's payload fields are exactly the loaded primitives. */
-function samePrimitives(
-  job: BaseJob,
-  loaded: { values: Record<string, unknown>; count: number },
-): boolean {
+/** True when the job's payload fields are exactly the stored primitives of `loaded`. */
+function samePrimitives(job: BaseJob, loaded: Record<string, unknown>): boolean {
   const fields = job as unknown as Record<string, unknown>;
   let count = 0;
   for (const key of Object.keys(fields)) {
     if (BASE_FIELDS.includes(key as never)) continue;
     const v = fields[key];
     if (v === undefined) continue;
-    if (!Object.hasOwn(loaded.values, key) || loaded.values[key] !== v) return false;
+    if (!Object.hasOwn(loaded, key) || loaded[key] !== v) return false;
     count++;
   }
-  return count === loaded.count;
+  let stored = 0;
+  for (const key of Object.keys(loaded)) if (!BASE_FIELDS.includes(key as never)) stored++;
+  return count === stored;
 }
 
 /** Deep equality of two stored (plain) values: objects, arrays, Dates and primitives. */
