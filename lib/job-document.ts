@@ -4,9 +4,10 @@
  * by this release stores about half the bytes; every reader gets the full `JobDocument` from
  * the store (`withJobDefaults`), so documents written with every field (older releases) and slim
  * ones read the same. Kept always, because filters, sorts and indexes use them: `_id`, `queue`,
- * `type`, `state`, `priority`, `dueAt`, `payload`, `status.modTime` and `modCount`,
- * `timeInfo.created`, `retryInfo.baseJobId`, `currentAttempt` and `maxAttempts`. A leaf module:
- * it imports only types.ts.
+ * `type`, `state`, `priority`, `dueAt`, `payload`, `status.modTime`, `modCount` and
+ * `abortRequested` (heartbeats and reclaims match it `false`), `timeInfo.created`,
+ * `retryInfo.baseJobId`, `currentAttempt` and `maxAttempts`. A leaf module: it imports only
+ * types.ts.
  */
 import type { JobDocument, JobRetryInfo, JobStatus, JobTimeInfo } from './types';
 
@@ -17,7 +18,6 @@ const STATUS_DEFAULTS: Partial<JobStatus> = {
   inProgress: false,
   errCount: 0,
   lockExpiresAt: null,
-  abortRequested: false,
   progress: 0,
 };
 const TIME_DEFAULTS: Partial<JobTimeInfo> = {

@@ -34,7 +34,7 @@ describe('slim job document: the stored form', () => {
     const doc = fullDoc(SlimJob.create({}, { id: 'plain' }));
     const slim = slimJobDocument(doc) as unknown as Record<string, Record<string, unknown>>;
     for (const key of ['scopes', 'enqueueScopes', 'dependency']) assert.ok(!(key in slim), key);
-    assert.deepEqual(Object.keys(slim.status).sort(), ['modCount', 'modTime']);
+    assert.deepEqual(Object.keys(slim.status).sort(), ['abortRequested', 'modCount', 'modTime']);
     assert.deepEqual(Object.keys(slim.timeInfo), ['created']);
     assert.deepEqual(Object.keys(slim.retryInfo).sort(), [
       'baseJobId',
