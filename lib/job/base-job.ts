@@ -141,6 +141,53 @@ export type JobFields<T> = {
  */
 export const PUT_DELAY_MS: unique symbol = Symbol('drover.putDelayMs');
 
+/**
+ * True while the registry rehydrates a job (`rehydrating`): its envelope fields are about to be
+ * replaced by the stored ones, so the constructor gives them shared placeholders instead of a
+ * fresh status, time info, Dates and a UUID that would be thrown away.
+ */
+let loading = false;
+
+/**
+ * The placeholders of a job being rehydrated. Shared and never read: `fromDocument` replaces
+ * each one (a subclass constructor that changes them changes nothing that is kept).
+ */
+const PLACEHOLDER_DATE = new Date(0);
+const placeholders = {
+  status: freshStatus(PLACEHOLDER_DATE),
+  timeInfo: {
+    created: PLACEHOLDER_DATE,
+    start: null,
+    end: null,
+    waitUntil: null,
+    dispatchBy: null,
+    maxTimeMs: 0,
+  } as JobTimeInfo,
+  retryInfo: {
+    retryable: true,
+    needsRetry: false,
+    baseJobId: '',
+    currentAttempt: 0,
+    maxAttempts: DEFAULT_MAX_ATTEMPTS,
+    waitUntilMs: 0,
+    dispatchByMs: 0,
+    start: null,
+    end: null,
+  } as JobRetryInfo,
+};
+
+/** Builds a job that `make` rehydrates, its envelope placeholders only (see `loading`). */
+export function rehydrating<T>(make: () => T): T {
+  loading = true;
+  try {
+    return make();
+  } finally {
+    loading = false;
+    // A constructor that added to the shared list must not make it grow job after job.
+    placeholders.status.errors.length = 0;
+  }
+}
+
 /** Names of the fields every job has; they are stored beside the payload, not in it. */
 export const BASE_FIELDS = [
   'id',
@@ -200,7 +247,7 @@ function storedDependency(dep: unknown): StoredDependency {
  */
 export abstract class BaseJob<TResult = unknown> {
   /** Attempt ID (the job ID for the first attempt). */
-  id: string = randomUUID();
+  id: string = loading ? '' : randomUUID();
   /** State of this attempt as last read or written (`pending` until put). */
   state: JobState = 'pending';
   /**
@@ -212,26 +259,30 @@ export abstract class BaseJob<TResult = unknown> {
   type: JobTypeInfo = { name: '', version: 0 };
   /** Queue the job was put in; empty until put. */
   queue = '';
-  status: JobStatus = freshStatus(new Date());
-  timeInfo: JobTimeInfo = {
-    created: new Date(),
-    start: null,
-    end: null,
-    waitUntil: null,
-    dispatchBy: null,
-    maxTimeMs: 0,
-  };
-  retryInfo: JobRetryInfo = {
-    retryable: true,
-    needsRetry: false,
-    baseJobId: '',
-    currentAttempt: 0,
-    maxAttempts: DEFAULT_MAX_ATTEMPTS,
-    waitUntilMs: 0,
-    dispatchByMs: 0,
-    start: null,
-    end: null,
-  };
+  status: JobStatus = loading ? placeholders.status : freshStatus(new Date());
+  timeInfo: JobTimeInfo = loading
+    ? placeholders.timeInfo
+    : {
+        created: new Date(),
+        start: null,
+        end: null,
+        waitUntil: null,
+        dispatchBy: null,
+        maxTimeMs: 0,
+      };
+  retryInfo: JobRetryInfo = loading
+    ? placeholders.retryInfo
+    : {
+        retryable: true,
+        needsRetry: false,
+        baseJobId: '',
+        currentAttempt: 0,
+        maxAttempts: DEFAULT_MAX_ATTEMPTS,
+        waitUntilMs: 0,
+        dispatchByMs: 0,
+        start: null,
+        end: null,
+      };
   scopes: string[] = [];
   enqueueScopes: string[] = [];
   /**
@@ -245,6 +296,11 @@ export abstract class BaseJob<TResult = unknown> {
   [PUT_DELAY_MS]?: number;
   /** Trace context of the put that created the job (set by drover when tracing is on). */
   traceContext?: TraceContext;
+
+  constructor() {
+    // Only this job's own fields take placeholders: jobs its subclass builds are ordinary.
+    loading = false;
+  }
 
   /**
    * Does the work and returns its result (stored with the attempt). Throwing anything (or

@@ -6,7 +6,7 @@
 // Decorators (`@Type`) read design-time types through reflect-metadata: load it before any.
 import 'reflect-metadata';
 import { calculateObjectSize } from 'bson';
-import { BaseJob, BASE_FIELDS, type JobClass } from './base-job';
+import { BaseJob, BASE_FIELDS, rehydrating, type JobClass } from './base-job';
 import {
   InvalidArgumentError,
   JobVersionError,
@@ -20,6 +20,7 @@ import {
   type SandboxOptions,
 } from '../sandbox/sandbox-options';
 import { JOB_STATES, type JobDocument, type JobTypeInfo } from '../types';
+import { withJobDefaults } from '../job-document';
 import { checkConcurrency, checkTypeName, describe as describeValue } from '../validate';
 import { toBackoffPolicy, type BackoffOption, type BackoffPolicy } from '../timers/backoff';
 import { decodePayload, encodePayload } from './payload-codec';
@@ -59,6 +60,11 @@ export const DEFAULT_MAX_DOCUMENT_BYTES = 15 * 1024 * 1024;
 export class Registry {
   private readonly byName = new Map<string, Registration>();
   private readonly byClass = new Map<JobClass, Registration>();
+  /**
+   * The stored payload each job rehydrated here was loaded from, to tell at its outcome whether
+   * `run()` changed it (see `changedPayload`); all the work is done then, none at the load.
+   */
+  private readonly loaded = new WeakMap<BaseJob, Record<string, unknown>>();
 
   constructor(readonly maxDocumentBytes = DEFAULT_MAX_DOCUMENT_BYTES) {}
 
@@ -142,8 +148,30 @@ export class Registry {
     return doc;
   }
 
+  /**
+   * The payload to write with a job's outcome: undefined when it is what the job was loaded with
+   * (nothing to write), else the job's payload encoded (throws as `toDocument` does for an
+   * unstorable or too large one). A job not loaded here counts as changed.
+   */
+  changedPayload(job: BaseJob): Record<string, unknown> | undefined {
+    const loaded = this.loaded.get(job);
+    // Primitive fields (the common case) compare by `===`; a field holding an object or an
+    // array, which run() may change in place, needs the payload re-encoded and compared.
+    const primitives = loaded !== undefined && onlyPrimitives(loaded);
+    if (primitives && samePrimitives(job, loaded)) return undefined;
+    const payload = encodePayload(job, BASE_FIELDS, job.id);
+    if (loaded && !primitives && samePlain(payload, loaded, 0)) return undefined;
+    const bytes = calculateObjectSize(payload);
+    if (bytes > this.maxDocumentBytes)
+      throw new PayloadTooLargeError(job.id, bytes, this.maxDocumentBytes);
+    return payload;
+  }
+
   /** Rehydrates a job from its document, upgrading old payload versions. */
   fromDocument<T extends BaseJob = BaseJob>(doc: JobDocument): T {
+    // A slim document (lib/job-document.ts) reads as its full form; the store fills the ones it
+    // returns, documents from elsewhere (templates) are filled here.
+    withJobDefaults(doc);
     checkShape(doc);
     const reg = this.byName.get(doc.type.name);
     if (!reg) throw new UnknownJobTypeError(doc.type.name, doc._id);
@@ -157,7 +185,9 @@ export class Registry {
     if (doc.type.version > reg.info.version) {
       throw new JobVersionError(doc.type.name, doc.type.version, reg.info.version, doc._id);
     }
-    const job = decodePayload(reg.cls, payload, BASE_FIELDS, doc._id) as T;
+    const job = rehydrating(() => decodePayload(reg.cls, payload, BASE_FIELDS, doc._id) as T);
+    // An upgraded payload differs from the stored one: it is written back as any change is.
+    if (payload === doc.payload) this.loaded.set(job, payload);
     job.id = doc._id;
     job.state = doc.state;
     if (doc.returnValue !== undefined) job.returnValue = doc.returnValue;
@@ -180,6 +210,53 @@ export class Registry {
     }
     return job;
   }
+}
+
+/** True when every field of a stored payload is a primitive (no object, array or Date). */
+function onlyPrimitives(payload: Record<string, unknown>): boolean {
+  for (const key in payload) {
+    const v = payload[key];
+    if (typeof v === 'object' && v !== null) return false;
+  }
+  return true;
+}
+
+/** True when the job's payload fields are exactly the stored primitives of `loaded`. */
+function samePrimitives(job: BaseJob, loaded: Record<string, unknown>): boolean {
+  const fields = job as unknown as Record<string, unknown>;
+  let count = 0;
+  for (const key of Object.keys(fields)) {
+    if (BASE_FIELDS.includes(key as never)) continue;
+    const v = fields[key];
+    if (v === undefined) continue;
+    if (!Object.hasOwn(loaded, key) || loaded[key] !== v) return false;
+    count++;
+  }
+  let stored = 0;
+  for (const key of Object.keys(loaded)) if (!BASE_FIELDS.includes(key as never)) stored++;
+  return count === stored;
+}
+
+/** Deep equality of two stored (plain) values: objects, arrays, Dates and primitives. */
+function samePlain(a: unknown, b: unknown, depth: number): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  // Deeper than the codec stores: not worth proving equal; written back.
+  if (depth > 200) return false;
+  if (a instanceof Date || b instanceof Date) {
+    return a instanceof Date && b instanceof Date && a.getTime() === b.getTime();
+  }
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  for (let i = 0; i < ka.length; i++) {
+    if (ka[i] !== kb[i] || !samePlain(ra[ka[i]], rb[ka[i]], depth + 1)) return false;
+  }
+  return true;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

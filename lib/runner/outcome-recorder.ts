@@ -29,8 +29,8 @@ import { WriteBatcher } from './write-batcher';
 /** The state to write, and what the write carries besides the job's status. */
 interface Decision {
   state: JobState;
-  /** The attempt as a document (its result payload); absent for releases and unstorable ones. */
-  source?: JobDocument;
+  /** The payload to write: absent when unchanged since the claim, for releases and unstorable ones. */
+  payload?: Record<string, unknown>;
   /** The next attempt of a granted retry. */
   next?: JobDocument;
   /** What `run()` returned, as stored (completed attempts). */
@@ -70,7 +70,7 @@ export class OutcomeRecorder {
     }
     const now = opts.now();
     const decision = this.decide(job, outcome.state, now);
-    const { source, next } = decision;
+    const { next } = decision;
     let state = decision.state;
     const update = statusUpdate(job, state);
     if (decision.returnValue !== undefined) update.returnValue = decision.returnValue;
@@ -80,7 +80,7 @@ export class OutcomeRecorder {
     } else {
       update.end = now;
       update.completed = state === 'completed';
-      update.payload = source?.payload;
+      if (decision.payload) update.payload = decision.payload;
       if (state === 'completed') update.progress = 100;
       if (state === 'completed' || state === 'failed') update.retryEnd = now;
     }
@@ -119,11 +119,19 @@ export class OutcomeRecorder {
     const { registry, retryBackoff } = this.pool.opts;
     let state = requested;
     let source: JobDocument | undefined;
+    let payload: Record<string, unknown> | undefined;
     let next: JobDocument | undefined;
     let returnValue: unknown;
     if (state !== 'pending' && state !== 'blocked') {
       try {
-        source = registry.toDocument(job, this.pool.queue, now);
+        // A retry needs the whole document (the next attempt is built from it); any other
+        // outcome writes the payload only when run() changed it.
+        if (state === 'retrying') {
+          source = registry.toDocument(job, this.pool.queue, now);
+          payload = source.payload;
+        } else {
+          payload = registry.changedPayload(job);
+        }
         if (state === 'completed') returnValue = encodeResult(job.id, job.returnValue);
       } catch (err) {
         job.addError(err);
@@ -140,7 +148,7 @@ export class OutcomeRecorder {
         next = nextAttemptFrom(source, decision.plan, now);
       }
     }
-    return { state, source, next, returnValue };
+    return { state, payload, next, returnValue };
   }
 
   /** Steps 2 and 3 of a hand-over; a failure is left to the retry monitor, which redoes them. */
@@ -249,12 +257,12 @@ export class OutcomeRecorder {
  * after its grace may still change the job while the write is on its way.
  */
 function statusUpdate(job: BaseJob, state: JobState): JobUpdate {
-  const update: JobUpdate = {
-    state,
-    errors: [...job.status.errors],
-    errCount: job.status.errCount,
-    inProgress: false,
-  };
+  const update: JobUpdate = { state, inProgress: false };
+  // No errors: the stored list is already empty (errors are only ever added while it runs).
+  if (job.status.errCount > 0 || job.status.errors.length > 0) {
+    update.errors = [...job.status.errors];
+    update.errCount = job.status.errCount;
+  }
   if (job.status.log) {
     update.log = [...job.status.log];
     update.logDropped = job.status.logDropped ?? 0;

@@ -81,18 +81,19 @@ export async function completeInTransaction<T>(
 
 /** The guarded write of a completion, as the recorder writes one (with the job's result). */
 function completion(pool: PoolContext, job: BaseJob, now: Date): JobUpdate {
-  const { payload } = pool.opts.registry.toDocument(job, pool.queue, now);
-  return {
+  const payload = pool.opts.registry.changedPayload(job);
+  const update: JobUpdate = {
     state: 'completed',
     errors: job.status.errors,
     errCount: job.status.errCount,
     inProgress: false,
     end: now,
     completed: true,
-    payload,
     progress: 100,
     retryEnd: now,
   };
+  if (payload) update.payload = payload;
+  return update;
 }
 
 /**

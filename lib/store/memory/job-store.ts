@@ -26,6 +26,7 @@ import {
   type SessionOptions,
 } from '../job-store';
 import type { JobDocument } from '../../types';
+import { withJobDefaults } from '../../job-document';
 import { compareStrings, MemoryJobStoreAdmin } from './job-store-admin';
 import { refuseSession, sessionRefusal } from './sessions';
 
@@ -100,7 +101,8 @@ export class MemoryJobStore extends MemoryJobStoreAdmin implements JobStore {
         duplicates.push(d._id);
         continue;
       }
-      this.docs.set(d._id, structuredClone(d));
+      // Kept full: a field a document leaves out reads as its default, as in MongoDB.
+      this.docs.set(d._id, withJobDefaults(structuredClone(d)));
       queues.add(d.queue);
     }
     for (const q of queues) this.insertEvents.emit(q);

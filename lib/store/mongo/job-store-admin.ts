@@ -23,6 +23,7 @@ import {
   type JobState,
   type QueueStats,
 } from '../../types';
+import { withJobDefaults } from '../../job-document';
 import {
   CHANGED_SORT,
   changedSinceFilter,
@@ -67,7 +68,12 @@ export abstract class MongoJobStoreAdmin {
   }
 
   async jobList(params: JobListParams): Promise<Doc[]> {
-    return this.jobs.find(listFilter(params)).sort({ _id: 1 }).limit(params.limit).toArray();
+    const docs = await this.jobs
+      .find(listFilter(params))
+      .sort({ _id: 1 })
+      .limit(params.limit)
+      .toArray();
+    return docs.map(withJobDefaults);
   }
 
   async jobCounts(params: { queue?: string; now: Date }): Promise<JobCountRow[]> {
@@ -102,11 +108,12 @@ export abstract class MongoJobStoreAdmin {
   }
 
   async jobPage(params: JobPageParams): Promise<JobSummaryDocument[]> {
-    return this.jobs
+    const docs = await this.jobs
       .find(pageFilter(params), { projection: LIST_PROJECTION })
       .sort(pageSort(params))
       .limit(params.limit)
       .toArray();
+    return docs.map(withJobDefaults);
   }
 
   async jobCount(params: JobCountParams): Promise<number> {
@@ -147,11 +154,12 @@ export abstract class MongoJobStoreAdmin {
 
   async jobChangedSince(params: JobChangedSinceParams): Promise<JobSummaryDocument[]> {
     // Served by the `changed` index (queue, status.modTime, _id).
-    return this.jobs
+    const docs = await this.jobs
       .find(changedSinceFilter(params), { projection: CHANGES_PROJECTION })
       .sort(CHANGED_SORT)
       .limit(params.limit)
       .toArray();
+    return docs.map(withJobDefaults);
   }
 
   async jobLatestStates(params: { queue: string; idPrefix: string }): Promise<JobLatestState[]> {

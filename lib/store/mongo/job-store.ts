@@ -34,6 +34,7 @@ import {
   type TransactionRunOptions,
 } from '../job-store';
 import type { JobDocument } from '../../types';
+import { slimJobDocument, withJobDefaults } from '../../job-document';
 import { isDuplicateKey, storeError } from './errors';
 import { CLAIM_SORT, claimBatchFilter, claimFilter, claimJobs } from './job-claim';
 import {
@@ -59,6 +60,11 @@ import { MongoJobStoreAdmin } from './job-store-admin';
 import { runTransaction, SessionGate, sessionError, sessionOp } from './transactions';
 
 type Doc = JobDocument;
+
+/** A document read back, its left-out fields set (see lib/job-document.ts). */
+function filled(doc: Doc | null): Doc | null {
+  return doc && withJobDefaults(doc);
+}
 
 /**
  * MongoDB implementation of the job storage protocol: inserts, reads, the claim-run-record path
@@ -123,8 +129,9 @@ export class MongoJobStore extends MongoJobStoreAdmin implements JobStore {
     if (docs.length === 0) return;
     if (options.session) return this.jobInsertInSession(docs, options.session);
     try {
-      if (docs.length === 1) await this.jobs.insertOne(docs[0]);
-      else await this.jobs.insertMany(docs, { ordered: false });
+      // Stored slim (lib/job-document.ts); a copy, so the caller's document keeps every field.
+      if (docs.length === 1) await this.jobs.insertOne(slimJobDocument(docs[0]));
+      else await this.jobs.insertMany(docs.map(slimJobDocument), { ordered: false });
     } catch (err) {
       if (err instanceof MongoBulkWriteError && isDuplicateKey(err)) {
         const errs = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
@@ -151,7 +158,7 @@ export class MongoJobStore extends MongoJobStoreAdmin implements JobStore {
             .toArray()
         ).map((d) => d._id),
       );
-      const fresh = docs.filter((d) => !existing.has(d._id));
+      const fresh = docs.filter((d) => !existing.has(d._id)).map(slimJobDocument);
       if (fresh.length === 1) await this.jobs.insertOne(fresh[0], { session });
       else if (fresh.length > 1) await this.jobs.insertMany(fresh, { session, ordered: true });
       if (existing.size > 0) {
@@ -165,27 +172,32 @@ export class MongoJobStore extends MongoJobStoreAdmin implements JobStore {
   }
 
   async jobGet(id: string, { session }: SessionOptions = {}): Promise<Doc | null> {
-    return sessionOp(session, 'reading a job', () => this.jobs.findOne({ _id: id }, { session }));
+    return sessionOp(session, 'reading a job', () =>
+      this.jobs.findOne({ _id: id }, { session }).then(filled),
+    );
   }
 
   async jobGetLatest(baseJobId: string, { session }: SessionOptions = {}): Promise<Doc | null> {
     return sessionOp(session, 'reading a job', () =>
-      this.jobs.findOne(attemptsFilter(baseJobId), {
-        sort: { 'retryInfo.currentAttempt': -1 },
-        session,
-      }),
+      this.jobs
+        .findOne(attemptsFilter(baseJobId), {
+          sort: { 'retryInfo.currentAttempt': -1 },
+          session,
+        })
+        .then(filled),
     );
   }
 
   async jobAttempts(baseJobId: string): Promise<Doc[]> {
-    return this.jobs
+    const docs = await this.jobs
       .find(attemptsFilter(baseJobId))
       .sort({ 'retryInfo.currentAttempt': 1 })
       .toArray();
+    return docs.map(withJobDefaults);
   }
 
   async jobClaim(params: JobClaimParams): Promise<Doc[]> {
-    const docs = await claimJobs(this.jobs, params);
+    const docs = (await claimJobs(this.jobs, params)).map(withJobDefaults);
     const excluding = (params.excludeTypes?.length ?? 0) > 0;
     if (docs.length < params.limit && !excluding) this.drained.add(params.queue);
     else this.drained.delete(params.queue);
