@@ -132,8 +132,16 @@ function storedDependency(dep: unknown): StoredDependency {
   return { ...(d as StoredDependency), edges: [...(d as StoredDependency).edges] };
 }
 
+/**
+ * Marks a wait given as a delay (`delayMs`): when it was applied (monotonic clock) and the wait
+ * it gave. A symbol key, so it is neither payload nor stored.
+ */
+export const DELAYED = Symbol('drover.delayed');
+
 /** Base class of every job. */
 export abstract class BaseJob {
+  /** Set by `applyOptions` for a `delayMs`; see `delayOnClock`. */
+  [DELAYED]?: { waitUntil: Date; atPerf: number; delayMs: number };
   /** Attempt ID (the job ID for the first attempt). */
   id: string = randomUUID();
   /** Set from the class's `@JobType` registration. */
@@ -196,8 +204,14 @@ export abstract class BaseJob {
     this.status.modTime = now;
     if (options.priority !== undefined) this.priority = options.priority;
     if (options.waitUntil !== undefined) this.timeInfo.waitUntil = options.waitUntil;
-    if (options.delayMs !== undefined)
+    if (options.delayMs !== undefined) {
       this.timeInfo.waitUntil = new Date(now.getTime() + options.delayMs);
+      this[DELAYED] = {
+        waitUntil: this.timeInfo.waitUntil,
+        atPerf: performance.now(),
+        delayMs: options.delayMs,
+      };
+    }
     if (options.dispatchBy !== undefined) this.timeInfo.dispatchBy = options.dispatchBy;
     if (options.maxTimeMs !== undefined) this.timeInfo.maxTimeMs = options.maxTimeMs;
     if (options.maxAttempts !== undefined) this.retryInfo.maxAttempts = options.maxAttempts;
@@ -272,3 +286,17 @@ export abstract class BaseJob {
 
 /** A job class: constructible with no arguments, producing a BaseJob. */
 export type JobClass<T extends BaseJob = BaseJob> = new () => T;
+
+/**
+ * Moves the wait of a job created with `delayMs` onto the clock of the queue it is put in: the
+ * delay ran from creation on this process's clock, which may be off (the queue's clock is the
+ * database server's). What is left of the delay then counts from `now`. A wait set any other way
+ * (`waitUntil`, or changed after creation) is left as it is.
+ */
+export function delayOnClock(job: BaseJob, now: Date): void {
+  const delayed = job[DELAYED];
+  if (!delayed || job.timeInfo.waitUntil !== delayed.waitUntil) return;
+  const left = Math.max(0, delayed.delayMs - (performance.now() - delayed.atPerf));
+  job.timeInfo.waitUntil = new Date(now.getTime() + Math.round(left));
+  delayed.waitUntil = job.timeInfo.waitUntil;
+}

@@ -12,7 +12,7 @@ import {
 } from '../errors';
 import { TypedEmitter, type QueueEventMap } from '../events';
 import type { QueueExtension } from '../extension';
-import type { BaseJob } from '../job/base-job';
+import { delayOnClock, type BaseJob } from '../job/base-job';
 import { resolveQueueOptions, type QueueOptions, type ResolvedQueueOptions } from './queue-options';
 import { RetryHandler } from '../retry/retry-handler';
 import { MemoryRateStore } from '../store/memory/rate-store';
@@ -53,7 +53,8 @@ export class Queue extends TypedEmitter<QueueEventMap> {
   ) {
     super();
     this.name = checkQueueName(name);
-    this.options = resolveQueueOptions(options);
+    // The store's clock unless one is injected: every process of a deployment reads the same.
+    this.options = resolveQueueOptions({ ...options, now: options.now ?? store.clock.now });
     // Without a handler from the caller, the queue makes one and runs its monitor itself.
     this.retry = hooks.retry ?? new RetryHandler(store, {}, this.options.logger);
     this.extensions = [...(hooks.extensions ?? []), ...(hooks.retry ? [] : [this.retry.monitor])];
@@ -100,6 +101,7 @@ export class Queue extends TypedEmitter<QueueEventMap> {
   async putMany(jobs: BaseJob[]): Promise<void> {
     this.assertOpen();
     if (!Array.isArray(jobs)) throw new InvalidArgumentError('putMany expects an array of jobs');
+    await this.store.clock.ready();
     const now = this.options.now();
     const ids = new Set<string>();
     const docs = jobs.map((job) => {
@@ -161,6 +163,7 @@ export class Queue extends TypedEmitter<QueueEventMap> {
     checkNumber('maxTimeMs', job.timeInfo.maxTimeMs, 0, 365 * 24 * 3600_000);
     if (job.timeInfo.waitUntil !== null) checkDate('waitUntil', job.timeInfo.waitUntil);
     if (job.timeInfo.dispatchBy !== null) checkDate('dispatchBy', job.timeInfo.dispatchBy);
+    delayOnClock(job, now);
     const doc = this.options.registry.toDocument(job, this.name, now);
     if (doc.dependency.type !== 'always') doc.state = 'blocked';
     return doc;

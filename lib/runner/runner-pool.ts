@@ -3,9 +3,10 @@
  * claimed attempt through its parts: the lock keeper refreshes the locks by heartbeat and fences
  * runs whose lock is lost (lock-keeper.ts), the executor runs the job with an AbortSignal
  * (attempt-executor.ts), and the recorder writes its outcome with one guarded write
- * (outcome-recorder.ts). A job whose lock is lost is aborted and its outcome dropped. The pool
- * also runs the queue's periodic upkeep: stale locks reclaimed, malformed documents quarantined,
- * the extensions' maintenance.
+ * (outcome-recorder.ts). A job whose lock is lost is aborted and its outcome dropped. While its
+ * queue has work the pool claims back to back; once a claim comes back empty it waits, and the
+ * process poller (process-poller.ts) wakes it when work is due, has it reclaim stale locks and
+ * quarantine malformed documents, and runs the extensions' upkeep for all queues at once.
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
@@ -23,10 +24,10 @@ import type { ClaimGrant, QueueExtension } from '../extension';
 import type { BaseJob } from '../job/base-job';
 import type { ResolvedPoolOptions } from './pool-options';
 import { AttemptExecutor } from './attempt-executor';
-import { BackgroundPasses } from '../timers/background-passes';
 import type { EmitEvent, HeldAttempt, PoolContext } from './attempt';
 import { LockKeeper } from './lock-keeper';
 import { OutcomeRecorder } from './outcome-recorder';
+import { ProcessPoller, type PolledPool } from './process-poller';
 import { RetryHandler } from '../retry/retry-handler';
 import { backoffMs, Wakeable } from '../timers/sleep';
 import { storeRecords, type JobStore } from '../store/job-store';
@@ -46,7 +47,12 @@ export interface RunnerHooks {
    * that handler's monitor to its extensions; a caller giving one (the group) adds the monitor.
    */
   retry?: RetryHandler;
+  /** The process's poller, shared by a group's queues; a pool given none makes its own. */
+  poller?: ProcessPoller;
 }
+
+/** An idle pool sleeps until woken (a wake always comes: the poller, a put, close). */
+const IDLE_SLEEP_MS = 2 ** 31 - 1;
 
 /** Runs jobs of one queue. */
 export class RunnerPool {
@@ -60,13 +66,22 @@ export class RunnerPool {
   private readonly locks: LockKeeper;
   private readonly executor: AttemptExecutor;
   private readonly recorder: OutcomeRecorder;
-  /** The upkeep pass (stale locks, malformed documents, maintenance): see `upkeep()`. */
-  private readonly passes: BackgroundPasses;
+  private readonly poller: ProcessPoller;
+  /** What the poller sees of this pool. */
+  private readonly polled: PolledPool;
   private readonly extensions: QueueExtension[];
   private started = false;
   private stopping = false;
   private claimLoop?: Promise<void>;
-  private idlePolls = 0;
+  /** The last claim came back empty: wait for a wake. Pools start idle (the poller looks first). */
+  private idle = true;
+  /** The poller chose this pool to claim a suspect, alone in the process. */
+  private suspectWanted = false;
+  /** The run of a suspect claimed alone: nothing else starts in the process until it ends. */
+  private suspectRun?: HeldAttempt;
+  private claimFailures = 0;
+  /** 'idle' was emitted for the current idle period. */
+  private idleAnnounced = false;
   private unwatch?: () => void;
 
   constructor(
@@ -91,7 +106,25 @@ export class RunnerPool {
     this.executor = new AttemptExecutor(this.pool);
     const retry = hooks.retry ?? new RetryHandler(store, {}, opts.logger);
     this.recorder = new OutcomeRecorder(this.pool, retry);
-    this.passes = new BackgroundPasses(this.log, 'runner pool');
+    this.poller = hooks.poller ?? new ProcessPoller(store, this.log);
+    this.polled = {
+      queue,
+      opts,
+      extensions: this.extensions,
+      heldCount: () => this.running.size + this.zombies.size,
+      wake: () => this.wakeable.wake(),
+      wakeForSuspect: () => {
+        this.suspectWanted = true;
+        this.wakeable.wake();
+      },
+      nothingDue: () => this.announceIdle(),
+      reclaim: () => this.reclaim(),
+      quarantineMalformed: () => this.quarantineMalformed(),
+      upkeepFailed: (err, extension) => {
+        this.emit('error', err);
+        this.log.warn({ err, extension }, 'maintenance failed');
+      },
+    };
   }
 
   /** Emits an event; a throwing listener is logged and never breaks a loop or a run. */
@@ -108,7 +141,7 @@ export class RunnerPool {
     if (this.started) return;
     this.started = true;
     this.locks.start();
-    this.passes.every('upkeep', this.opts.reclaimEveryMs, () => this.upkeep());
+    this.poller.add(this.polled);
     this.unwatch = this.store.jobOnInsert(this.queue, () => this.wakeable.wake());
     this.claimLoop = this.loop();
     this.log.debug({ workers: this.opts.workers }, 'runner pool started');
@@ -173,7 +206,7 @@ export class RunnerPool {
       }
     }
     // Work a timer already started finishes before close returns (the client may close next).
-    await Promise.all([this.locks.stop(), this.passes.stop()]);
+    await Promise.all([this.locks.stop(), this.poller.remove(this.polled)]);
   }
 
   private async loop(): Promise<void> {
@@ -182,53 +215,111 @@ export class RunnerPool {
       // While jobs run, wait for a quarter of the slots to free up: one claim round trip then
       // fills several slots instead of one.
       const minClaim = this.running.size === 0 ? 1 : Math.ceil(this.opts.workers / 4);
-      if (free < minClaim) {
+      if (free < minClaim || !this.claimAllowed()) {
         await this.wakeable.sleep(this.opts.pollMaxMs);
         continue;
       }
-      if (!this.claimAllowed()) {
-        await this.wakeable.sleep(this.opts.pollMaxMs);
+      if (this.idle && !this.suspectWanted) {
+        // No polling of our own: the process poller (or a put, or close) wakes us.
+        this.poller.setIdle(this.polled, true);
+        await this.wakeable.sleep(IDLE_SLEEP_MS);
+        this.poller.setIdle(this.polled, false);
+        this.idle = false;
         continue;
       }
-      let docs: JobDocument[] = [];
-      const now = this.opts.now();
-      let grants: ClaimGrant[] = [];
+      const suspect = this.suspectWanted;
+      this.suspectWanted = false;
+      if (suspect ? !this.poller.beginSuspectClaim() : !this.poller.beginClaim()) {
+        // A suspect is claimed or runs alone in this process: wait until it is over.
+        if (!suspect) await this.wakeable.sleep(this.opts.pollMaxMs);
+        continue;
+      }
+      let docs: JobDocument[] | null = [];
       try {
-        grants = await this.claimGrants(free, now);
-        const limit = Math.min(free, ...grants.map((g) => g.granted));
-        if (limit === 0) {
-          // What others granted goes back before the sleep, not after it.
-          const refused = grants;
-          grants = [];
-          await this.giveBack(refused, 0);
-          await this.sleepUntilGranted(refused, now);
-          continue;
-        }
-        docs = await this.store.jobClaim({
-          queue: this.queue,
-          owner: this.owner,
-          now,
-          lockTimeoutMs: this.opts.lockTimeoutMs,
-          limit,
-          excludeTypes: this.excludedTypes(),
-        });
+        docs = await this.claimRound(suspect ? 1 : free, suspect);
+        this.claimFailures = 0;
       } catch (err) {
         this.emit('error', toError(err));
         this.log.warn({ err }, 'claim failed; backing off');
-      } finally {
-        await this.giveBack(grants, docs.length);
-      }
-      if (docs.length === 0) {
-        if (this.running.size === 0 && this.idlePolls === 0)
-          this.emit('idle', { queue: this.queue });
         await this.wakeable.sleep(
-          backoffMs(this.idlePolls++, this.opts.pollMinMs, this.opts.pollMaxMs),
+          backoffMs(this.claimFailures++, this.opts.pollMinMs, this.opts.pollMaxMs),
         );
         continue;
+      } finally {
+        const claimed = docs?.length ?? 0;
+        if (suspect) this.poller.endSuspectClaim(claimed > 0);
+        // A rate limit that held the claim back counts as a claim: work is there.
+        else this.poller.endClaim(this.polled, docs === null ? 1 : claimed);
       }
-      this.idlePolls = 0;
-      for (const doc of docs) this.launch(doc);
+      // Held back by a rate limit: the work is there, claim again (after the limit's wait).
+      if (docs === null) continue;
+      if (docs.length === 0) {
+        this.idle = true;
+        this.announceIdle();
+        continue;
+      }
+      this.idleAnnounced = false;
+      for (const doc of docs) {
+        const entry = this.launch(doc);
+        if (suspect) this.runSuspect(entry);
+      }
     }
+  }
+
+  /** Emits 'idle' once per idle period, when nothing runs and nothing is due. */
+  private announceIdle(): void {
+    if (this.running.size > 0 || this.idleAnnounced) return;
+    this.idleAnnounced = true;
+    this.emit('idle', { queue: this.queue });
+  }
+
+  /**
+   * One claim round trip (after the rate limits' grants): up to `want` attempts, suspects only
+   * when `suspect`, none otherwise; null when a rate limit granted nothing (after waiting for
+   * it). Throws when the store does.
+   */
+  private async claimRound(want: number, suspect: boolean): Promise<JobDocument[] | null> {
+    await this.store.clock.ready();
+    const now = this.opts.now();
+    let docs: JobDocument[] = [];
+    let grants: ClaimGrant[] = [];
+    try {
+      grants = await this.claimGrants(want, now);
+      const limit = Math.min(want, ...grants.map((g) => g.granted));
+      if (limit === 0) {
+        // What others granted goes back before the sleep, not after it.
+        const refused = grants;
+        grants = [];
+        await this.giveBack(refused, 0);
+        await this.sleepUntilGranted(refused, now);
+        return null;
+      }
+      docs = await this.store.jobClaim({
+        queue: this.queue,
+        owner: this.owner,
+        now,
+        lockTimeoutMs: this.opts.lockTimeoutMs,
+        limit,
+        excludeTypes: this.excludedTypes(),
+        suspects: suspect ? 'only' : 'skip',
+      });
+      return docs;
+    } finally {
+      await this.giveBack(grants, docs.length);
+    }
+  }
+
+  /** A suspect claimed alone runs alone: the poller reopens claims when its run is over. */
+  private runSuspect(entry: HeldAttempt | undefined): void {
+    if (!entry) {
+      this.poller.suspectDone();
+      return;
+    }
+    this.suspectRun = entry;
+    void entry.done.finally(() => {
+      if (this.suspectRun === entry) this.suspectRun = undefined;
+      this.poller.suspectDone();
+    });
   }
 
   /**
@@ -278,8 +369,11 @@ export class RunnerPool {
       : [...new Set([...this.opts.excludeTypes, ...extra])];
   }
 
-  /** Gives a claimed document a slot: loads its job and runs it, then records the outcome. */
-  private launch(doc: JobDocument): void {
+  /**
+   * Gives a claimed document a slot: loads its job and runs it, then records the outcome. The
+   * run, or undefined when the document was not run (too late, or quarantined).
+   */
+  private launch(doc: JobDocument): HeldAttempt | undefined {
     const lockExpiresAt = doc.status.lockExpiresAt?.getTime() ?? 0;
     if (this.locks.tooLateToStart(lockExpiresAt)) {
       // The claim came back too late (a slow or cut connection): the lock is as good as gone.
@@ -291,14 +385,14 @@ export class RunnerPool {
         type: doc.type?.name ?? '',
         attempt: doc.retryInfo.currentAttempt,
       });
-      return;
+      return undefined;
     }
     let job: BaseJob;
     try {
       job = this.opts.registry.fromDocument(doc);
     } catch (err) {
       void this.quarantine(doc, err);
-      return;
+      return undefined;
     }
     const entry: HeldAttempt = {
       job,
@@ -317,6 +411,7 @@ export class RunnerPool {
       this.zombies.add(previous);
     }
     this.running.set(doc._id, entry);
+    this.locks.started(entry);
     entry.done = this.runAndRecord(entry)
       .catch((err) => {
         this.emit('error', toError(err));
@@ -329,7 +424,9 @@ export class RunnerPool {
         if (this.running.get(doc._id) === entry) this.running.delete(doc._id);
         this.zombies.delete(entry);
         this.wakeable.wake();
+        this.poller.runEnded();
       });
+    return entry;
   }
 
   private async runAndRecord(entry: HeldAttempt): Promise<void> {
@@ -358,11 +455,8 @@ export class RunnerPool {
     if (ok) this.emit('quarantined', { queue: this.queue, jobId: doc._id, code, reason });
   }
 
-  /**
-   * The periodic upkeep of the queue: quarantines malformed documents, puts attempts whose lock
-   * went stale (their worker died) back for any worker, and runs the extensions' maintenance.
-   */
-  private async upkeep(): Promise<void> {
+  /** Quarantines the queue's pending documents no claim takes (the poller asks). */
+  private async quarantineMalformed(): Promise<void> {
     try {
       const bad = await this.store.jobQuarantineMalformed({
         queue: this.queue,
@@ -378,25 +472,25 @@ export class RunnerPool {
           reason,
         });
       }
+    } catch (err) {
+      this.emit('error', toError(err));
+    }
+  }
+
+  /**
+   * Puts attempts whose lock went stale (their worker died) back for any worker (the poller
+   * found some). They come back as suspects: see `JobClaimParams.suspects`.
+   */
+  private async reclaim(): Promise<void> {
+    try {
       const n = await this.store.jobReclaimStale({
         queue: this.queue,
         now: this.opts.now(),
         maxLockLosses: this.opts.maxLockLosses,
       });
-      if (n > 0) {
-        this.log.info({ reclaimed: n }, 'stale locks reclaimed');
-        this.wakeable.wake();
-      }
+      if (n > 0) this.log.info({ reclaimed: n }, 'stale locks reclaimed');
     } catch (err) {
       this.emit('error', toError(err));
-    }
-    for (const ext of this.extensions) {
-      try {
-        await ext.maintain?.(this.queue, this.opts.now());
-      } catch (err) {
-        this.emit('error', toError(err));
-        this.log.warn({ err, extension: ext.name }, 'maintenance failed');
-      }
     }
   }
 }

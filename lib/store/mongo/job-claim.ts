@@ -28,7 +28,7 @@ class ClaimWriteError extends Error {
 
 /** The claim filter; its shape is checked against CLAIM_INDEX by a test. */
 export function claimFilter(
-  params: Pick<JobClaimParams, 'queue' | 'now' | 'excludeTypes'>,
+  params: Pick<JobClaimParams, 'queue' | 'now' | 'excludeTypes' | 'suspects'>,
 ): Filter<Doc> {
   const filter: Filter<Doc> = {
     queue: params.queue,
@@ -41,6 +41,9 @@ export function claimFilter(
   if (params.excludeTypes && params.excludeTypes.length > 0) {
     filter['type.name'] = { $nin: params.excludeTypes };
   }
+  // Residual too: suspects are rare (an attempt whose worker died while it ran).
+  if (params.suspects === 'skip') filter['status.lockLosses'] = { $not: { $gt: 0 } };
+  if (params.suspects === 'only') filter['status.lockLosses'] = { $gt: 0 };
   return filter;
 }
 
@@ -106,9 +109,16 @@ async function claimBatch(jobs: Collection<Doc>, params: JobClaimParams): Promis
   // (same modCount) in one updateMany, whose per-document update re-checks the filter. When
   // every candidate was won (no contention), the documents we read are ours with the claim
   // applied: two round trips. Otherwise read back exactly the ones we won.
+  const readAt = performance.now();
   const candidates = await jobs.find(filter, { sort: CLAIM_SORT, limit: params.limit }).toArray();
   if (candidates.length === 0) return [];
   const claimId = nonce();
+  // The lock runs from when the update is sent, not from before the read: on a slow link the
+  // read's round trip would otherwise be taken out of the lock's time.
+  params = {
+    ...params,
+    now: new Date(params.now.getTime() + Math.round(performance.now() - readAt)),
+  };
   const update = claimUpdate(params, claimId);
   const ids = candidates.map((c) => c._id);
   const res = await jobs

@@ -6,7 +6,7 @@
  * Nothing else in drover reads or writes job documents in MongoDB.
  */
 import { randomUUID } from 'node:crypto';
-import type { Filter, UpdateFilter } from 'mongodb';
+import type { BSONTypeAlias, Document, Filter, UpdateFilter } from 'mongodb';
 import { ErrorCode } from '../../errors';
 import type { JobListParams, JobPageParams, JobUpdate, LockToken } from '../job-store';
 import type { JobDocument } from '../../types';
@@ -61,22 +61,52 @@ export function updateFields(update: JobUpdate, now: Date): Record<string, unkno
 }
 
 /**
- * Pending documents whose envelope a claim cannot update (`jobQuarantineMalformed`); the
- * complement of the claim filter's residual checks.
+ * `dueAt` values of other types than a date, as `$type` aliases: every one has index bounds, so
+ * a filter on them is served by the due index. (An empty array, which no index entry holds as a
+ * value, is not among them; a claim never sees it either.)
  */
-export function malformedFilter(queue: string): Filter<Doc> {
+export const NON_DATE_TYPES: BSONTypeAlias[] = [
+  'string',
+  'double',
+  'int',
+  'long',
+  'decimal',
+  'object',
+  'bool',
+  'objectId',
+];
+
+/** Pending documents whose `dueAt` is not a date: no claim (a range on dates) ever sees them. */
+export function undatedFilter(): Document[] {
+  // Plain documents: the driver's filter type knows neither that null matches a missing field
+  // nor lists of types.
+  return [{ dueAt: null }, { dueAt: { $type: NON_DATE_TYPES } }];
+}
+
+/**
+ * Pending documents whose envelope a claim cannot update (`jobQuarantineMalformed`): the
+ * complement of the claim filter's residual checks among the due documents, and the documents
+ * whose `dueAt` is no date. Both are served by the due index (queue, state, dueAt): the probe
+ * never reads the part of the backlog that is not due yet.
+ */
+export function malformedFilter(queue: string, now: Date): Filter<Doc> {
   return {
     queue,
     state: 'pending',
     $or: [
-      { 'status.modCount': { $not: { $type: 'number' } } },
-      // $type matches an array holding an element of the type: arrays are malformed too.
-      { 'status.modCount': { $type: 'array' } },
-      { status: { $not: { $type: 'object' } } },
-      { status: { $type: 'array' } },
-      { timeInfo: { $type: 'array' } },
-      { timeInfo: { $not: { $type: 'object' } } },
-      { dueAt: { $not: { $type: 'date' } } },
+      {
+        dueAt: { $lte: now },
+        $or: [
+          { 'status.modCount': { $not: { $type: 'number' } } },
+          // $type matches an array holding an element of the type: arrays are malformed too.
+          { 'status.modCount': { $type: 'array' } },
+          { status: { $not: { $type: 'object' } } },
+          { status: { $type: 'array' } },
+          { timeInfo: { $type: 'array' } },
+          { timeInfo: { $not: { $type: 'object' } } },
+        ],
+      },
+      ...undatedFilter(),
     ],
   };
 }
@@ -103,11 +133,12 @@ export function attemptsFilter(baseJobId: string): Filter<Doc> {
 /** The filters `jobList` and `jobPage` share: queue, states, type and creation time. */
 type Selection = Pick<
   JobListParams,
-  'queue' | 'states' | 'type' | 'createdAfter' | 'createdBefore'
+  'queue' | 'states' | 'type' | 'createdAfter' | 'createdBefore' | 'queues'
 >;
 
 function selectionFilter(params: Selection): Filter<Doc> {
   const filter: Filter<Doc> = {};
+  if (params.queues !== undefined) filter.queue = { $in: params.queues };
   if (params.queue !== undefined) filter.queue = params.queue;
   if (params.states !== undefined) filter.state = { $in: params.states };
   if (params.type !== undefined) filter['type.name'] = params.type;

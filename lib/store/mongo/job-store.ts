@@ -1,7 +1,7 @@
 /**
  * The jobs collection module, its store class: inserts, reads, heartbeats, guarded writes,
- * reclaims, aborts and quarantines. The module is five files: this one, job-claim.ts (the
- * claim), job-store-admin.ts (listing, counts, statistics, deletes and the change feed; the base
+ * reclaims, aborts and quarantines. The module is six files: this one, job-claim.ts (the
+ * claim), job-probe.ts (the one read per process for all its queues), job-store-admin.ts (listing, counts, statistics, deletes and the change feed; the base
  * class), job-filters.ts (the shared filter and update builders) and job-indexes.ts (the
  * indexes). Nothing else in drover reads or writes job documents in MongoDB. Writes after a
  * claim match on `_id`, owner and `modCount` (the fencing token) and increment `modCount`.
@@ -17,6 +17,8 @@ import {
   type JobClaimParams,
   type JobHeartbeatParams,
   type JobHeartbeatResult,
+  type JobProbeParams,
+  type JobProbeResult,
   type JobProgressParams,
   type JobQuarantineParams,
   type JobStore,
@@ -37,7 +39,9 @@ import {
   updateFields,
 } from './job-filters';
 import { JOB_INDEXES } from './job-indexes';
+import { probeJobs } from './job-probe';
 import { MongoJobStoreAdmin } from './job-store-admin';
+import { ServerClock } from './server-clock';
 
 type Doc = JobDocument;
 
@@ -49,10 +53,13 @@ export class MongoJobStore extends MongoJobStoreAdmin implements JobStore {
   private readonly insertEvents = new EventEmitter();
   private insertStream?: ChangeStream<Doc, ChangeStreamInsertDocument<Doc>>;
   private insertStreamUnsupported = false;
+  /** The server's clock (lib/store/mongo/server-clock.ts). */
+  readonly clock: ServerClock;
 
   constructor(db: Db, collectionName = 'drover_jobs') {
     super(db.collection<Doc>(collectionName));
     this.insertEvents.setMaxListeners(0);
+    this.clock = new ServerClock(db);
   }
 
   /** The claim filter; its shape is checked against CLAIM_INDEX by a test. */
@@ -66,6 +73,11 @@ export class MongoJobStore extends MongoJobStoreAdmin implements JobStore {
       await this.jobs.createIndexes(JOB_INDEXES);
     } catch (err) {
       throw storeError('creating job indexes', err);
+    }
+    try {
+      await this.clock.ready();
+    } catch (err) {
+      throw storeError("reading the server's clock", err);
     }
   }
 
@@ -106,10 +118,15 @@ export class MongoJobStore extends MongoJobStoreAdmin implements JobStore {
     return claimJobs(this.jobs, params);
   }
 
+  async jobProbe(params: JobProbeParams): Promise<JobProbeResult> {
+    return probeJobs(this.jobs, params);
+  }
+
   async jobHeartbeat(params: JobHeartbeatParams): Promise<JobHeartbeatResult> {
     if (params.jobs.length === 0) return { lost: [], abortRequested: [] };
     const held = { $or: params.jobs.map(tokenFilter) };
-    const refresh = { $set: { 'status.lockExpiresAt': params.lockExpiresAt } };
+    // $max: of two heartbeats arriving out of order, the later expiry wins.
+    const refresh = { $max: { 'status.lockExpiresAt': params.lockExpiresAt } };
     const res = await this.jobs.updateMany(
       { ...held, state: 'running', 'status.abortRequested': false },
       refresh,
@@ -273,7 +290,7 @@ export class MongoJobStore extends MongoJobStoreAdmin implements JobStore {
   }
 
   async jobQuarantineMalformed(params: { queue: string; now: Date }): Promise<string[]> {
-    const filter = malformedFilter(params.queue);
+    const filter = malformedFilter(params.queue, params.now);
     const ids = (
       await this.jobs.find(filter, { projection: { _id: 1 }, limit: 1000 }).toArray()
     ).map((d) => d._id);
