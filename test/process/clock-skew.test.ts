@@ -159,68 +159,71 @@ describe('clock skew: workers whose clocks are a minute off (libfaketime)', func
     const ids = [...long, ...scoped, ...delayedHere].map((j) => j.id).concat([...asked.keys()]);
     const ended = (id: string) =>
       workers.some((w) => w.seen.some((s) => s.msg.kind === 'end' && s.msg.jobId === id));
-    await eventually('every job ran to its end', () => ids.every(ended), 60_000);
-    // Three ticks at least have fired, and a presence write of every worker has happened.
+    // Bounded, and not fatal here: what did not run in time is reported with the rest below.
     await eventually(
-      'three schedule ticks ran',
-      () => ticks().filter((t) => t.kind === 'end').length >= 3,
+      'every job ran to its end and three schedule ticks ran',
+      () => ids.every(ended) && ticks().filter((t) => t.kind === 'end').length >= 3,
       30_000,
-    );
+    ).catch(() => undefined);
 
     const starts = workers.flatMap((w) =>
       w.seen.flatMap((s) => (s.msg.kind === 'start' ? [{ jobId: s.msg.jobId, at: s.at }] : [])),
     );
-    // 0 double starts: every job started once.
     const counts = new Map<string, number>();
     for (const s of starts) counts.set(s.jobId, (counts.get(s.jobId) ?? 0) + 1);
-    const twice = [...counts].filter(([, n]) => n > 1);
-    assert.deepEqual(twice, [], 'jobs started more than once (a live lock taken over)');
-    const lost = await Promise.all(ids.map(async (id) => (await queue.getDocument(id))?.state));
-    assert.ok(
-      lost.every((s) => s === 'completed'),
-      `every job completed: ${lost.join(', ')}`,
+    // Double starts: a job started more than once (a live lock taken over).
+    const doubleStarts = [...counts].filter(([, n]) => n > 1).map(([id, n]) => `${id} x${n}`);
+    // Early delayed jobs, delayed here or by a skewed worker (a delay on its own clock).
+    const earlyDelayed: string[] = [];
+    const firstStart = (id: string) => starts.find((x) => x.jobId === id)?.at;
+    for (const j of delayedHere) {
+      const at = firstStart(j.id);
+      if (at !== undefined && at < putAt + DELAY_MS)
+        earlyDelayed.push(`${j.id} ${putAt + DELAY_MS - at} ms`);
+    }
+    for (const [jobId, askedAt] of asked) {
+      const at = firstStart(jobId);
+      if (at !== undefined && at < askedAt + DELAY_MS) {
+        earlyDelayed.push(`${jobId} ${askedAt + DELAY_MS - at} ms`);
+      }
+    }
+    // Early ticks: the job of tick T started before T, or a tick before the schedule existed.
+    const earlyTicks = ticks()
+      .filter((t) => t.kind === 'start' && (t.at < t.tick || t.tick < since - 1_000))
+      .map((t) => `tick ${t.tick} ${t.tick - t.at} ms`);
+    // Scope overlaps: runs of the scoped jobs (start and end as they arrived here) that overlap.
+    const runs = workers
+      .flatMap((w) => w.seen)
+      .filter((s) => s.msg.kind !== 'ready' && s.msg.jobId.startsWith('scoped-'))
+      .sort((a, b) => a.at - b.at);
+    const overlaps: string[] = [];
+    let inside = 0;
+    for (const r of runs) {
+      if (r.msg.kind === 'start' && inside++ > 0) overlaps.push(r.msg.jobId);
+      if (r.msg.kind === 'end') inside -= 1;
+    }
+    // Presence: every worker is listed as live (a record written on a clock a minute behind
+    // would expire at once; one a minute ahead would outlive its process).
+    const listed = new Set((await group.workers()).map((w) => w.pid));
+    const unlisted = workers.filter((w) => !listed.has(w.pid)).map((w) => w.pid);
+    const unfinished = ids.filter((id) => !ended(id));
+    console.log(
+      `      double starts ${doubleStarts.length}, early delayed jobs ${earlyDelayed.length}, ` +
+        `early ticks ${earlyTicks.length}, scope overlaps ${overlaps.length}, ` +
+        `workers missing from workers() ${unlisted.length}, jobs not run in time ${unfinished.length}`,
     );
 
-    // 0 early delayed jobs.
-    for (const s of starts.filter((x) => x.jobId.startsWith('delayed-here-'))) {
-      assert.ok(s.at >= putAt + DELAY_MS, `${s.jobId} started ${putAt + DELAY_MS - s.at} ms early`);
-    }
-    for (const [jobId, at] of asked) {
-      const s = starts.find((x) => x.jobId === jobId);
-      assert.ok(
-        s && s.at >= at + DELAY_MS,
-        `${jobId} started ${at + DELAY_MS - (s?.at ?? 0)} ms early`,
-      );
-    }
-
-    // 0 early ticks: the job of tick T starts at T or later.
-    const tickStarts = ticks().filter((t) => t.kind === 'start');
-    for (const t of tickStarts) {
-      assert.ok(t.at >= t.tick, `tick ${t.tick} started ${t.tick - t.at} ms early`);
-      assert.ok(t.tick >= since - 1_000, `tick ${t.tick} is older than the schedule`);
-    }
-
-    // 0 scope overlaps: the runs of the scoped jobs, by arrival of start and end, never overlap.
-    const runs = scoped.map((j) => {
-      const start = starts.find((s) => s.jobId === j.id)?.at ?? NaN;
-      const end = workers
-        .flatMap((w) => w.seen)
-        .find((s) => s.msg.kind === 'end' && s.msg.jobId === j.id)?.at;
-      return { id: j.id, start, end: end ?? NaN };
-    });
-    runs.sort((a, b) => a.start - b.start);
-    for (let i = 1; i < runs.length; i++) {
-      assert.ok(
-        runs[i].start >= runs[i - 1].end,
-        `${runs[i].id} started while ${runs[i - 1].id} ran (same scope)`,
-      );
-    }
-
-    // Presence: every worker is listed as live (a record of a clock a minute behind would
-    // expire at once; one a minute ahead would outlive its process).
-    const live = await group.workers();
-    const pids = new Set(live.map((w) => w.pid));
-    for (const w of workers) assert.ok(pids.has(w.pid), `worker ${w.pid} listed by workers()`);
+    assert.deepEqual(doubleStarts, [], 'jobs started more than once (a live lock taken over)');
+    assert.deepEqual(earlyDelayed, [], 'delayed jobs started early');
+    assert.deepEqual(earlyTicks, [], 'schedule ticks fired early');
+    assert.deepEqual(overlaps, [], 'jobs sharing a scope ran at the same time');
+    assert.deepEqual(unlisted, [], 'live workers missing from workers()');
+    assert.deepEqual(unfinished, [], 'jobs that did not run in time');
+    const states = await Promise.all(ids.map(async (id) => (await queue.getDocument(id))?.state));
+    assert.ok(
+      states.every((st) => st === 'completed'),
+      `every job completed: ${states.join(', ')}`,
+    );
   });
 
   /** Every start and end of a schedule tick's job, with the tick's time (from its job ID). */
