@@ -10,6 +10,7 @@ import type { BSONTypeAlias, Document, Filter, UpdateFilter } from 'mongodb';
 import { ErrorCode } from '../../errors';
 import type { JobListParams, JobPageParams, JobUpdate, LockToken } from '../job-store';
 import type { JobDocument } from '../../types';
+import { DATED } from './job-indexes';
 
 type Doc = JobDocument;
 
@@ -95,7 +96,7 @@ export function malformedFilter(queue: string, now: Date): Filter<Doc> {
     state: 'pending',
     $or: [
       {
-        dueAt: { $lte: now },
+        dueAt: { ...DATED, $lte: now },
         $or: [
           { 'status.modCount': { $not: { $type: 'number' } } },
           // $type matches an array holding an element of the type: arrays are malformed too.
@@ -156,7 +157,8 @@ export function listFilter(params: JobListParams): Filter<Doc> {
   const filter = selectionFilter(params);
   if (params.baseJobId !== undefined) Object.assign(filter, attemptsFilter(params.baseJobId));
   if (params.edge !== undefined) filter['dependency.edges'] = params.edge;
-  if (params.dueBefore !== undefined) filter.dueAt = { $lte: params.dueBefore };
+  // Dated: the due index serves it (a range on dates only matches dates anyway).
+  if (params.dueBefore !== undefined) filter.dueAt = { ...DATED, $lte: params.dueBefore };
   if (params.idContains !== undefined) filter._id = { $regex: escapeRegex(params.idContains) };
   if (params.afterId !== undefined) filter._id = { ...(filter._id as object), $gt: params.afterId };
   return filter;

@@ -11,6 +11,7 @@ import type { Collection, Filter } from 'mongodb';
 import { isSuspect, type JobProbeParams, type JobProbeResult } from '../job-store';
 import type { JobDocument } from '../../types';
 import { undatedFilter } from './job-filters';
+import { DATED } from './job-indexes';
 
 type Doc = JobDocument;
 
@@ -24,7 +25,7 @@ export function probeFilter(params: JobProbeParams): Filter<Doc> | null {
     for (const undated of undatedFilter()) branches.push({ queue, state: 'pending', ...undated });
   }
   if (dueIn.length > 0) {
-    branches.push({ queue: { $in: dueIn }, state: 'pending', dueAt: { $lte: now } });
+    branches.push({ queue: { $in: dueIn }, state: 'pending', dueAt: { ...DATED, $lte: now } });
   }
   return branches.length === 0 ? null : { $or: branches };
 }
