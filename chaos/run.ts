@@ -133,7 +133,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const client = await MongoClient.connect(o.uri);
   const group = await QueueGroup.connect({ client, db, logger: pino({ level: 'silent' }) });
   const config: ChaosWorkerConfig = {
-    uri: proxy.uri(),
+    uri: proxy.uri(o.uri),
     auditUri: o.uri,
     db,
     queue: QUEUE,

@@ -67,7 +67,7 @@ describe('chaos: a runner pool under a lost connection (MongoDB through a proxy)
     options: QueueOptions = {},
   ): Promise<{ a: QueueGroup; b: QueueGroup }> {
     const prefix = `c${++n}`;
-    const viaProxy = await MongoClient.connect(proxy.uri(), { serverSelectionTimeoutMS });
+    const viaProxy = await MongoClient.connect(proxy.uri(testUri()), { serverSelectionTimeoutMS });
     clients.push(viaProxy);
     const storesB = mongoStores(direct.db(dbName), { prefix });
     await initStores(storesB);

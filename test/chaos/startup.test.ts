@@ -57,7 +57,7 @@ describe('chaos: the server is down when a worker starts', function () {
     try {
       const retries: number[] = [];
       const group = await QueueGroup.connect({
-        uri: proxy.uri(),
+        uri: proxy.uri(testUri()),
         db,
         logger: testLogger,
         clientOptions: { serverSelectionTimeoutMS: 300 },
