@@ -25,8 +25,11 @@ export const POLL_MIN_MS_DEFAULT = 5;
 export const POLL_MAX_MS_DEFAULT = 1_000;
 export const POLL_MAX_MS_BOUND = 60_000;
 export const DRAIN_TIMEOUT_MS_DEFAULT = 10_000;
-/** One upkeep pass (one extension, for all of a process's queues) every 2 s. */
-export const RECLAIM_EVERY_MS_DEFAULT = 2_000;
+/**
+ * One upkeep pass (one extension, for all of a process's queues) every 2.5 s: with the idle polls
+ * and the presence record, an idle process sends under 2 commands per second.
+ */
+export const RECLAIM_EVERY_MS_DEFAULT = 2_500;
 
 /** Options of one queue and its runner pool. All optional. */
 export interface QueueOptions {

@@ -11,10 +11,11 @@
  * the old one when the new round trip was slower than the old reading's error plus drift.
  *
  * MongoDB returns `localTime` as a Date, DocumentDB as an Int64 of milliseconds (a number, a
- * `Long` or a bigint depending on the driver's options). A server that returns none (some
- * stand-ins) leaves the process on its own clock: `source` says which clock is in use.
+ * `Long` or a bigint depending on the driver's options). mongo-java-server knows no `hello` but
+ * answers the legacy `isMaster` with a Date. A server that returns none leaves the process on its
+ * own clock: `source` says which clock is in use.
  */
-import type { Db } from 'mongodb';
+import { MongoServerError, type Db } from 'mongodb';
 import type { Clock } from '../../timers/clock';
 
 /** How often the server's time is read again. */
@@ -25,6 +26,8 @@ const FIRST_SAMPLES = 3;
 const RETRY_AFTER_MS = 5_000;
 /** Assumed worst drift of the monotonic clock against the server's (100 ppm). */
 const DRIFT = 1e-4;
+/** The server's answer to a command it does not know. */
+const COMMAND_NOT_FOUND = 59;
 
 /** Milliseconds since the epoch from `hello.localTime`, whatever its type; undefined if absent. */
 export function localTimeMs(value: unknown): number | undefined {
@@ -48,6 +51,8 @@ export class ServerClock implements Clock {
   private reading?: Reading;
   private nextSyncAt = -Infinity;
   private syncing?: Promise<void>;
+  /** The command that reads the server's time: `hello`, or `isMaster` where it is unknown. */
+  private command: 'hello' | 'isMaster' = 'hello';
   /** 'server' once a reading with `localTime` was taken; 'local' when the server gives none. */
   source: 'unset' | 'server' | 'local' = 'unset';
 
@@ -86,7 +91,7 @@ export class ServerClock implements Clock {
     let best: Reading | undefined;
     for (let i = 0; i < samples; i++) {
       const t0 = performance.now();
-      const reply = await this.db.command({ hello: 1 });
+      const reply = await this.ask();
       const t1 = performance.now();
       const serverMs = localTimeMs(reply.localTime);
       if (serverMs === undefined) {
@@ -106,5 +111,17 @@ export class ServerClock implements Clock {
     }
     if (best && (!this.reading || best.errorMs <= this.errorMs)) this.reading = best;
     this.nextSyncAt = performance.now() + this.syncEveryMs;
+  }
+
+  /** One `hello` (or `isMaster`, for good once a server does not know `hello`). */
+  private async ask(): Promise<{ localTime?: unknown }> {
+    try {
+      return await this.db.command({ [this.command]: 1 });
+    } catch (err) {
+      if (this.command === 'isMaster' || !(err instanceof MongoServerError)) throw err;
+      if (err.code !== COMMAND_NOT_FOUND) throw err;
+      this.command = 'isMaster';
+      return this.db.command({ isMaster: 1 });
+    }
   }
 }
