@@ -15,7 +15,6 @@
  */
 import { JobAbortedError, LockLostError, toError } from '../errors';
 import type { HeldAttempt, PoolContext } from './attempt';
-import { BackgroundPasses } from '../timers/background-passes';
 
 /** What the keeper reads and updates of a run. */
 export type HeldLock = Pick<HeldAttempt, 'token' | 'controller' | 'finishing' | 'lockExpiresAt'>;
@@ -25,8 +24,11 @@ const HEARTBEATS_IN_FLIGHT_MAX = 4;
 
 /** Keeps the locks of the runs in `held` (the pool's running attempts, by job ID). */
 export class LockKeeper {
-  private readonly passes: BackgroundPasses;
+  /** Between `start` and `stop`. */
+  private active = false;
+  /** The heartbeat and fence timers: running only while the pool holds runs (idle costs nothing). */
   private beatTimer?: NodeJS.Timeout;
+  private fenceTimer?: NodeJS.Timeout;
   private readonly inFlight = new Set<Promise<void>>();
   /**
    * Round trip of recent heartbeats (rises at once, falls slowly), in ms; until one came back,
@@ -42,7 +44,6 @@ export class LockKeeper {
     private readonly pool: Pick<PoolContext, 'store' | 'owner' | 'opts' | 'emit' | 'log'>,
     private readonly held: ReadonlyMap<string, HeldLock>,
   ) {
-    this.passes = new BackgroundPasses(pool.log, 'lock keeper');
     this.roundTripMs = pool.opts.lockTimeoutMs;
   }
 
@@ -67,20 +68,34 @@ export class LockKeeper {
     return lockExpiresAt - this.pool.opts.now().getTime() < this.fenceMarginMs;
   }
 
-  /** Starts the heartbeat and the fence timers. */
+  /** Lets the keeper run: its timers start with the first run (see `started`). */
   start(): void {
-    this.beatTimer = setInterval(() => this.beat(), this.pool.opts.heartbeatMs);
-    // Checked more often than heartbeats are sent, so a run is stopped close to (and before)
-    // its lock's expiry rather than up to a whole heartbeat early.
-    this.passes.every('fence', this.fenceEveryMs, async () => this.fence());
+    this.active = true;
   }
 
   /** Stops both timers at once; resolves once the heartbeats under way have returned. */
   async stop(): Promise<void> {
-    clearInterval(this.beatTimer);
+    this.active = false;
+    this.pause();
     clearImmediate(this.beatSoon);
-    this.beatTimer = this.beatSoon = undefined;
-    await Promise.all([this.passes.stop(), Promise.allSettled([...this.inFlight])]);
+    this.beatSoon = undefined;
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** Starts the timers if they are not running. */
+  private resume(): void {
+    if (!this.active || this.beatTimer) return;
+    this.beatTimer = setInterval(() => this.beat(), this.pool.opts.heartbeatMs);
+    // Checked more often than heartbeats are sent, so a run is stopped close to (and before)
+    // its lock's expiry rather than up to a whole heartbeat early.
+    this.fenceTimer = setInterval(() => this.fence(), this.fenceEveryMs);
+  }
+
+  /** Stops the timers (nothing held, or stopping). */
+  private pause(): void {
+    clearInterval(this.beatTimer);
+    clearInterval(this.fenceTimer);
+    this.beatTimer = this.fenceTimer = undefined;
   }
 
   /**
@@ -88,6 +103,7 @@ export class LockKeeper {
    * back before the fence would stop it, one is sent now.
    */
   started(run: HeldLock): void {
+    this.resume();
     const { heartbeatMs } = this.pool.opts;
     const left = run.lockExpiresAt - this.fenceMarginMs - this.pool.opts.now().getTime();
     this.pool.log.debug({ jobId: run.token.id, left }, 'run started');
@@ -101,6 +117,7 @@ export class LockKeeper {
 
   /** Sends a heartbeat unless too many are under way already (the link is down). */
   private beat(): void {
+    if (this.held.size === 0) return this.pause();
     if (this.beatTimer === undefined || this.inFlight.size >= HEARTBEATS_IN_FLIGHT_MAX) return;
     const sent = this.heartbeat().finally(() => this.inFlight.delete(sent));
     this.inFlight.add(sent);

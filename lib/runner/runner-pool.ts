@@ -11,16 +11,9 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import {
-  ErrorCode,
-  JobAbortedError,
-  LockLostError,
-  ShutdownError,
-  errorCodeOf,
-  toError,
-} from '../errors';
+import { JobAbortedError, LockLostError, ShutdownError, toError } from '../errors';
 import type { QueueEventMap, TypedEmitter } from '../events';
-import type { ClaimGrant, QueueExtension } from '../extension';
+import type { QueueExtension } from '../extension';
 import type { BaseJob } from '../job/base-job';
 import type { ResolvedPoolOptions } from './pool-options';
 import { AttemptExecutor } from './attempt-executor';
@@ -28,9 +21,11 @@ import type { EmitEvent, HeldAttempt, PoolContext } from './attempt';
 import { LockKeeper } from './lock-keeper';
 import { OutcomeRecorder } from './outcome-recorder';
 import { ProcessPoller, type PolledPool } from './process-poller';
+import { Claimer } from './claimer';
+import { quarantineDocument, quarantineMalformed, reclaimStale } from './queue-upkeep';
 import { RetryHandler } from '../retry/retry-handler';
 import { backoffMs, Wakeable } from '../timers/sleep';
-import { storeRecords, type JobStore } from '../store/job-store';
+import type { JobStore } from '../store/job-store';
 import type { JobDocument } from '../types';
 
 /** A unique owner name: host, process and a random part, so restarts never reuse one. */
@@ -66,6 +61,7 @@ export class RunnerPool {
   private readonly locks: LockKeeper;
   private readonly executor: AttemptExecutor;
   private readonly recorder: OutcomeRecorder;
+  private readonly claimer: Claimer;
   private readonly poller: ProcessPoller;
   /** What the poller sees of this pool. */
   private readonly polled: PolledPool;
@@ -77,8 +73,6 @@ export class RunnerPool {
   private idle = true;
   /** The poller chose this pool to claim a suspect, alone in the process. */
   private suspectWanted = false;
-  /** The run of a suspect claimed alone: nothing else starts in the process until it ends. */
-  private suspectRun?: HeldAttempt;
   private claimFailures = 0;
   /** 'idle' was emitted for the current idle period. */
   private idleAnnounced = false;
@@ -106,6 +100,7 @@ export class RunnerPool {
     this.executor = new AttemptExecutor(this.pool);
     const retry = hooks.retry ?? new RetryHandler(store, {}, opts.logger);
     this.recorder = new OutcomeRecorder(this.pool, retry);
+    this.claimer = new Claimer(this.pool, this.wakeable);
     this.poller = hooks.poller ?? new ProcessPoller(store, this.log);
     this.polled = {
       queue,
@@ -118,8 +113,8 @@ export class RunnerPool {
         this.wakeable.wake();
       },
       nothingDue: () => this.announceIdle(),
-      reclaim: () => this.reclaim(),
-      quarantineMalformed: () => this.quarantineMalformed(),
+      reclaim: () => reclaimStale(this.pool),
+      quarantineMalformed: () => quarantineMalformed(this.pool),
       upkeepFailed: (err, extension) => {
         this.emit('error', err);
         this.log.warn({ err, extension }, 'maintenance failed');
@@ -234,9 +229,10 @@ export class RunnerPool {
         if (!suspect) await this.wakeable.sleep(this.opts.pollMaxMs);
         continue;
       }
-      let docs: JobDocument[] | null = [];
+      // Null: a rate limit held the claim back (counted as a claim: the work is there).
+      let docs: JobDocument[] | null = null;
       try {
-        docs = await this.claimRound(suspect ? 1 : free, suspect);
+        docs = await this.claimer.claim(suspect ? 1 : free, suspect);
         this.claimFailures = 0;
       } catch (err) {
         this.emit('error', toError(err));
@@ -248,7 +244,6 @@ export class RunnerPool {
       } finally {
         const claimed = docs?.length ?? 0;
         if (suspect) this.poller.endSuspectClaim(claimed > 0);
-        // A rate limit that held the claim back counts as a claim: work is there.
         else this.poller.endClaim(this.polled, docs === null ? 1 : claimed);
       }
       // Held back by a rate limit: the work is there, claim again (after the limit's wait).
@@ -273,100 +268,20 @@ export class RunnerPool {
     this.emit('idle', { queue: this.queue });
   }
 
-  /**
-   * One claim round trip (after the rate limits' grants): up to `want` attempts, suspects only
-   * when `suspect`, none otherwise; null when a rate limit granted nothing (after waiting for
-   * it). Throws when the store does.
-   */
-  private async claimRound(want: number, suspect: boolean): Promise<JobDocument[] | null> {
-    await this.store.clock.ready();
-    const now = this.opts.now();
-    let docs: JobDocument[] = [];
-    let grants: ClaimGrant[] = [];
-    try {
-      grants = await this.claimGrants(want, now);
-      const limit = Math.min(want, ...grants.map((g) => g.granted));
-      if (limit === 0) {
-        // What others granted goes back before the sleep, not after it.
-        const refused = grants;
-        grants = [];
-        await this.giveBack(refused, 0);
-        await this.sleepUntilGranted(refused, now);
-        return null;
-      }
-      docs = await this.store.jobClaim({
-        queue: this.queue,
-        owner: this.owner,
-        now,
-        lockTimeoutMs: this.opts.lockTimeoutMs,
-        limit,
-        excludeTypes: this.excludedTypes(),
-        suspects: suspect ? 'only' : 'skip',
-      });
-      return docs;
-    } finally {
-      await this.giveBack(grants, docs.length);
-    }
-  }
-
   /** A suspect claimed alone runs alone: the poller reopens claims when its run is over. */
   private runSuspect(entry: HeldAttempt | undefined): void {
-    if (!entry) {
-      this.poller.suspectDone();
-      return;
-    }
-    this.suspectRun = entry;
-    void entry.done.finally(() => {
-      if (this.suspectRun === entry) this.suspectRun = undefined;
-      this.poller.suspectDone();
-    });
-  }
-
-  /**
-   * Asks the extensions that limit claims (rate limits) in turn, each for what the previous one
-   * granted; stops at a grant of 0.
-   */
-  private async claimGrants(want: number, now: Date): Promise<ClaimGrant[]> {
-    const grants: ClaimGrant[] = [];
-    for (const ext of this.extensions) {
-      if (!ext.claimGrant) continue;
-      const grant = await ext.claimGrant(this.queue, want, now);
-      grants.push(grant);
-      want = Math.min(want, grant.granted);
-      if (want === 0) break;
-    }
-    return grants;
-  }
-
-  /** Gives every grant back what the claim did not use; a failure only wastes the claims. */
-  private async giveBack(grants: ClaimGrant[], claimed: number): Promise<void> {
-    for (const g of grants) {
-      if (g.granted <= claimed || !g.giveBack) continue;
-      await g.giveBack(g.granted - claimed).catch((err: unknown) => {
-        this.log.warn({ err }, 'giving back unused claims failed');
-      });
-    }
-  }
-
-  /** Nothing granted: sleeps until the earliest time a grant may come (woken by close). */
-  private async sleepUntilGranted(grants: ClaimGrant[], now: Date): Promise<void> {
-    const at = Math.min(...grants.map((g) => g.retryAt?.getTime() ?? Infinity));
-    const ms = Number.isFinite(at) ? at - now.getTime() : this.opts.pollMaxMs;
-    // A little jitter, so that processes waiting on one window do not all ask at its first ms.
-    await this.wakeable.sleep(Math.max(1, ms) + Math.floor(Math.random() * this.opts.pollMinMs));
+    if (!entry) this.poller.suspectDone();
+    else void entry.done.finally(() => this.poller.suspectDone());
   }
 
   /** False while an extension (a fuse, a waiting hook) holds claims back. */
   claimAllowed(): boolean {
-    return this.extensions.every((e) => e.claimAllowed?.(this.queue) ?? true);
+    return this.claimer.claimAllowed();
   }
 
   /** Job types not to claim now: the queue's own plus the extensions' (fuses). */
   excludedTypes(): string[] {
-    const extra = this.extensions.flatMap((e) => e.excludedTypes?.(this.queue) ?? []);
-    return extra.length === 0
-      ? this.opts.excludeTypes
-      : [...new Set([...this.opts.excludeTypes, ...extra])];
+    return this.claimer.excludedTypes();
   }
 
   /**
@@ -391,7 +306,7 @@ export class RunnerPool {
     try {
       job = this.opts.registry.fromDocument(doc);
     } catch (err) {
-      void this.quarantine(doc, err);
+      void quarantineDocument(this.pool, doc, err);
       return undefined;
     }
     const entry: HeldAttempt = {
@@ -436,61 +351,6 @@ export class RunnerPool {
       if (outcome) recorded = await this.recorder.record(entry, outcome);
     } finally {
       if (!recorded) await this.recorder.outcomeDropped(entry);
-    }
-  }
-
-  private async quarantine(doc: JobDocument, err: unknown): Promise<void> {
-    const code = errorCodeOf(err);
-    const reason = toError(err).message;
-    this.log.error({ jobId: doc._id, code, reason }, 'job quarantined');
-    const ok = await this.store
-      .jobQuarantine({
-        id: doc._id,
-        modCount: doc.status.modCount,
-        code,
-        reason,
-        now: this.opts.now(),
-      })
-      .catch(() => false);
-    if (ok) this.emit('quarantined', { queue: this.queue, jobId: doc._id, code, reason });
-  }
-
-  /** Quarantines the queue's pending documents no claim takes (the poller asks). */
-  private async quarantineMalformed(): Promise<void> {
-    try {
-      const bad = await this.store.jobQuarantineMalformed({
-        queue: this.queue,
-        now: this.opts.now(),
-      });
-      for (const jobId of bad) {
-        const reason = storeRecords.malformedReason;
-        this.log.error({ jobId, reason }, 'malformed document quarantined');
-        this.emit('quarantined', {
-          queue: this.queue,
-          jobId,
-          code: ErrorCode.MalformedJob,
-          reason,
-        });
-      }
-    } catch (err) {
-      this.emit('error', toError(err));
-    }
-  }
-
-  /**
-   * Puts attempts whose lock went stale (their worker died) back for any worker (the poller
-   * found some). They come back as suspects: see `JobClaimParams.suspects`.
-   */
-  private async reclaim(): Promise<void> {
-    try {
-      const n = await this.store.jobReclaimStale({
-        queue: this.queue,
-        now: this.opts.now(),
-        maxLockLosses: this.opts.maxLockLosses,
-      });
-      if (n > 0) this.log.info({ reclaimed: n }, 'stale locks reclaimed');
-    } catch (err) {
-      this.emit('error', toError(err));
     }
   }
 }

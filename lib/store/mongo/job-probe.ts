@@ -15,19 +15,24 @@ import { DATED } from './job-indexes';
 
 type Doc = JobDocument;
 
-/** The probe's filter: stale locks and undated documents first, then the due documents. */
+/**
+ * The probe's filter: stale locks and undated documents first, then the due documents. The
+ * queue list goes once outside the branches (servers carry it into each as an index bound), the
+ * idle ones once more in the due branch.
+ */
 export function probeFilter(params: JobProbeParams): Filter<Doc> | null {
   const { dueIn, staleIn, now } = params;
   const branches: Filter<Doc>[] = [];
   if (staleIn.length > 0) {
-    const queue = { $in: staleIn };
-    branches.push({ queue, state: 'running', 'status.lockExpiresAt': { $lt: now } });
-    for (const undated of undatedFilter()) branches.push({ queue, state: 'pending', ...undated });
+    branches.push({ state: 'running', 'status.lockExpiresAt': { $lt: now } });
+    for (const undated of undatedFilter()) branches.push({ state: 'pending', ...undated });
   }
   if (dueIn.length > 0) {
     branches.push({ queue: { $in: dueIn }, state: 'pending', dueAt: { ...DATED, $lte: now } });
   }
-  return branches.length === 0 ? null : { $or: branches };
+  if (branches.length === 0) return null;
+  const all = staleIn.length > 0 ? [...new Set([...staleIn, ...dueIn])] : dueIn;
+  return { queue: { $in: all }, $or: branches };
 }
 
 /** The fields the answer needs. */
