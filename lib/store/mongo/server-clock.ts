@@ -7,8 +7,13 @@
  * is stepped by NTP between two readings, still reads the server's time.
  *
  * The first reading takes the best of a few round trips; after that `now()` asks for a new one in
- * the background every `syncEveryMs` (one `hello`, a cheap command answered from memory) and keeps
- * the old one when the new round trip was slower than the old reading's error plus drift.
+ * the background, soon at first (1 s, then 4 s, 16 s: the first round trips of a process are often
+ * its slowest) and then every `syncEveryMs` (one `hello`, a cheap command answered from memory),
+ * and keeps the old one when the new round trip was slower than the old reading's error plus
+ * drift.
+ *
+ * A process clock that agrees with the reading within its error is used as it is: the server's
+ * time is only imposed where the process's own is measurably off.
  *
  * MongoDB returns `localTime` as a Date, DocumentDB as an Int64 of milliseconds (a number, a
  * `Long` or a bigint depending on the driver's options). mongo-java-server knows no `hello` but
@@ -22,6 +27,8 @@ import type { Clock } from '../../timers/clock';
 export const CLOCK_SYNC_EVERY_MS_DEFAULT = 60_000;
 /** Round trips of the first reading (the fastest one counts). */
 const FIRST_SAMPLES = 3;
+/** The first refresh comes this soon; each next one 4 times later, up to `syncEveryMs`. */
+const FIRST_REFRESH_MS = 1_000;
 /** After a failed refresh, the next attempt waits this long. */
 const RETRY_AFTER_MS = 5_000;
 /** Assumed worst drift of the monotonic clock against the server's (100 ppm). */
@@ -50,6 +57,8 @@ interface Reading {
 export class ServerClock implements Clock {
   private reading?: Reading;
   private nextSyncAt = -Infinity;
+  /** Wait before the next refresh (grows to `syncEveryMs`). */
+  private refreshMs = FIRST_REFRESH_MS;
   private syncing?: Promise<void>;
   /** The command that reads the server's time: `hello`, or `isMaster` where it is unknown. */
   private command: 'hello' | 'isMaster' = 'hello';
@@ -65,8 +74,14 @@ export class ServerClock implements Clock {
   readonly now = (): Date => {
     const p = performance.now();
     if (p >= this.nextSyncAt && this.reading) void this.sync(1).catch(() => undefined);
-    if (!this.reading) return new Date();
-    return new Date(Math.round(this.reading.serverMs + (p - this.reading.atPerf)));
+    const local = Date.now();
+    const r = this.reading;
+    if (!r) return new Date(local);
+    const server = r.serverMs + (p - r.atPerf);
+    // A process clock that agrees with the server's within what can be measured is used as it
+    // is: no noise added to a clock that is right (processes on one machine read one clock).
+    if (Math.abs(server - local) <= r.errorMs + (p - r.atPerf) * DRIFT) return new Date(local);
+    return new Date(Math.round(server));
   };
 
   ready(): Promise<void> {
@@ -110,7 +125,8 @@ export class ServerClock implements Clock {
       if (!best || reading.errorMs < best.errorMs) best = reading;
     }
     if (best && (!this.reading || best.errorMs <= this.errorMs)) this.reading = best;
-    this.nextSyncAt = performance.now() + this.syncEveryMs;
+    this.nextSyncAt = performance.now() + Math.min(this.refreshMs, this.syncEveryMs);
+    this.refreshMs *= 4;
   }
 
   /** One `hello` (or `isMaster`, for good once a server does not know `hello`). */
