@@ -124,6 +124,7 @@ export class Queue extends TypedEmitter<QueueEventMap> {
     }
     for (const job of jobs) job.queue = this.name;
     this.pool.wake();
+    for (const doc of docs) if (doc.dueAt > now) this.pool.wakeAt(doc.dueAt);
   }
 
   /**

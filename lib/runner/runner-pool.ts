@@ -76,6 +76,8 @@ export class RunnerPool {
   private claimFailures = 0;
   /** 'idle' was emitted for the current idle period. */
   private idleAnnounced = false;
+  /** The earliest due time of a job put here that was not due yet (see `wakeAt`). */
+  private nextDueAt?: Date;
   private unwatch?: () => void;
 
   constructor(
@@ -151,6 +153,14 @@ export class RunnerPool {
     this.wakeable.wake();
   }
 
+  /**
+   * Ends an idle wait at `at` too (a job put in this process is due then), so that it starts on
+   * time rather than at the next probe of the process poller.
+   */
+  wakeAt(at: Date): void {
+    if (this.nextDueAt === undefined || at < this.nextDueAt) this.nextDueAt = at;
+  }
+
   isRunning(id: string): boolean {
     return this.running.has(id);
   }
@@ -217,7 +227,7 @@ export class RunnerPool {
       if (this.idle && !this.suspectWanted) {
         // No polling of our own: the process poller (or a put, or close) wakes us.
         this.poller.setIdle(this.polled, true);
-        await this.wakeable.sleep(IDLE_SLEEP_MS);
+        await this.wakeable.sleep(this.idleSleepMs());
         this.poller.setIdle(this.polled, false);
         this.idle = false;
         continue;
@@ -259,6 +269,14 @@ export class RunnerPool {
         if (suspect) this.runSuspect(entry);
       }
     }
+  }
+
+  /** How long an idle wait may last: until woken, or until a job put here is due. */
+  private idleSleepMs(): number {
+    if (this.nextDueAt === undefined) return IDLE_SLEEP_MS;
+    const ms = this.nextDueAt.getTime() - this.opts.now().getTime();
+    if (ms <= 0) this.nextDueAt = undefined;
+    return Math.min(IDLE_SLEEP_MS, Math.max(0, ms));
   }
 
   /** Emits 'idle' once per idle period, when nothing runs and nothing is due. */
