@@ -13,6 +13,7 @@
 import type { ClientSession } from 'mongodb';
 import { ErrorCode, JobStateError } from '../errors';
 import { disallowedFrom } from '../states';
+import type { Clock } from '../timers/clock';
 import type { JobDocument, JobErrorRecord, JobState, QueueStats } from '../types';
 
 /**
@@ -41,6 +42,36 @@ export interface JobClaimParams {
   limit: number;
   /** Job type names not to claim (paused types). */
   excludeTypes?: string[];
+  /**
+   * Suspects are attempts whose lock was lost before (`status.lockLosses` > 0: their worker died
+   * while they ran, maybe because of them). 'skip' claims none of them, 'only' claims only them;
+   * omitted, both. Runner pools run a suspect alone in their process (lib/runner/process-poller.ts),
+   * so a job that kills its worker takes no batch-mate down with it.
+   */
+  suspects?: 'skip' | 'only';
+}
+
+/** Parameters of `jobProbe`: the queues of one process, and the time. */
+export interface JobProbeParams {
+  /** Queues whose due pending attempts to report (the idle ones). */
+  dueIn: string[];
+  /** Queues whose stale locks and unclaimable pending documents to report (all of them). */
+  staleIn: string[];
+  now: Date;
+  /** Documents read at most (the answer names queues, so a few per queue suffice). */
+  limit: number;
+}
+
+/** What `jobProbe` found, by queue name. */
+export interface JobProbeResult {
+  /** Queues of `dueIn` with a due pending attempt that is not a suspect. */
+  due: string[];
+  /** Queues of `dueIn` with a due pending suspect (see `JobClaimParams.suspects`). */
+  suspects: string[];
+  /** Queues of `staleIn` with a running attempt whose lock expired. */
+  stale: string[];
+  /** Queues of `staleIn` with a pending document whose `dueAt` is not a date (no claim sees it). */
+  malformed: string[];
 }
 
 /** Identifies an attempt as held by an owner. */
@@ -53,6 +84,10 @@ export interface LockToken {
 export interface JobHeartbeatParams {
   owner: string;
   jobs: LockToken[];
+  /**
+   * The new lock expiry. A heartbeat never moves a lock back: heartbeats sent one after the other
+   * may arrive out of order (several connections), and the later expiry must win.
+   */
   lockExpiresAt: Date;
 }
 
@@ -106,6 +141,8 @@ export interface JobListParams {
   edge?: string;
   /** Only attempts due at or before this time. */
   dueBefore?: Date;
+  /** Only attempts of one of these queues (instead of `queue`; the upkeep of many queues at once). */
+  queues?: string[];
   /** Return documents with `_id` greater than this (cursor pagination, ascending by ID). */
   afterId?: string;
   limit: number;
@@ -212,6 +249,15 @@ export interface ReclaimParams {
 /** Result of an abort request. */
 export type AbortOutcome = 'aborted' | 'requested' | 'finished' | 'not-found';
 
+/** Documents `jobProbe` reads at most, by default. */
+export const PROBE_LIMIT_DEFAULT = 512;
+
+/** Whether an attempt lost its lock before (see `JobClaimParams.suspects`). */
+export function isSuspect(doc: Pick<JobDocument, 'status'>): boolean {
+  const losses = (doc.status as Partial<JobDocument['status']> | null)?.lockLosses;
+  return typeof losses === 'number' && losses > 0;
+}
+
 /**
  * What a claim does to a pending attempt, applied to a document in memory: the memory store's
  * claim, and the MongoDB store's batched claim on the candidates it read (its update sets the
@@ -268,7 +314,12 @@ export const storeRecords = {
 
 /** Storage of job documents. */
 export interface JobStore {
-  /** Create indexes and the like; idempotent. */
+  /**
+   * The clock every process agrees on (lib/timers/clock.ts): the database server's for MongoDB,
+   * the process's own in memory. Queues, groups and schedulers take their default `now` from it.
+   */
+  readonly clock: Clock;
+  /** Create indexes and the like (and set the clock); idempotent. */
   init(): Promise<void>;
   /**
    * Inserts attempts; throws DuplicateJobError on an existing `_id` (none of a batch is lost
@@ -283,6 +334,11 @@ export interface JobStore {
   jobAttempts(baseJobId: string): Promise<JobDocument[]>;
   /** Atomically claims due pending attempts, highest priority first, then earliest due. */
   jobClaim(params: JobClaimParams): Promise<JobDocument[]>;
+  /**
+   * One read for all the queues of a process: which have due work, stale locks or pending
+   * documents no claim can see. Index-served, it examines about as many keys as it returns.
+   */
+  jobProbe(params: JobProbeParams): Promise<JobProbeResult>;
   /** Refreshes the locks of held attempts in one write. */
   jobHeartbeat(params: JobHeartbeatParams): Promise<JobHeartbeatResult>;
   /** A guarded write; returns the new modCount, or null when the lock was lost. */
@@ -312,7 +368,9 @@ export interface JobStore {
   /**
    * Quarantines pending documents whose envelope a claim cannot update (hand edits, other tools):
    * `status.modCount` not a number, `timeInfo` not an object, or `dueAt` not a date. The claim
-   * filter skips such documents, so they never block a queue.
+   * filter skips such documents, so they never block a queue. Index-served: it looks at the
+   * queue's due documents (those with a date `dueAt` up to `now`) and at `dueAt` values of other
+   * types, never at the rest of the backlog.
    */
   jobQuarantineMalformed(params: { queue: string; now: Date }): Promise<string[]>;
   /** Counts by state for one queue. */
