@@ -67,6 +67,7 @@ export class Claimer {
         limit,
         excludeTypes: this.excludedTypes(),
         suspects,
+        lockFromUpdate: true,
       });
       return { docs };
     } finally {

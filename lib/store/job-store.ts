@@ -36,8 +36,15 @@ export interface TransactionRunOptions {
 export interface JobClaimParams {
   queue: string;
   owner: string;
+  /** Due times are judged, and the claim's times (start, lock expiry) set, by this time. */
   now: Date;
   lockTimeoutMs: number;
+  /**
+   * Runner pools: a claim that reads before it writes (MongoDB's batched claim) sets its times
+   * from when its update is sent, `now` plus the read's round trip, so that on a slow link the
+   * read is not taken out of the lock's time. Omitted, every time is `now` as given.
+   */
+  lockFromUpdate?: boolean;
   /** Claim up to this many jobs in one go. */
   limit: number;
   /** Job type names not to claim (paused types). */

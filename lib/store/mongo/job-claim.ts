@@ -140,12 +140,12 @@ async function claimBatch(jobs: Collection<Doc>, params: JobClaimParams): Promis
   const candidates = await jobs.find(filter, { sort: CLAIM_SORT, limit: params.limit }).toArray();
   if (candidates.length === 0) return [];
   const claimId = nonce();
-  // The lock runs from when the update is sent, not from before the read: on a slow link the
-  // read's round trip would otherwise be taken out of the lock's time.
-  params = {
-    ...params,
-    now: new Date(params.now.getTime() + Math.round(performance.now() - readAt)),
-  };
+  if (params.lockFromUpdate) {
+    // The lock runs from when the update is sent, not from before the read: on a slow link the
+    // read's round trip would otherwise be taken out of the lock's time.
+    const readMs = Math.round(performance.now() - readAt);
+    params = { ...params, now: new Date(params.now.getTime() + readMs) };
+  }
   const update = claimUpdate(params, claimId);
   const ids = candidates.map((c) => c._id);
   const res = await jobs
