@@ -20,7 +20,8 @@
 import type { Logger } from 'pino';
 import { toError } from '../errors';
 import type { QueueExtension } from '../extension';
-import { PROBE_LIMIT_DEFAULT, type JobStore } from '../store/job-store';
+import type { JobStore } from '../store/job-store';
+import { PROBE_LIMIT_DEFAULT } from '../store/job-probe';
 
 /** What the poller needs of a runner pool. */
 export interface PolledPool {

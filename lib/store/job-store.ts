@@ -8,12 +8,13 @@
  * - every write after a claim matches on `_id`, `status.owner` and `status.modCount` (the fencing
  *   token) and increments `modCount`; a write that matches nothing returns false/null and changes
  *   nothing;
- * - heartbeats only `$set` the lock expiry; they do not change `modCount`.
+ * - heartbeats only move the lock expiry forward (`$max`); they do not change `modCount`.
  */
 import type { ClientSession } from 'mongodb';
 import { ErrorCode, JobStateError } from '../errors';
 import { disallowedFrom } from '../states';
 import type { Clock } from '../timers/clock';
+import type { JobProbeParams, JobProbeResult } from './job-probe';
 import type { JobDocument, JobErrorRecord, JobState, QueueStats } from '../types';
 
 /**
@@ -56,29 +57,6 @@ export interface JobClaimParams {
    * so a job that kills its worker takes no batch-mate down with it.
    */
   suspects?: 'skip' | 'only';
-}
-
-/** Parameters of `jobProbe`: the queues of one process, and the time. */
-export interface JobProbeParams {
-  /** Queues whose due pending attempts to report (the idle ones). */
-  dueIn: string[];
-  /** Queues whose stale locks and unclaimable pending documents to report (all of them). */
-  staleIn: string[];
-  now: Date;
-  /** Documents read at most (the answer names queues, so a few per queue suffice). */
-  limit: number;
-}
-
-/** What `jobProbe` found, by queue name. */
-export interface JobProbeResult {
-  /** Queues of `dueIn` with a due pending attempt that is not a suspect. */
-  due: string[];
-  /** Queues of `dueIn` with a due pending suspect (see `JobClaimParams.suspects`). */
-  suspects: string[];
-  /** Queues of `staleIn` with a running attempt whose lock expired. */
-  stale: string[];
-  /** Queues of `staleIn` with a pending document whose `dueAt` is not a date (no claim sees it). */
-  malformed: string[];
 }
 
 /** Identifies an attempt as held by an owner. */
@@ -255,15 +233,6 @@ export interface ReclaimParams {
 
 /** Result of an abort request. */
 export type AbortOutcome = 'aborted' | 'requested' | 'finished' | 'not-found';
-
-/** Documents `jobProbe` reads at most, by default. */
-export const PROBE_LIMIT_DEFAULT = 512;
-
-/** Whether an attempt lost its lock before (see `JobClaimParams.suspects`). */
-export function isSuspect(doc: Pick<JobDocument, 'status'>): boolean {
-  const losses = (doc.status as Partial<JobDocument['status']> | null)?.lockLosses;
-  return typeof losses === 'number' && losses > 0;
-}
 
 /**
  * What a claim does to a pending attempt, applied to a document in memory: the memory store's

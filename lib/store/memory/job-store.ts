@@ -9,15 +9,12 @@ import { DuplicateJobError, ErrorCode } from '../../errors';
 import { systemClock } from '../../timers/clock';
 import {
   applyClaim,
-  isSuspect,
   MAX_LOCK_LOSSES_DEFAULT,
   storeRecords,
   type AbortOutcome,
   type JobClaimParams,
   type JobHeartbeatParams,
   type JobHeartbeatResult,
-  type JobProbeParams,
-  type JobProbeResult,
   type JobProgressParams,
   type JobQuarantineParams,
   type JobStore,
@@ -29,6 +26,7 @@ import {
   type ReclaimParams,
   type SessionOptions,
 } from '../job-store';
+import { isSuspect, type JobProbeParams, type JobProbeResult } from '../job-probe';
 import type { JobDocument } from '../../types';
 import { compareStrings, MemoryJobStoreAdmin } from './job-store-admin';
 import { refuseSession, sessionRefusal } from './sessions';

@@ -8,7 +8,7 @@
  * this file. Nothing else in drover reads or writes job documents in MongoDB.
  */
 import type { Collection, Filter } from 'mongodb';
-import { isSuspect, type JobProbeParams, type JobProbeResult } from '../job-store';
+import { isSuspect, type JobProbeParams, type JobProbeResult } from '../job-probe';
 import type { JobDocument } from '../../types';
 import { undatedFilter } from './job-filters';
 import { DATED } from './job-indexes';

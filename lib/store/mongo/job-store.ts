@@ -23,8 +23,6 @@ import {
   type JobClaimParams,
   type JobHeartbeatParams,
   type JobHeartbeatResult,
-  type JobProbeParams,
-  type JobProbeResult,
   type JobProgressParams,
   type JobQuarantineParams,
   type JobStore,
@@ -35,6 +33,7 @@ import {
   type SessionOptions,
   type TransactionRunOptions,
 } from '../job-store';
+import type { JobProbeParams, JobProbeResult } from '../job-probe';
 import type { JobDocument } from '../../types';
 import { isDuplicateKey, storeError } from './errors';
 import { CLAIM_SORT, claimBatchFilter, claimFilter, claimJobs } from './job-claim';

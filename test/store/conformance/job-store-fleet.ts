@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import type { JobDocument } from '../../../lib';
-import type { JobClaimParams, JobProbeParams, JobStore } from '../../../lib/store/job-store';
+import type { JobClaimParams, JobStore } from '../../../lib/store/job-store';
+import type { JobProbeParams } from '../../../lib/store/job-probe';
 import { at, insertJobs, malformedJobs } from '../../support/store-factory';
 import type { StoreTarget } from './target';
 
