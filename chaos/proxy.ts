@@ -6,8 +6,12 @@
  * It can also `stall` (a partition that heals): nothing is forwarded and new connections wait,
  * but no connection is closed; on restore every byte held back is delivered, so operations sent
  * during the stall complete late instead of failing.
+ *
+ * And it can be slow: with `latencyMs` every chunk is delivered that much later, in each
+ * direction (a round trip then takes twice as long more), in order, without limiting throughput.
  */
 import net from 'node:net';
+import { Transform, type TransformCallback } from 'node:stream';
 
 /** Where the proxy forwards to. */
 export interface ProxyTarget {
@@ -24,6 +28,8 @@ export interface ProxyTarget {
 interface Pipe {
   client: net.Socket;
   upstream: net.Socket;
+  /** With latency: the delaying streams, client to server and back. */
+  delays?: [Delay, Delay];
 }
 
 /** A severable loopback TCP proxy. */
@@ -40,6 +46,8 @@ export class ChaosProxy {
   refused = 0;
   /** How many times `sever` cut the link. */
   cuts = 0;
+  /** Added to each direction of every connection opened from now on (ms). */
+  latencyMs = 0;
 
   private constructor(
     private readonly server: net.Server,
@@ -109,6 +117,7 @@ export class ChaosProxy {
     for (const pipe of this.pipes) {
       pipe.client.unpipe();
       pipe.upstream.unpipe();
+      for (const d of pipe.delays ?? []) d.unpipe();
       pipe.client.pause();
       pipe.upstream.pause();
     }
@@ -122,7 +131,7 @@ export class ChaosProxy {
     this.refusing = false;
     if (!this.stalled) return;
     this.stalled = false;
-    for (const pipe of this.pipes) link(pipe.client, pipe.upstream);
+    for (const pipe of this.pipes) link(pipe.client, pipe.upstream, pipe.delays);
     for (const client of this.waiting.splice(0)) if (!client.destroyed) this.forward(client);
   }
 
@@ -165,13 +174,36 @@ export class ChaosProxy {
       socket.on('error', end);
       socket.on('close', end);
     }
-    link(client, upstream);
+    if (this.latencyMs > 0) pipe.delays = [new Delay(this.latencyMs), new Delay(this.latencyMs)];
+    link(client, upstream, pipe.delays);
   }
 }
 
-function link(client: net.Socket, upstream: net.Socket): void {
-  client.pipe(upstream);
-  upstream.pipe(client);
+/** Passes every chunk on `ms` later, in order. */
+class Delay extends Transform {
+  constructor(private readonly ms: number) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    // Timers of equal delay fire in the order they were set: the stream keeps its order.
+    setTimeout(() => this.push(chunk), this.ms);
+    done();
+  }
+
+  override _flush(done: TransformCallback): void {
+    setTimeout(() => done(), this.ms);
+  }
+}
+
+function link(client: net.Socket, upstream: net.Socket, delays?: [Delay, Delay]): void {
+  if (delays) {
+    client.pipe(delays[0]).pipe(upstream);
+    upstream.pipe(delays[1]).pipe(client);
+  } else {
+    client.pipe(upstream);
+    upstream.pipe(client);
+  }
   client.resume();
   upstream.resume();
 }

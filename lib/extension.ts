@@ -66,6 +66,13 @@ export interface QueueExtension {
   claimGrant?(queue: string, want: number, now: Date): Promise<ClaimGrant>;
   /** False while the queue is paused; asked before each claim; keep it cheap (cache). */
   claimAllowed?(queue: string): boolean;
-  /** Periodic upkeep (runs on the reclaim timer): monitors, cache refreshes. */
+  /** Periodic upkeep of one queue: monitors, cache refreshes. See `maintainQueues`. */
   maintain?(queue: string, now: Date): Promise<void>;
+  /**
+   * Periodic upkeep of every queue of a process that has this extension, at once: preferably one
+   * index-served query for all of them, so a process's upkeep costs the same with 1 queue or
+   * 1,000. Used instead of `maintain` when present. The process poller
+   * (lib/runner/process-poller.ts) runs one extension's upkeep per `reclaimEveryMs`, in turn.
+   */
+  maintainQueues?(queues: readonly string[], now: Date): Promise<void>;
 }

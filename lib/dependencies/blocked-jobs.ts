@@ -240,6 +240,24 @@ export class DependencyExtension implements QueueExtension {
   }
 
   /**
+   * The upkeep of many queues: one read finds whether any queue not known to hold blocked jobs
+   * has some (an index-served probe that returns at most one), then the queues known to hold
+   * some are scanned as `maintain` does. Idle queues cost that one read, together.
+   */
+  async maintainQueues(queues: readonly string[], now: Date): Promise<void> {
+    const unknown = queues.filter((q) => this.hasBlocked.get(q) !== true);
+    if (unknown.length > 0) {
+      const found = await this.store.jobList({ queues: unknown, states: ['blocked'], limit: 1 });
+      // None found: none of them holds a blocked job (a put here marks its queue at once).
+      if (found.length === 0) for (const q of unknown) this.hasBlocked.set(q, false);
+      for (const doc of found) this.hasBlocked.set(doc.queue, true);
+    }
+    for (const queue of queues) {
+      if (this.hasBlocked.get(queue) === true) await this.scanOnce(queue, now);
+    }
+  }
+
+  /**
    * One pass of the periodic scan (what `maintain` does), for tests and for callers that run
    * without a runner pool. Returns how many blocked jobs it evaluated.
    */

@@ -36,6 +36,7 @@ import { initStores, memoryStores, mongoStores, type Stores } from '../store/sto
 import { checkAttemptId, checkQueueName } from '../validate';
 import { ObserverRelay } from './observer-relay';
 import { newOwnerId } from '../runner/runner-pool';
+import { ProcessPoller } from '../runner/process-poller';
 import { WorkerPresence } from './worker-presence';
 import { RollupRecorder } from '../history/rollup-recorder';
 import type { WorkerRecord } from '../store/worker-store';
@@ -75,6 +76,10 @@ export class QueueGroup {
   private readonly observerRelay = new ObserverRelay();
   /** Followers made by `follow`, closed with the group. */
   private readonly followers = new Set<JobFollower>();
+  /** One poll and one upkeep for all the group's queues (lib/runner/process-poller.ts). */
+  private readonly poller: ProcessPoller;
+  /** Shared by the queues: its upkeep covers all of them in one pass. */
+  private readonly dependencies: DependencyExtension;
   /**
    * Extensions attached after construction (metrics, lib/ops/metrics.ts): every queue, held or
    * opened later, calls their `beforeStart` (verdict ignored: they only observe) and `afterFinish`.
@@ -107,7 +112,10 @@ export class QueueGroup {
     };
     checkQueueOptionLayers(this.layers);
     this.upkeep = resolveQueueUpkeep(options);
-    this.now = options.now ?? options.defaults?.now ?? (() => new Date());
+    // The store's clock (the database server's for MongoDB) unless one is injected.
+    this.now = options.now ?? options.defaults?.now ?? this.stores.jobs.clock.now;
+    this.poller = new ProcessPoller(this.stores.jobs, this.logger);
+    this.dependencies = new DependencyExtension(this.store, { logger: this.logger });
     this.fuses = new QueueFuses(this.stores.queues, this.now);
     this.activity = { name: 'activity', beforeInsert: async (queue) => this.markActive(queue) };
     this.lastActive = new QueueActivity(this.now, this.upkeep.touchEveryMs, (name, now) => {
@@ -183,7 +191,7 @@ export class QueueGroup {
   private extensions(): QueueExtension[] {
     return [
       // First: a put it rejects (cycle, bad dependency) leaves no work for others to undo.
-      new DependencyExtension(this.store, { logger: this.logger }),
+      this.dependencies,
       this.fuses,
       new ScopeLocks(this.stores),
       new RateLimits(this.stores.rates, (name) => this.queuesByName.get(name)?.options.rateLimit),
@@ -233,6 +241,7 @@ export class QueueGroup {
     const queue = new Queue(this.store, name, mergeQueueOptions(this.layers, name, options), {
       extensions: this.extensions(),
       retry: this.retry,
+      poller: this.poller,
     });
     const record = await this.stores.queues.queueOpen({
       name,
@@ -333,8 +342,9 @@ export class QueueGroup {
   }
 
   /**
-   * Pauses a queue in every process: no pool claims from it (here at once, elsewhere within one
-   * `reclaimEveryMs`); its jobs stay pending and counted. Works before the queue is first opened.
+   * Pauses a queue in every process: no pool claims from it (here at once, elsewhere at the next
+   * fuse refresh, one of the upkeep passes run in turn every `reclaimEveryMs`); its jobs stay
+   * pending and counted. Works before the queue is first opened.
    */
   async pause(name: string): Promise<QueueRecord> {
     return this.fuses.pause(name);
@@ -368,7 +378,7 @@ export class QueueGroup {
     if (!doc) return 'not-found';
     const local = this.queuesByName.get(doc.queue);
     if (local) return local.abort(doc._id);
-    return this.store.jobRequestAbort(doc._id, new Date());
+    return this.store.jobRequestAbort(doc._id, this.now());
   }
 
   /**
@@ -377,7 +387,7 @@ export class QueueGroup {
    * stops it on `close`.
    */
   scheduler(options: SchedulerOptions = {}): Scheduler {
-    this.schedulerInstance ??= new Scheduler(this, options);
+    this.schedulerInstance ??= new Scheduler(this, { ...options, now: options.now ?? this.now });
     return this.schedulerInstance;
   }
 
@@ -392,7 +402,7 @@ export class QueueGroup {
     const follower: JobFollower = new JobFollower(
       this.store,
       queues,
-      { logger: this.logger, ...options },
+      { logger: this.logger, ...options, since: options.since ?? this.now() },
       () => this.followers.delete(follower),
     );
     this.followers.add(follower);

@@ -44,6 +44,8 @@ export class WorkerPresence {
   private last: Promise<void> = Promise.resolve();
   /** Whether a record may exist (written since the last removal). */
   private saved = false;
+  /** Whether a write is queued behind the one under way. */
+  private waiting = false;
   private closed = false;
 
   constructor(
@@ -76,7 +78,15 @@ export class WorkerPresence {
    */
   refresh(): Promise<void> {
     if (this.everyMs === 0 || this.closed) return this.last;
-    this.last = this.last.then(() => this.write());
+    // One write waiting is enough: it reads what to say when it runs (1,000 queues starting
+    // together make one write, not 1,000).
+    if (!this.waiting) {
+      this.waiting = true;
+      this.last = this.last.then(() => {
+        this.waiting = false;
+        return this.write();
+      });
+    }
     this.ensureTimer();
     return this.last;
   }

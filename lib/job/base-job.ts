@@ -136,8 +136,9 @@ export type JobFields<T> = {
 
 /**
  * The `delayMs` a job was created with. The queue counts it from the put, on its own clock
- * (`QueueOptions.now`), so a job created a while before it is put, or put under an injected
- * clock (drover/testing), waits exactly that long. A symbol key: never part of the payload.
+ * (`QueueOptions.now`: the database server's unless injected), so a job created a while before
+ * it is put, created in a process whose clock is off, or put under an injected clock
+ * (drover/testing), waits exactly that long. A symbol key: never part of the payload.
  */
 export const PUT_DELAY_MS: unique symbol = Symbol('drover.putDelayMs');
 

@@ -2,12 +2,13 @@
  * Fuses: a paused queue claims nothing, a paused job type is not claimed; the jobs stay pending
  * in the store, counted by `stats()`, and run once the fuse is reset. The fuse state lives in the
  * queue record (lib/store/queue-store.ts) so every process obeys it; this extension keeps a cached copy
- * per queue, refreshed on each maintenance pass (so a pause set elsewhere holds here within one
- * `reclaimEveryMs`) and at once in the process that changed it (through `pause` and the like).
+ * per queue, refreshed by its upkeep pass (one read for all of a process's queues, run in turn
+ * with the other upkeep every `reclaimEveryMs`, so a pause set elsewhere holds here within a few
+ * of them) and at once in the process that changed it (through `pause` and the like).
  */
 import { StoreError } from '../errors';
 import type { QueueExtension } from '../extension';
-import type { QueueRecord, QueueStore } from '../store/queue-store';
+import type { QueueFuseState, QueueRecord, QueueStore } from '../store/queue-store';
 import { checkQueueName, checkTypeName } from '../validate';
 
 /** The part of a queue record a runner pool needs before each claim. */
@@ -85,11 +86,17 @@ export class QueueFuses implements QueueExtension {
     this.apply(queue, await this.store.queueGet(queue));
   }
 
+  /** Reloads the fuse state of every queue, in one read. */
+  async maintainQueues(queues: readonly string[]): Promise<void> {
+    const states = new Map((await this.store.queueFuses(queues)).map((f) => [f.name, f]));
+    for (const queue of queues) this.apply(queue, states.get(queue) ?? null);
+  }
+
   /**
    * Takes a copy of the record, unless the cache already holds a newer one (a refresh read
    * before a local pause may land after it). A missing record means no fuse is set.
    */
-  apply(queue: string, record: QueueRecord | null): void {
+  apply(queue: string, record: QueueFuseState | null): void {
     const cached = this.cache.get(queue);
     if (!record) {
       this.cache.delete(queue);

@@ -25,10 +25,18 @@ export const LOCK_TIMEOUT_MS_DEFAULT = 30_000;
 export const LOCK_TIMEOUT_MS_MIN = 50;
 export const HEARTBEAT_MS_DEFAULT = 1_000;
 export const POLL_MIN_MS_DEFAULT = 5;
-export const POLL_MAX_MS_DEFAULT = 100;
+/**
+ * An idle process looks for work put by other processes about once a second (one query for all
+ * its idle queues): the first job after an idle period starts within about half a second, p50.
+ */
+export const POLL_MAX_MS_DEFAULT = 1_000;
 export const POLL_MAX_MS_BOUND = 60_000;
 export const DRAIN_TIMEOUT_MS_DEFAULT = 10_000;
-export const RECLAIM_EVERY_MS_DEFAULT = 1_000;
+/**
+ * One upkeep pass (one extension, for all of a process's queues) every 2.5 s: with the idle polls
+ * and the presence record, an idle process sends under 2 commands per second.
+ */
+export const RECLAIM_EVERY_MS_DEFAULT = 2_500;
 
 /** Options of one queue and its runner pool. All optional. */
 export interface QueueOptions {
@@ -38,12 +46,24 @@ export interface QueueOptions {
   lockTimeoutMs?: number;
   /** How often running jobs' locks are refreshed (and abort requests noticed). */
   heartbeatMs?: number;
-  /** Idle polling starts at this delay and doubles, with jitter, up to `pollMaxMs`. */
+  /**
+   * Idle polling: a pool whose queue has no work waits; its process's poller asks the database in
+   * one query for all of its idle queues whether work is due, first after `pollMinMs`, then at
+   * doubling intervals (with jitter) up to `pollMaxMs`, and again from `pollMinMs` when it found
+   * some. `pollMaxMs` trades the latency of the first job put by another process after an idle
+   * period (about half of it, p50) for the load of idle processes (about one command per
+   * `pollMaxMs` each, whatever the number of queues). A put in the same process, or an insert seen
+   * by a change stream (replica sets), wakes the pool at once.
+   */
   pollMinMs?: number;
   pollMaxMs?: number;
   /** On close, running jobs get this long to finish before they are aborted and released. */
   drainTimeoutMs?: number;
-  /** How often stale locks are looked for. */
+  /**
+   * How often the process's upkeep advances: each pass runs one extension's upkeep (fuse refresh,
+   * dependency scan, retry repair...) for all the process's queues, in turn. Stale locks are
+   * looked for by every idle poll (see `pollMaxMs`).
+   */
   reclaimEveryMs?: number;
   /** Job types this pool does not claim (a fuse for one process). */
   excludeTypes?: string[];
@@ -69,7 +89,10 @@ export interface QueueOptions {
   registry?: Registry;
   /** Logger; a pino logger at LOG_LEVEL (default "info") when omitted. */
   logger?: Logger;
-  /** Clock, injectable for tests. */
+  /**
+   * Clock, injectable for tests. Default: the store's clock (`JobStore.clock`), which for MongoDB
+   * is the database server's, so that processes whose system clocks differ agree.
+   */
   now?: () => Date;
   /**
    * OpenTelemetry spans of puts and runs, made through `@opentelemetry/api` when the application

@@ -74,7 +74,8 @@ export class Queue extends TypedEmitter<QueueEventMap> {
   ) {
     super();
     this.name = checkQueueName(name);
-    this.options = resolveQueueOptions(options);
+    // The store's clock unless one is injected: every process of a deployment reads the same.
+    this.options = resolveQueueOptions({ ...options, now: options.now ?? store.clock.now });
     // Without a handler from the caller, the queue makes one and runs its monitor itself.
     this.retry = hooks.retry ?? new RetryHandler(store, {}, this.options.logger);
     this.extensions = [...(hooks.extensions ?? []), ...(hooks.retry ? [] : [this.retry.monitor])];
@@ -135,6 +136,7 @@ export class Queue extends TypedEmitter<QueueEventMap> {
   async putMany(jobs: BaseJob[], options: PutOptions = {}): Promise<void> {
     this.assertOpen();
     if (!Array.isArray(jobs)) throw new InvalidArgumentError('putMany expects an array of jobs');
+    await this.store.clock.ready();
     const now = this.options.now();
     const ids = new Set<string>();
     const docs = jobs.map((job) => {
@@ -153,6 +155,12 @@ export class Queue extends TypedEmitter<QueueEventMap> {
       job.state = docs[i].state;
     });
     afterCommit(session, this.wake);
+    // A job not due yet wakes its idle pool at its due time, not at the process's next probe.
+    const later = docs.reduce<Date | undefined>(
+      (at, d) => (d.dueAt > now && (at === undefined || d.dueAt < at) ? d.dueAt : at),
+      undefined,
+    );
+    if (later !== undefined) afterCommit(session, () => this.pool.wakeAt(later));
   }
 
   /** Wakes this process's pool; after a put in a transaction, once it commits. */

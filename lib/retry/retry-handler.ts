@@ -51,6 +51,8 @@ export const RETRY_UNLIMITED = -1;
 
 /** Page size of an unlimited monitor pass. */
 const PAGE = 500;
+/** The key of a monitor pass over all queues at once (queue names never start with a space). */
+const ALL_QUEUES = ' all';
 /** `retryNow` re-reads this often when other writers keep changing the job under it. */
 const RETRY_NOW_ROUNDS = 8;
 
@@ -329,9 +331,24 @@ export class RetryMonitor implements QueueExtension {
     await this.runOnce(queue, now);
   }
 
+  /** One pass over all the queues at once: one index-served read when nothing is half done. */
+  async maintainQueues(queues: readonly string[], now: Date): Promise<void> {
+    if (this.busy.has(ALL_QUEUES)) return;
+    await this.pass(ALL_QUEUES, { queues: [...queues] }, now);
+  }
+
   /** One pass over `queue`; returns how many next attempts this pass inserted. */
   async runOnce(queue: string, now = new Date()): Promise<number> {
-    this.busy.add(queue);
+    return this.pass(queue, { queue }, now);
+  }
+
+  /** A pass over the attempts `where` selects; `key` keeps two passes of it from overlapping. */
+  private async pass(
+    key: string,
+    where: { queue: string } | { queues: string[] },
+    now: Date,
+  ): Promise<number> {
+    this.busy.add(key);
     try {
       const { maxCapacity } = this.handler.options;
       let inserted = 0;
@@ -340,7 +357,7 @@ export class RetryMonitor implements QueueExtension {
       for (;;) {
         const limit = maxCapacity === RETRY_UNLIMITED ? PAGE : Math.min(PAGE, maxCapacity - seen);
         const page = await this.handler.store.jobList({
-          queue,
+          ...where,
           states: ['retrying'],
           dueBefore: now,
           afterId,
@@ -356,7 +373,7 @@ export class RetryMonitor implements QueueExtension {
       }
       return inserted;
     } finally {
-      this.busy.delete(queue);
+      this.busy.delete(key);
     }
   }
 

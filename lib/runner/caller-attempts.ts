@@ -14,16 +14,15 @@ import type { HeldAttempt, PoolContext, RequestedOutcome } from './attempt';
 import type { AttemptExecutor } from './attempt-executor';
 import type { OutcomeRecorder } from './outcome-recorder';
 import { failureOutcome } from './outcome-of';
+import { loadJob } from './queue-upkeep';
 
 /** Claimed documents that turn out not to be runnable are skipped at most this often per call. */
 const CLAIM_ROUNDS_MAX = 16;
 
-/** The pool's claim path, as caller-run attempts use it. */
+/** The pool's claim path (its Claimer, claimer.ts), as caller-run attempts use it. */
 export interface ClaimPath {
   claimAllowed(): boolean;
   claimBatch(want: number, now: Date): Promise<{ docs: JobDocument[] }>;
-  /** The job of a claimed document, or undefined when it was quarantined. */
-  load(doc: JobDocument): BaseJob | undefined;
 }
 
 /** A caller-run attempt: the held attempt and the error count when it started. */
@@ -55,7 +54,7 @@ export class CallerAttempts {
       const { docs } = await this.path.claimBatch(1, this.pool.opts.now());
       const [doc] = docs;
       if (!doc) return undefined;
-      const job = this.path.load(doc);
+      const job = loadJob(this.pool, doc);
       if (!job) continue;
       const entry = heldAttempt(job, this.pool.owner, doc);
       const refused = await this.executor.admit(entry);

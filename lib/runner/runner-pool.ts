@@ -3,34 +3,31 @@
  * claimed attempt through its parts: the lock keeper refreshes the locks by heartbeat and fences
  * runs whose lock is lost (lock-keeper.ts), the executor runs the job with an AbortSignal
  * (attempt-executor.ts), and the recorder writes its outcome with one guarded write
- * (outcome-recorder.ts). A job whose lock is lost is aborted and its outcome dropped. The pool
- * also runs the queue's periodic upkeep: stale locks reclaimed, malformed documents quarantined,
- * the extensions' maintenance.
+ * (outcome-recorder.ts). A job whose lock is lost is aborted and its outcome dropped. While its
+ * queue has work the pool claims back to back; once a claim comes back empty it waits, and the
+ * process poller (process-poller.ts) wakes it when work is due, has it reclaim stale locks and
+ * quarantine malformed documents, and runs the extensions' upkeep for all queues at once.
+ * Callers that run jobs themselves (`Queue.next()`) and step-by-step drivers (`runDue`) take the
+ * same claim path.
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import {
-  ErrorCode,
-  JobAbortedError,
-  LockLostError,
-  ShutdownError,
-  errorCodeOf,
-  toError,
-} from '../errors';
+import { JobAbortedError, LockLostError, ShutdownError, toError } from '../errors';
 import type { QueueEventMap, TypedEmitter } from '../events';
-import type { ClaimGrant, QueueExtension } from '../extension';
-import type { BaseJob } from '../job/base-job';
+import type { QueueExtension } from '../extension';
 import type { ResolvedPoolOptions } from './pool-options';
 import { AttemptExecutor } from './attempt-executor';
-import { BackgroundPasses } from '../timers/background-passes';
 import type { EmitEvent, HeldAttempt, PoolContext, RunJob } from './attempt';
 import { LockKeeper } from './lock-keeper';
 import { OutcomeRecorder } from './outcome-recorder';
+import { ProcessPoller, type PolledPool } from './process-poller';
 import { CallerAttempts } from './caller-attempts';
+import { Claimer } from './claimer';
+import { loadJob, quarantineMalformed, reclaimStale } from './queue-upkeep';
 import { RetryHandler } from '../retry/retry-handler';
-import { backoffMs, Wakeable } from '../timers/sleep';
-import { storeRecords, type JobStore } from '../store/job-store';
+import { backoffMs, settledWithin, TIMER_MAX_MS, Wakeable } from '../timers/sleep';
+import type { JobStore } from '../store/job-store';
 import type { JobDocument } from '../types';
 
 /** A unique owner name: host, process and a random part, so restarts never reuse one. */
@@ -47,6 +44,8 @@ export interface RunnerHooks {
    * that handler's monitor to its extensions; a caller giving one (the group) adds the monitor.
    */
   retry?: RetryHandler;
+  /** The process's poller, shared by a group's queues; a pool given none makes its own. */
+  poller?: ProcessPoller;
   /** Runs each job's code; `job.run(ctx)` in this process when omitted. */
   runJob?: RunJob;
 }
@@ -63,15 +62,25 @@ export class RunnerPool {
   private readonly locks: LockKeeper;
   private readonly executor: AttemptExecutor;
   private readonly recorder: OutcomeRecorder;
+  private readonly claimer: Claimer;
   /** Attempts claimed for callers that run them themselves (`Queue.next()`). */
   readonly callers: CallerAttempts;
-  /** The upkeep pass (stale locks, malformed documents, maintenance): see `upkeep()`. */
-  private readonly passes: BackgroundPasses;
+  private readonly poller: ProcessPoller;
+  /** What the poller sees of this pool. */
+  private readonly polled: PolledPool;
   private readonly extensions: QueueExtension[];
   private started = false;
   private stopping = false;
   private claimLoop?: Promise<void>;
-  private idlePolls = 0;
+  /** The last claim came back empty: wait for a wake. Pools start idle (the poller looks first). */
+  private idle = true;
+  /** The poller chose this pool to claim a suspect, alone in the process. */
+  private suspectWanted = false;
+  private claimFailures = 0;
+  /** 'idle' was emitted for the current idle period. */
+  private idleAnnounced = false;
+  /** The earliest due time of a job put here that was not due yet (see `wakeAt`). */
+  private nextDueAt?: Date;
   private unwatch?: () => void;
 
   constructor(
@@ -97,8 +106,27 @@ export class RunnerPool {
     this.executor = new AttemptExecutor(this.pool);
     const retry = hooks.retry ?? new RetryHandler(store, {}, opts.logger);
     this.recorder = new OutcomeRecorder(this.pool, retry);
-    this.callers = new CallerAttempts(this.pool, this, this.executor, this.recorder);
-    this.passes = new BackgroundPasses(this.log, 'runner pool');
+    this.claimer = new Claimer(this.pool, this.wakeable);
+    this.callers = new CallerAttempts(this.pool, this.claimer, this.executor, this.recorder);
+    this.poller = hooks.poller ?? new ProcessPoller(store, this.log);
+    this.polled = {
+      queue,
+      opts,
+      extensions: this.extensions,
+      heldCount: () => this.running.size + this.zombies.size,
+      wake: () => this.wakeable.wake(),
+      wakeForSuspect: () => {
+        this.suspectWanted = true;
+        this.wakeable.wake();
+      },
+      nothingDue: () => this.announceIdle(),
+      reclaim: () => reclaimStale(this.pool),
+      quarantineMalformed: () => quarantineMalformed(this.pool),
+      upkeepFailed: (err, extension) => {
+        this.emit('error', err);
+        this.log.warn({ err, extension }, 'maintenance failed');
+      },
+    };
   }
 
   /** Emits an event; a throwing listener is logged and never breaks a loop or a run. */
@@ -115,7 +143,7 @@ export class RunnerPool {
     if (this.started) return;
     this.started = true;
     this.locks.start();
-    this.passes.every('upkeep', this.opts.reclaimEveryMs, () => this.upkeep());
+    this.poller.add(this.polled);
     this.unwatch = this.store.jobOnInsert(this.queue, () => this.wakeable.wake());
     this.claimLoop = this.loop();
     this.log.debug({ workers: this.opts.workers }, 'runner pool started');
@@ -128,6 +156,14 @@ export class RunnerPool {
   /** Ends an idle wait at once (a job was put in this process). */
   wake(): void {
     this.wakeable.wake();
+  }
+
+  /**
+   * Ends an idle wait at `at` too (a job put in this process is due then), so that it starts on
+   * time rather than at the next probe of the process poller.
+   */
+  wakeAt(at: Date): void {
+    if (this.nextDueAt === undefined || at < this.nextDueAt) this.nextDueAt = at;
   }
 
   isRunning(id: string): boolean {
@@ -180,7 +216,7 @@ export class RunnerPool {
       }
     }
     // Work a timer already started finishes before close returns (the client may close next).
-    await Promise.all([this.locks.stop(), this.passes.stop()]);
+    await Promise.all([this.locks.stop(), this.poller.remove(this.polled)]);
   }
 
   private async loop(): Promise<void> {
@@ -189,138 +225,101 @@ export class RunnerPool {
       // While jobs run, wait for a quarter of the slots to free up: one claim round trip then
       // fills several slots instead of one.
       const minClaim = this.running.size === 0 ? 1 : Math.ceil(this.opts.workers / 4);
-      if (free < minClaim) {
+      if (free < minClaim || !this.claimer.claimAllowed()) {
         await this.wakeable.sleep(this.opts.pollMaxMs);
         continue;
       }
-      if (!this.claimAllowed()) {
-        await this.wakeable.sleep(this.opts.pollMaxMs);
+      if (this.idle && !this.suspectWanted) {
+        // No polling of our own: the process poller (or a put, or close) wakes us.
+        this.poller.setIdle(this.polled, true);
+        await this.wakeable.sleep(this.idleSleepMs());
+        this.poller.setIdle(this.polled, false);
+        this.idle = false;
         continue;
       }
-      let docs: JobDocument[] = [];
-      const now = this.opts.now();
+      const suspect = this.suspectWanted;
+      this.suspectWanted = false;
+      if (suspect ? !this.poller.beginSuspectClaim() : !this.poller.beginClaim()) {
+        // A suspect is claimed or runs alone in this process: wait until it is over.
+        if (!suspect) await this.wakeable.sleep(this.opts.pollMaxMs);
+        continue;
+      }
+      // Null: a rate limit held the claim back (counted as a claim: the work is there).
+      let docs: JobDocument[] | null = null;
       try {
-        const batch = await this.claimBatch(free, now);
-        if (batch.refused) {
-          await this.sleepUntilGranted(batch.refused, now);
-          continue;
-        }
-        docs = batch.docs;
+        docs = await this.claimer.claim(suspect ? 1 : free, suspect);
+        this.claimFailures = 0;
       } catch (err) {
         this.emit('error', toError(err));
         this.log.warn({ err }, 'claim failed; backing off');
-      }
-      if (docs.length === 0) {
-        if (this.running.size === 0 && this.idlePolls === 0)
-          this.emit('idle', { queue: this.queue });
         await this.wakeable.sleep(
-          backoffMs(this.idlePolls++, this.opts.pollMinMs, this.opts.pollMaxMs),
+          backoffMs(this.claimFailures++, this.opts.pollMinMs, this.opts.pollMaxMs),
         );
         continue;
+      } finally {
+        const claimed = docs?.length ?? 0;
+        if (suspect) this.poller.endSuspectClaim(claimed > 0);
+        else this.poller.endClaim(this.polled, docs === null ? 1 : claimed);
       }
-      this.idlePolls = 0;
-      for (const doc of docs) this.launch(doc);
+      // Held back by a rate limit: the work is there, claim again (after the limit's wait).
+      if (docs === null) continue;
+      if (docs.length === 0) {
+        this.idle = true;
+        this.announceIdle();
+        continue;
+      }
+      this.idleAnnounced = false;
+      for (const doc of docs) {
+        const entry = this.launch(doc);
+        if (suspect) this.runSuspect(entry);
+      }
     }
   }
 
-  /**
-   * One claim round trip of up to `want` attempts, within what the claim-limiting extensions
-   * grant (unused grants are given back). `refused` when a grant of 0 stopped it before the
-   * claim: the grants to wait on, already given back.
-   */
-  async claimBatch(
-    want: number,
-    now: Date,
-  ): Promise<{ docs: JobDocument[]; refused?: ClaimGrant[] }> {
-    let docs: JobDocument[] = [];
-    let grants: ClaimGrant[] = [];
-    try {
-      grants = await this.claimGrants(want, now);
-      const limit = Math.min(want, ...grants.map((g) => g.granted));
-      if (limit === 0) {
-        // What others granted goes back before the caller sleeps, not after.
-        const refused = grants;
-        grants = [];
-        await this.giveBack(refused, 0);
-        return { docs, refused };
-      }
-      docs = await this.store.jobClaim({
-        queue: this.queue,
-        owner: this.owner,
-        now,
-        lockTimeoutMs: this.opts.lockTimeoutMs,
-        limit,
-        excludeTypes: this.excludedTypes(),
-      });
-      return { docs };
-    } finally {
-      await this.giveBack(grants, docs.length);
-    }
+  /** How long an idle wait may last: until woken, or until a job put here is due. */
+  private idleSleepMs(): number {
+    // Until woken, at the longest (a wake always comes: the poller, a put, close).
+    if (this.nextDueAt === undefined) return TIMER_MAX_MS;
+    const ms = this.nextDueAt.getTime() - this.opts.now().getTime();
+    if (ms <= 0) this.nextDueAt = undefined;
+    return Math.min(TIMER_MAX_MS, Math.max(0, ms));
+  }
+
+  /** Emits 'idle' once per idle period, when nothing runs and nothing is due. */
+  private announceIdle(): void {
+    if (this.running.size > 0 || this.idleAnnounced) return;
+    this.idleAnnounced = true;
+    this.emit('idle', { queue: this.queue });
+  }
+
+  /** A suspect claimed alone runs alone: the poller reopens claims when its run is over. */
+  private runSuspect(entry: HeldAttempt | undefined): void {
+    if (!entry) this.poller.suspectDone();
+    else void entry.done.finally(() => this.poller.suspectDone());
   }
 
   /**
    * One claim round without the claim loop, for callers that drive a queue step by step
    * (drover/testing): claims up to `limit` due jobs (fuses, pauses and rate limits apply), runs
    * them and resolves with their IDs once every outcome is recorded. Claims nothing while the
-   * loop runs (`start()`), since it claims for itself.
+   * loop runs (`start()`), since it claims for itself. A suspect (see `JobClaimParams.suspects`)
+   * is claimed only when nothing else is due, alone.
    */
   async runDue(limit = this.opts.workers): Promise<string[]> {
-    if (this.started || !this.claimAllowed()) return [];
-    const { docs } = await this.claimBatch(limit, this.opts.now());
+    if (this.started || !this.claimer.claimAllowed()) return [];
+    const now = this.opts.now();
+    let { docs } = await this.claimer.claimBatch(limit, now, 'skip');
+    if (docs.length === 0) ({ docs } = await this.claimer.claimBatch(1, now, 'only'));
     for (const doc of docs) this.launch(doc);
     await Promise.all(docs.flatMap((d) => this.running.get(d._id)?.done ?? []));
     return docs.map((d) => d._id);
   }
 
   /**
-   * Asks the extensions that limit claims (rate limits) in turn, each for what the previous one
-   * granted; stops at a grant of 0.
+   * Gives a claimed document a slot: loads its job and runs it, then records the outcome. The
+   * run, or undefined when the document was not run (too late, or quarantined).
    */
-  private async claimGrants(want: number, now: Date): Promise<ClaimGrant[]> {
-    const grants: ClaimGrant[] = [];
-    for (const ext of this.extensions) {
-      if (!ext.claimGrant) continue;
-      const grant = await ext.claimGrant(this.queue, want, now);
-      grants.push(grant);
-      want = Math.min(want, grant.granted);
-      if (want === 0) break;
-    }
-    return grants;
-  }
-
-  /** Gives every grant back what the claim did not use; a failure only wastes the claims. */
-  private async giveBack(grants: ClaimGrant[], claimed: number): Promise<void> {
-    for (const g of grants) {
-      if (g.granted <= claimed || !g.giveBack) continue;
-      await g.giveBack(g.granted - claimed).catch((err: unknown) => {
-        this.log.warn({ err }, 'giving back unused claims failed');
-      });
-    }
-  }
-
-  /** Nothing granted: sleeps until the earliest time a grant may come (woken by close). */
-  private async sleepUntilGranted(grants: ClaimGrant[], now: Date): Promise<void> {
-    const at = Math.min(...grants.map((g) => g.retryAt?.getTime() ?? Infinity));
-    const ms = Number.isFinite(at) ? at - now.getTime() : this.opts.pollMaxMs;
-    // A little jitter, so that processes waiting on one window do not all ask at its first ms.
-    await this.wakeable.sleep(Math.max(1, ms) + Math.floor(Math.random() * this.opts.pollMinMs));
-  }
-
-  /** False while an extension (a fuse, a waiting hook) holds claims back. */
-  claimAllowed(): boolean {
-    return this.extensions.every((e) => e.claimAllowed?.(this.queue) ?? true);
-  }
-
-  /** Job types not to claim now: the queue's own plus the extensions' (fuses). */
-  excludedTypes(): string[] {
-    const extra = this.extensions.flatMap((e) => e.excludedTypes?.(this.queue) ?? []);
-    return extra.length === 0
-      ? this.opts.excludeTypes
-      : [...new Set([...this.opts.excludeTypes, ...extra])];
-  }
-
-  /** Gives a claimed document a slot: loads its job and runs it, then records the outcome. */
-  private launch(doc: JobDocument): void {
+  private launch(doc: JobDocument): HeldAttempt | undefined {
     const lockExpiresAt = doc.status.lockExpiresAt?.getTime() ?? 0;
     if (this.locks.tooLateToStart(lockExpiresAt)) {
       // The claim came back too late (a slow or cut connection): the lock is as good as gone.
@@ -333,10 +332,10 @@ export class RunnerPool {
         type: doc.type?.name ?? '',
         attempt: doc.retryInfo.currentAttempt,
       });
-      return;
+      return undefined;
     }
-    const job = this.load(doc);
-    if (!job) return;
+    const job = loadJob(this.pool, doc);
+    if (!job) return undefined;
     const entry: HeldAttempt = {
       job,
       token: { id: doc._id, owner: this.owner, modCount: doc.status.modCount },
@@ -354,6 +353,7 @@ export class RunnerPool {
       this.zombies.add(previous);
     }
     this.running.set(doc._id, entry);
+    this.locks.started(entry);
     entry.done = this.runAndRecord(entry)
       .catch((err) => {
         this.emit('error', toError(err));
@@ -366,7 +366,9 @@ export class RunnerPool {
         if (this.running.get(doc._id) === entry) this.running.delete(doc._id);
         this.zombies.delete(entry);
         this.wakeable.wake();
+        this.poller.runEnded();
       });
+    return entry;
   }
 
   private async runAndRecord(entry: HeldAttempt): Promise<void> {
@@ -377,86 +379,5 @@ export class RunnerPool {
     } finally {
       if (!recorded) await this.recorder.outcomeDropped(entry);
     }
-  }
-
-  /** The job of a claimed document; undefined when it cannot be loaded (it is quarantined). */
-  load(doc: JobDocument): BaseJob | undefined {
-    try {
-      return this.opts.registry.fromDocument(doc);
-    } catch (err) {
-      void this.quarantine(doc, err);
-      return undefined;
-    }
-  }
-
-  private async quarantine(doc: JobDocument, err: unknown): Promise<void> {
-    const code = errorCodeOf(err);
-    const reason = toError(err).message;
-    this.log.error({ jobId: doc._id, code, reason }, 'job quarantined');
-    const ok = await this.store
-      .jobQuarantine({
-        id: doc._id,
-        modCount: doc.status.modCount,
-        code,
-        reason,
-        now: this.opts.now(),
-      })
-      .catch(() => false);
-    if (ok)
-      this.emit('quarantined', { queue: this.queue, id: doc._id, jobId: doc._id, code, reason });
-  }
-
-  /**
-   * The periodic upkeep of the queue: quarantines malformed documents, puts attempts whose lock
-   * went stale (their worker died) back for any worker, and runs the extensions' maintenance.
-   */
-  private async upkeep(): Promise<void> {
-    try {
-      const bad = await this.store.jobQuarantineMalformed({
-        queue: this.queue,
-        now: this.opts.now(),
-      });
-      for (const jobId of bad) {
-        const reason = storeRecords.malformedReason;
-        this.log.error({ jobId, reason }, 'malformed document quarantined');
-        this.emit('quarantined', {
-          queue: this.queue,
-          id: jobId,
-          jobId,
-          code: ErrorCode.MalformedJob,
-          reason,
-        });
-      }
-      const n = await this.store.jobReclaimStale({
-        queue: this.queue,
-        now: this.opts.now(),
-        maxLockLosses: this.opts.maxLockLosses,
-      });
-      if (n > 0) {
-        this.log.info({ reclaimed: n }, 'stale locks reclaimed');
-        this.wakeable.wake();
-      }
-    } catch (err) {
-      this.emit('error', toError(err));
-    }
-    for (const ext of this.extensions) {
-      try {
-        await ext.maintain?.(this.queue, this.opts.now());
-      } catch (err) {
-        this.emit('error', toError(err));
-        this.log.warn({ err, extension: ext.name }, 'maintenance failed');
-      }
-    }
-  }
-}
-
-/** True when `p` settles within `ms`. */
-async function settledWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  try {
-    return await Promise.race([p.then(() => true as const), timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }

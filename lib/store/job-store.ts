@@ -8,11 +8,13 @@
  * - every write after a claim matches on `_id`, `status.owner` and `status.modCount` (the fencing
  *   token) and increments `modCount`; a write that matches nothing returns false/null and changes
  *   nothing;
- * - heartbeats only `$set` the lock expiry; they do not change `modCount`.
+ * - heartbeats only move the lock expiry forward (`$max`); they do not change `modCount`.
  */
 import type { ClientSession } from 'mongodb';
 import { ErrorCode, JobStateError } from '../errors';
 import { disallowedFrom } from '../states';
+import type { Clock } from '../timers/clock';
+import type { JobProbeParams, JobProbeResult } from './job-probe';
 import type { JobDocument, JobErrorRecord, JobLogLine, JobState, QueueStats } from '../types';
 
 /**
@@ -35,12 +37,26 @@ export interface TransactionRunOptions {
 export interface JobClaimParams {
   queue: string;
   owner: string;
+  /** Due times are judged, and the claim's times (start, lock expiry) set, by this time. */
   now: Date;
   lockTimeoutMs: number;
+  /**
+   * Runner pools: a claim that reads before it writes (MongoDB's batched claim) sets its times
+   * from when its update is sent, `now` plus the read's round trip, so that on a slow link the
+   * read is not taken out of the lock's time. Omitted, every time is `now` as given.
+   */
+  lockFromUpdate?: boolean;
   /** Claim up to this many jobs in one go. */
   limit: number;
   /** Job type names not to claim (paused types). */
   excludeTypes?: string[];
+  /**
+   * Suspects are attempts whose lock was lost before (`status.lockLosses` > 0: their worker died
+   * while they ran, maybe because of them). 'skip' claims none of them, 'only' claims only them;
+   * omitted, both. Runner pools run a suspect alone in their process (lib/runner/process-poller.ts),
+   * so a job that kills its worker takes no batch-mate down with it.
+   */
+  suspects?: 'skip' | 'only';
 }
 
 /** Identifies an attempt as held by an owner. */
@@ -53,6 +69,10 @@ export interface LockToken {
 export interface JobHeartbeatParams {
   owner: string;
   jobs: LockToken[];
+  /**
+   * The new lock expiry. A heartbeat never moves a lock back: heartbeats sent one after the other
+   * may arrive out of order (several connections), and the later expiry must win.
+   */
   lockExpiresAt: Date;
 }
 
@@ -111,6 +131,8 @@ export interface JobListParams {
   edge?: string;
   /** Only attempts due at or before this time. */
   dueBefore?: Date;
+  /** Only attempts of one of these queues (instead of `queue`; the upkeep of many queues at once). */
+  queues?: string[];
   /** Return documents with `_id` greater than this (cursor pagination, ascending by ID). */
   afterId?: string;
   limit: number;
@@ -276,7 +298,12 @@ export const storeRecords = {
 
 /** Storage of job documents. */
 export interface JobStore {
-  /** Create indexes and the like; idempotent. */
+  /**
+   * The clock every process agrees on (lib/timers/clock.ts): the database server's for MongoDB,
+   * the process's own in memory. Queues, groups and schedulers take their default `now` from it.
+   */
+  readonly clock: Clock;
+  /** Create indexes and the like (and set the clock); idempotent. */
   init(): Promise<void>;
   /**
    * Inserts attempts; throws DuplicateJobError on an existing `_id` (none of a batch is lost
@@ -291,6 +318,11 @@ export interface JobStore {
   jobAttempts(baseJobId: string): Promise<JobDocument[]>;
   /** Atomically claims due pending attempts, highest priority first, then earliest due. */
   jobClaim(params: JobClaimParams): Promise<JobDocument[]>;
+  /**
+   * One read for all the queues of a process: which have due work, stale locks or pending
+   * documents no claim can see. Index-served, it examines about as many keys as it returns.
+   */
+  jobProbe(params: JobProbeParams): Promise<JobProbeResult>;
   /** Refreshes the locks of held attempts in one write. */
   jobHeartbeat(params: JobHeartbeatParams): Promise<JobHeartbeatResult>;
   /** A guarded write; returns the new modCount, or null when the lock was lost. */
@@ -320,7 +352,9 @@ export interface JobStore {
   /**
    * Quarantines pending documents whose envelope a claim cannot update (hand edits, other tools):
    * `status.modCount` not a number, `timeInfo` not an object, or `dueAt` not a date. The claim
-   * filter skips such documents, so they never block a queue.
+   * filter skips such documents, so they never block a queue. Index-served: it looks at the
+   * queue's due documents (those with a date `dueAt` up to `now`) and at `dueAt` values of other
+   * types, never at the rest of the backlog.
    */
   jobQuarantineMalformed(params: { queue: string; now: Date }): Promise<string[]>;
   /** Counts of one queue's jobs by state, each job once (by its current attempt). */

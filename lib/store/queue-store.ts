@@ -53,6 +53,9 @@ export interface QueuePauseTypeParams {
   now: Date;
 }
 
+/** The fuse part of a queue record, as `queueFuses` reads it. */
+export type QueueFuseState = Pick<QueueRecord, 'name' | 'paused' | 'pausedTypes' | 'modCount'>;
+
 /** Storage of queue records. */
 export interface QueueStore {
   /** Create indexes and the like; idempotent. */
@@ -63,6 +66,8 @@ export interface QueueStore {
    */
   queueOpen(params: QueueOpenParams): Promise<QueueRecord>;
   queueGet(name: string): Promise<QueueRecord | null>;
+  /** The fuse state of the recorded queues among `names` (one read, by primary key). */
+  queueFuses(names: readonly string[]): Promise<QueueFuseState[]>;
   /** Records ascending by name, after `after` (cursor pagination). */
   queueList(params: { after?: string; limit: number }): Promise<QueueRecord[]>;
   /** Moves `lastActive` forward to `now` (never back). False when there is no record. */

@@ -117,6 +117,8 @@ export class TimeRangeRequests extends TypedEmitter<TimeRangeEventMap> implement
   private readonly sync: RequestSync;
   private readonly now: () => Date;
   private readonly reconciledAt = new Map<string, number>();
+  /** When `maintainQueues` last reconciled (all queues at once). */
+  private reconciledAllAt = 0;
   private prunedAt = 0;
 
   constructor(
@@ -324,6 +326,26 @@ export class TimeRangeRequests extends TypedEmitter<TimeRangeEventMap> implement
     if (!(job instanceof TimeRangeChunkJob)) return;
     if (state === 'pending' || state === 'blocked' || state === 'retrying') return;
     await this.sync.chunkFinished(job, state);
+  }
+
+  /**
+   * The upkeep of many queues: one read of the unsettled requests (few: only those under way),
+   * reconciling those of `queues`, every `reconcileEveryMs`; and the periodic prune.
+   */
+  async maintainQueues(queues: readonly string[], now: Date): Promise<void> {
+    const t = now.getTime();
+    if (t - this.reconciledAllAt >= this.reconcileEveryMs) {
+      this.reconciledAllAt = t;
+      const mine = new Set(queues);
+      for await (const doc of this.sync.unsettled()) {
+        if (!mine.has(doc.queue)) continue;
+        await this.sync.reconcile(doc).catch((err: unknown) => this.fail(err, doc._id));
+      }
+    }
+    if (t - this.prunedAt >= this.pruneEveryMs) {
+      this.prunedAt = t;
+      await this.prune(now);
+    }
   }
 
   async maintain(queue: string, now: Date): Promise<void> {

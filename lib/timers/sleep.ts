@@ -44,3 +44,14 @@ export function backoffMs(
   const exp = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30));
   return Math.max(1, Math.round(exp * (0.5 + random() / 2)));
 }
+
+/** True when `p` settles within `ms` (its outcome is not awaited further). */
+export async function settledWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([p.then(() => true as const), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -36,6 +36,7 @@ export interface WorkerConfig {
   pollMinMs?: number;
   pollMaxMs?: number;
   drainTimeoutMs?: number;
+  maxLockLosses?: number;
 }
 
 /** Name of the environment variable carrying the JSON config. */
@@ -108,6 +109,7 @@ async function main(): Promise<void> {
       pollMinMs: config.pollMinMs,
       pollMaxMs: config.pollMaxMs,
       drainTimeoutMs: config.drainTimeoutMs,
+      maxLockLosses: config.maxLockLosses,
     },
   });
   await serveWorker(group, client, config.queue);

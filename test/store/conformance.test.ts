@@ -13,6 +13,7 @@ import { MongoJobStore } from '../../lib/store/mongo/job-store';
 import { initStores, memoryStores, mongoStores, type Stores } from '../../lib/store/store-set';
 import { freshDb, testUri } from '../support/server';
 import { jobStoreAdmin } from './conformance/job-store-admin';
+import { jobStoreFleet } from './conformance/job-store-fleet';
 import { jobStoreReadsAndClaims } from './conformance/job-store';
 import { jobStoreWrites } from './conformance/job-store-writes';
 import { queueStoreSuite } from './conformance/queue-store';
@@ -89,6 +90,7 @@ function conformance(target: Backend): void {
   describe('JobStore: inserts, reads, claims', () => jobStoreReadsAndClaims(target));
   describe('JobStore: guarded writes', () => jobStoreWrites(target));
   describe('JobStore: lists and management', () => jobStoreAdmin(target));
+  describe('JobStore: probe, suspects, out-of-order heartbeats', () => jobStoreFleet(target));
   describe('ScopeStore', () => scopeStoreSuite(target));
   describe('QueueStore', () => queueStoreSuite(target));
   describe('ScheduleStore', () => scheduleStoreSuite(target));

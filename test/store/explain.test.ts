@@ -44,7 +44,7 @@ import { NoopJob } from '../support/jobs';
 import { testUri, uniqueDbName } from '../support/server';
 
 const QUEUES = ['q0', 'q1', 'q2', 'q3'];
-/** A queue whose workers have taken every due attempt (the malformed probe's due part). */
+/** A queue whose workers have taken every due attempt: the idle queue of the process probe. */
 const DRAINED = 'q3';
 const PER_QUEUE = 5_000;
 /** Index keys or documents beyond the rows returned that a plan may read (seeks, boundaries). */
@@ -483,16 +483,34 @@ describe('explain: every repeated query is served by an index (20,000 attempts)'
       explain: () => jobsOf().find(Q.stale(q, now)).explain('executionStats'),
     },
     {
-      name: 'malformed-document probe',
-      who: 'runner upkeep, every second',
-      index: 'claim',
-      explain: () => jobsOf().find(Q.malformed(q)).explain('executionStats'),
+      // Stale locks and undated documents of every queue, due work of the idle one: what the
+      // runner's upkeep asked per queue every second, in one read for the process.
+      name: 'process probe (stale, undated, due of an idle queue)',
+      who: 'process poller, every poll',
+      index: 'due',
+      explain: () =>
+        jobsOf()
+          .find(Q.probe({ dueIn: [DRAINED], staleIn: QUEUES, now, limit: 512 }) ?? {})
+          .limit(512)
+          .explain('executionStats'),
     },
     {
-      name: 'malformed-document probe after a short claim',
-      who: 'runner upkeep, every second when idle',
+      name: 'malformed-document probe: due, bad envelope',
+      who: 'runner, after a wake that claimed nothing',
+      index: 'due',
+      explain: () => jobsOf().find(Q.malformed(DRAINED, now)[0]).explain('executionStats'),
+    },
+    {
+      name: 'malformed-document probe: no due time',
+      who: 'runner, after a wake that claimed nothing',
       index: 'claim',
-      explain: () => jobsOf().find(Q.malformed(DRAINED, now)).explain('executionStats'),
+      explain: () => jobsOf().find(Q.malformed(q, now)[1]).explain('executionStats'),
+    },
+    {
+      name: 'malformed-document probe: due time of another type',
+      who: 'runner, after a wake that claimed nothing',
+      index: 'claim',
+      explain: () => jobsOf().find(Q.malformed(q, now)[2]).explain('executionStats'),
     },
     {
       name: 'blocked-job scan (a page)',

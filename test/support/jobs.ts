@@ -110,6 +110,19 @@ export class WaitForAbortJob extends BaseJob {
   }
 }
 
+/**
+ * A poison job: kills the worker process that runs it (`process.exit`) after `ms`, as a job that
+ * runs out of memory or hits a fatal bug would. Only ever run in forked worker processes.
+ */
+@JobType('test-exit')
+export class ExitJob extends BaseJob {
+  ms = 200;
+  async run(): Promise<void> {
+    await delay(this.ms);
+    process.exit(17);
+  }
+}
+
 /** Version 2 of a payload whose version 1 called the field `name`. */
 @JobType('test-versioned', { version: 2, upgrades: { 1: (p) => ({ fullName: p.name }) } })
 export class VersionedJob extends BaseJob {

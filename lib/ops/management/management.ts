@@ -103,7 +103,11 @@ export class Management {
     this.workerStore = stores.workers;
     this.rollupStore = stores.rollups;
     this.retryHandler = source instanceof QueueGroup ? source.retry : new RetryHandler(this.store);
-    this.options = resolveManagementOptions(options);
+    // The store's clock (the database server's) unless one is injected, as everywhere.
+    this.options = resolveManagementOptions({
+      ...options,
+      now: options.now ?? this.store.clock.now,
+    });
     const scopes = new ScopeLocks(stores);
     this.locks = new JobLocks(stores);
     this.reservation = {

@@ -118,6 +118,7 @@ export abstract class MemoryJobStoreAdmin {
       .filter(
         (d) =>
           (params.queue === undefined || d.queue === params.queue) &&
+          (params.queues === undefined || params.queues.includes(d.queue)) &&
           (params.states === undefined || params.states.includes(d.state)) &&
           (params.type === undefined || d.type?.name === params.type) &&
           (params.baseJobId === undefined || d.retryInfo?.baseJobId === params.baseJobId) &&

@@ -6,6 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { DuplicateJobError, ErrorCode } from '../../errors';
+import { systemClock } from '../../timers/clock';
 import {
   applyClaim,
   MAX_LOCK_LOSSES_DEFAULT,
@@ -25,6 +26,7 @@ import {
   type ReclaimParams,
   type SessionOptions,
 } from '../job-store';
+import { isSuspect, type JobProbeParams, type JobProbeResult } from '../job-probe';
 import type { JobDocument } from '../../types';
 import { withJobDefaults } from '../../job-document';
 import { compareStrings, MemoryJobStoreAdmin } from './job-store-admin';
@@ -88,6 +90,8 @@ function claimOrder(a: Doc, b: Doc): number {
 /** Job storage in a Map: inserts, reads, the claim-run-record path and reclaims. */
 export class MemoryJobStore extends MemoryJobStoreAdmin implements JobStore {
   private readonly insertEvents = new EventEmitter().setMaxListeners(0);
+  /** One process: its own clock is the only one. */
+  readonly clock = systemClock;
 
   async init(): Promise<void> {}
 
@@ -134,6 +138,8 @@ export class MemoryJobStore extends MemoryJobStoreAdmin implements JobStore {
 
   async jobClaim(params: JobClaimParams): Promise<Doc[]> {
     const excluded = new Set(params.excludeTypes ?? []);
+    const suspects = (d: Doc) =>
+      params.suspects === undefined || isSuspect(d) === (params.suspects === 'only');
     const due = [...this.docs.values()]
       .filter(
         (d) =>
@@ -141,12 +147,32 @@ export class MemoryJobStore extends MemoryJobStoreAdmin implements JobStore {
           d.state === 'pending' &&
           wellFormed(d) &&
           d.dueAt <= params.now &&
-          !excluded.has(d.type?.name),
+          !excluded.has(d.type?.name) &&
+          suspects(d),
       )
       .sort(claimOrder)
       .slice(0, params.limit);
     for (const d of due) applyClaim(d, params);
     return structuredClone(due);
+  }
+
+  async jobProbe(params: JobProbeParams): Promise<JobProbeResult> {
+    const due = new Set<string>();
+    const suspects = new Set<string>();
+    const stale = new Set<string>();
+    const malformed = new Set<string>();
+    const dueIn = new Set(params.dueIn);
+    const staleIn = new Set(params.staleIn);
+    for (const d of this.docs.values()) {
+      if (d.state === 'running' && staleIn.has(d.queue)) {
+        if (d.status.lockExpiresAt && d.status.lockExpiresAt < params.now) stale.add(d.queue);
+      } else if (d.state === 'pending' && !(d.dueAt instanceof Date)) {
+        if (staleIn.has(d.queue)) malformed.add(d.queue);
+      } else if (d.state === 'pending' && dueIn.has(d.queue) && d.dueAt <= params.now) {
+        (isSuspect(d) ? suspects : due).add(d.queue);
+      }
+    }
+    return { due: [...due], suspects: [...suspects], stale: [...stale], malformed: [...malformed] };
   }
 
   async jobHeartbeat(params: JobHeartbeatParams): Promise<JobHeartbeatResult> {
@@ -158,7 +184,10 @@ export class MemoryJobStore extends MemoryJobStoreAdmin implements JobStore {
         continue;
       }
       // Jobs asked to abort keep their lock while they stop, so nobody runs them again meanwhile.
-      d.status.lockExpiresAt = params.lockExpiresAt;
+      // A heartbeat never moves a lock back (one sent earlier may arrive later).
+      if (!d.status.lockExpiresAt || d.status.lockExpiresAt < params.lockExpiresAt) {
+        d.status.lockExpiresAt = params.lockExpiresAt;
+      }
       if (d.status.abortRequested) result.abortRequested.push(t.id);
     }
     return result;
@@ -264,6 +293,8 @@ export class MemoryJobStore extends MemoryJobStoreAdmin implements JobStore {
     const ids: string[] = [];
     for (const d of this.docs.values()) {
       if (d.queue !== params.queue || d.state !== 'pending' || wellFormed(d)) continue;
+      // As the MongoDB store's index-served probe: due documents, or no date at all.
+      if (d.dueAt instanceof Date && d.dueAt > params.now) continue;
       d.state = 'quarantined';
       d.quarantine = {
         code: ErrorCode.MalformedJob,

@@ -3,6 +3,7 @@
  * for tests and single-process use. Records are cloned in and out.
  */
 import type {
+  QueueFuseState,
   QueueOpenParams,
   QueuePauseParams,
   QueuePauseTypeParams,
@@ -52,6 +53,15 @@ export class MemoryQueueStore implements QueueStore {
   async queueGet(name: string): Promise<QueueRecord | null> {
     const rec = this.records.get(name);
     return rec ? structuredClone(rec) : null;
+  }
+
+  async queueFuses(names: readonly string[]): Promise<QueueFuseState[]> {
+    return names.flatMap((name) => {
+      const rec = this.records.get(name);
+      if (!rec) return [];
+      const { paused, pausedTypes, modCount } = rec;
+      return [{ name, paused, pausedTypes: [...pausedTypes], modCount }];
+    });
   }
 
   async queueList(params: { after?: string; limit: number }): Promise<QueueRecord[]> {

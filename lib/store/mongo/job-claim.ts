@@ -32,13 +32,13 @@ class ClaimWriteError extends Error {
 
 /** The claim filter; its shape is checked against CLAIM_INDEX by a test. */
 export function claimFilter(
-  params: Pick<JobClaimParams, 'queue' | 'now' | 'excludeTypes'>,
+  params: Pick<JobClaimParams, 'queue' | 'now' | 'excludeTypes' | 'suspects'>,
 ): Filter<Doc> {
   const filter: Filter<Doc> = {
     queue: params.queue,
     state: 'pending',
     dueAt: { $lte: params.now },
-    // Residual checks (not in the index), the complement of malformedFilter: a corrupted envelope
+    // Residual checks (not in the index), the complement of malformedFilters: a corrupted envelope
     // must not make the claim fail. `$type` also matches an array holding an element of the type
     // (`modCount: [1]`, `status: [{ modCount: 1 }]`), and no update can apply to those.
     status: { $not: { $type: 'array' } },
@@ -50,6 +50,9 @@ export function claimFilter(
     // attempt of the queue, due or not) instead of the claim's due range.
     filter.$nor = [{ 'type.name': { $in: params.excludeTypes } }];
   }
+  // Residual too: suspects are rare (an attempt whose worker died while it ran).
+  if (params.suspects === 'skip') filter['status.lockLosses'] = { $not: { $gt: 0 } };
+  if (params.suspects === 'only') filter['status.lockLosses'] = { $gt: 0 };
   return filter;
 }
 
@@ -133,9 +136,16 @@ async function claimBatch(jobs: Collection<Doc>, params: JobClaimParams): Promis
   // (same modCount) in one updateMany, whose per-document update re-checks the filter. When
   // every candidate was won (no contention), the documents we read are ours with the claim
   // applied: two round trips. Otherwise read back exactly the ones we won.
+  const readAt = performance.now();
   const candidates = await jobs.find(filter, { sort: CLAIM_SORT, limit: params.limit }).toArray();
   if (candidates.length === 0) return [];
   const claimId = nonce();
+  if (params.lockFromUpdate) {
+    // The lock runs from when the update is sent, not from before the read: on a slow link the
+    // read's round trip would otherwise be taken out of the lock's time.
+    const readMs = Math.round(performance.now() - readAt);
+    params = { ...params, now: new Date(params.now.getTime() + readMs) };
+  }
   const update = claimUpdate(params, claimId);
   const ids = candidates.map((c) => c._id);
   const res = await jobs

@@ -6,7 +6,7 @@
  * Nothing else in drover reads or writes job documents in MongoDB.
  */
 import { randomUUID } from 'node:crypto';
-import type { Filter, Sort, UpdateFilter } from 'mongodb';
+import type { BSONTypeAlias, Document, Filter, Sort, UpdateFilter } from 'mongodb';
 import { ErrorCode } from '../../errors';
 import type {
   JobChangedSinceParams,
@@ -17,6 +17,7 @@ import type {
   LockToken,
 } from '../job-store';
 import { HANDED_OVER_AT, type JobDocument } from '../../types';
+import { DATED } from './job-indexes';
 
 type Doc = JobDocument;
 
@@ -106,13 +107,13 @@ export function updateFields(update: JobUpdate, now: Date): Record<string, unkno
 }
 
 /**
- * The BSON types a due time may wrongly hold: every one but date. A `$type` list is an index
- * lookup on every engine, where `$not: { $type: 'date' }` reads every pending document of the
- * queue (DocumentDB). Left out: `undefined` (matched as null) and the deprecated dbPointer,
- * javascript, symbol and javascriptWithScope, whose aliases mongo-java-server rejects and which
- * no driver writes for a plain value.
+ * The BSON types a due time may wrongly hold: every one but date, as `$type` aliases. A `$type`
+ * list has index bounds on every engine, where `$not: { $type: 'date' }` reads every pending
+ * document of the queue (DocumentDB). Left out: `undefined` (matched as null) and the deprecated
+ * dbPointer, javascript, symbol and javascriptWithScope, whose aliases mongo-java-server rejects
+ * and which no driver writes for a plain value.
  */
-const NOT_DATE_TYPES = [
+export const NOT_DATE_TYPES: BSONTypeAlias[] = [
   'double',
   'string',
   'object',
@@ -130,6 +131,17 @@ const NOT_DATE_TYPES = [
   'maxKey',
 ];
 
+/**
+ * Pending documents whose `dueAt` is not a date (an array of dates included, or missing), as two
+ * alternatives: no claim (a range on dates) ever sees them. The process probe (job-probe.ts) asks
+ * for them on every poll; each has index bounds, so it costs nothing when there is none.
+ */
+export function undatedFilter(): Document[] {
+  // Plain documents: the driver's filter type knows neither that null matches a missing field
+  // nor lists of types.
+  return [{ dueAt: null }, { dueAt: { $type: NOT_DATE_TYPES } }];
+}
+
 /** An envelope the claim's update cannot apply to: the complement of its residual checks. */
 const BAD_ENVELOPE: Filter<Doc>[] = [
   { 'status.modCount': { $not: { $type: 'number' } } },
@@ -142,24 +154,23 @@ const BAD_ENVELOPE: Filter<Doc>[] = [
 ];
 
 /**
- * Pending documents no claim will take (`jobQuarantineMalformed`). Two parts, each an index
- * range of the claim index:
- * - a due time that is not a date (an array of dates included): the claim's range never holds
- *   it; found by a `$type` lookup, so it costs nothing when there is none;
- * - with `due`, due documents whose envelope fails the claim's residual checks (status, its
- *   modCount, timeInfo). Envelope fields are in no index, so this part reads the due documents
- *   of the queue: pass `due` only right after a claim came back short, when every due document
- *   left is one the claim refused (or one that has just arrived).
+ * Pending documents no claim will take (`jobQuarantineMalformed`), as separate queries, each
+ * one range of one index: on DocumentDB, once PostgreSQL has statistics of the collection, one
+ * `$or` over them (even over the two undated ones alone) is planned as a scan of every pending
+ * document of the queue through the `type` index.
+ * - The due documents whose envelope fails the claim's residual checks (status, its modCount,
+ *   timeInfo): a range of the due index (queue, state, dated `dueAt`), so the part of the backlog
+ *   that is not due yet is never read. Envelope fields are in no index, so this reads the queue's
+ *   due documents: the runner asks only when a claim left due documents behind (a pool woken for
+ *   due work claimed nothing) or the process probe saw undated ones.
+ * - The documents whose `dueAt` is missing or null, and those whose `dueAt` has another type
+ *   than date: bounds of the claim index, nothing read when there is none.
  */
-export function malformedFilter(queue: string, due?: Date): Filter<Doc> {
-  // The driver's types allow one alias per $type and no null due time: these are plain filters.
-  const dueAtNotDate: Record<string, unknown>[] = [
-    { dueAt: { $type: NOT_DATE_TYPES } },
-    // Missing (null matches it too).
-    { dueAt: null },
+export function malformedFilters(queue: string, now: Date): Filter<Doc>[] {
+  return [
+    { queue, state: 'pending', dueAt: { ...DATED, $lte: now }, $or: BAD_ENVELOPE },
+    ...undatedFilter().map((undated): Filter<Doc> => ({ queue, state: 'pending', ...undated })),
   ];
-  const parts = due ? [...dueAtNotDate, { dueAt: { $lte: due }, $or: BAD_ENVELOPE }] : dueAtNotDate;
-  return { queue, state: 'pending', $or: parts } as Filter<Doc>;
 }
 
 /** Quarantines a pending document no claim can take (`reason` says why). */
@@ -184,11 +195,12 @@ export function attemptsFilter(baseJobId: string): Filter<Doc> {
 /** The filters `jobList` and `jobPage` share: queue, states, type and creation time. */
 type Selection = Pick<
   JobListParams,
-  'queue' | 'states' | 'type' | 'createdAfter' | 'createdBefore'
+  'queue' | 'states' | 'type' | 'createdAfter' | 'createdBefore' | 'queues'
 >;
 
 function selectionFilter(params: Selection): Filter<Doc> {
   const filter: Filter<Doc> = {};
+  if (params.queues !== undefined) filter.queue = { $in: params.queues };
   if (params.queue !== undefined) filter.queue = params.queue;
   if (params.states !== undefined) filter.state = { $in: params.states };
   if (params.type !== undefined) filter['type.name'] = params.type;
@@ -206,7 +218,8 @@ export function listFilter(params: JobListParams): Filter<Doc> {
   const filter = selectionFilter(params);
   if (params.baseJobId !== undefined) Object.assign(filter, attemptsFilter(params.baseJobId));
   if (params.edge !== undefined) filter['dependency.edges'] = params.edge;
-  if (params.dueBefore !== undefined) filter.dueAt = { $lte: params.dueBefore };
+  // Dated: the due index serves it (a range on dates only matches dates anyway).
+  if (params.dueBefore !== undefined) filter.dueAt = { ...DATED, $lte: params.dueBefore };
   if (params.idContains !== undefined) filter._id = { $regex: escapeRegex(params.idContains) };
   if (params.afterId !== undefined) addIdCondition(filter, { $gt: params.afterId });
   return filter;

@@ -13,6 +13,22 @@ export const CLAIM_INDEX: IndexDescription = {
   key: { queue: 1, state: 1, priority: -1, dueAt: 1, _id: 1 },
 };
 
+/**
+ * Serves the process probe (job-probe.ts): the due pending attempts of idle queues, read as a
+ * range on `dueAt` (the claim index cannot: its priority key comes first), the unconfirmed
+ * retries of the retry monitor, and the malformed-document probe. Partial, on dated documents:
+ * only queries that say `dueAt: { $type: 'date' }` (see `DATED`) may use it, so a planner never
+ * takes it for the claim, which the claim index serves in its order.
+ */
+export const DUE_INDEX: IndexDescription = {
+  name: 'due',
+  key: { queue: 1, state: 1, dueAt: 1 },
+  partialFilterExpression: { dueAt: { $type: 'date' } },
+};
+
+/** The predicate of the due index's partial filter; a query on it must include it. */
+export const DATED = { $type: 'date' } as const;
+
 /** Finds running attempts whose lock went stale. */
 export const STALE_INDEX: IndexDescription = {
   name: 'stale',
@@ -52,6 +68,7 @@ export const JOB_INDEXES: IndexDescription[] = [
   STATE_ID_INDEX,
   EDGES_INDEX,
   CLAIM_INDEX,
+  DUE_INDEX,
   STALE_INDEX,
   TYPE_INDEX,
   ENDED_INDEX,

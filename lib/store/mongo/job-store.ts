@@ -1,7 +1,7 @@
 /**
  * The jobs collection module, its store class: inserts, reads, heartbeats, guarded writes,
- * reclaims, aborts and quarantines. The module is five files: this one, job-claim.ts (the
- * claim), job-store-admin.ts (listing, counts, statistics, deletes and the change feed; the base
+ * reclaims, aborts and quarantines. The module is six files: this one, job-claim.ts (the
+ * claim), job-probe.ts (the one read per process for all its queues), job-store-admin.ts (listing, counts, statistics, deletes and the change feed; the base
  * class), job-filters.ts (the shared filter and update builders) and job-indexes.ts (the
  * indexes). Nothing else in drover reads or writes job documents in MongoDB. Writes after a
  * claim match on `_id`, owner and `modCount` (the fencing token) and increment `modCount`.
@@ -33,6 +33,7 @@ import {
   type SessionOptions,
   type TransactionRunOptions,
 } from '../job-store';
+import type { JobProbeParams, JobProbeResult } from '../job-probe';
 import type { JobDocument } from '../../types';
 import { slimJobDocument, withJobDefaults } from '../../job-document';
 import { isDuplicateKey, storeError } from './errors';
@@ -46,7 +47,7 @@ import {
   heldManyFilter,
   latestStatesFilter,
   listFilter,
-  malformedFilter,
+  malformedFilters,
   malformedQuarantine,
   nonce,
   pageFilter,
@@ -56,7 +57,9 @@ import {
   updateFields,
 } from './job-filters';
 import { JOB_INDEXES } from './job-indexes';
+import { probeFilter, probeJobs } from './job-probe';
 import { MongoJobStoreAdmin } from './job-store-admin';
+import { ServerClock } from './server-clock';
 import { runTransaction, SessionGate, sessionError, sessionOp } from './transactions';
 
 type Doc = JobDocument;
@@ -74,12 +77,9 @@ export class MongoJobStore extends MongoJobStoreAdmin implements JobStore {
   private readonly insertEvents = new EventEmitter();
   private insertStream?: ChangeStream<Doc, ChangeStreamInsertDocument<Doc>>;
   private insertStreamUnsupported = false;
-  /**
-   * Queues whose last claim here came back short with no type excluded: their due pending
-   * documents are then only those the claim refused, which the malformed probe may read.
-   */
-  private readonly drained = new Set<string>();
   private readonly sessions: SessionGate;
+  /** The server's clock (lib/store/mongo/server-clock.ts). */
+  readonly clock: ServerClock;
 
   constructor(
     private readonly db: Db,
@@ -88,6 +88,7 @@ export class MongoJobStore extends MongoJobStoreAdmin implements JobStore {
     super(db.collection<Doc>(collectionName));
     this.insertEvents.setMaxListeners(0);
     this.sessions = new SessionGate(db);
+    this.clock = new ServerClock(db);
   }
 
   /** The claim filter; its shape is checked against CLAIM_INDEX by a test. */
@@ -106,7 +107,7 @@ export class MongoJobStore extends MongoJobStoreAdmin implements JobStore {
     claimBatch: claimBatchFilter,
     held: heldManyFilter,
     stale: staleFilter,
-    malformed: malformedFilter,
+    malformed: malformedFilters,
     due: dueFilter,
     list: listFilter,
     page: pageFilter,
@@ -115,6 +116,7 @@ export class MongoJobStore extends MongoJobStoreAdmin implements JobStore {
     latestStates: latestStatesFilter,
     attempts: attemptsFilter,
     prune: pruneFilter,
+    probe: probeFilter,
   } as const;
 
   async init(): Promise<void> {
@@ -122,6 +124,11 @@ export class MongoJobStore extends MongoJobStoreAdmin implements JobStore {
       await this.jobs.createIndexes(JOB_INDEXES);
     } catch (err) {
       throw storeError('creating job indexes', err);
+    }
+    try {
+      await this.clock.ready();
+    } catch (err) {
+      throw storeError("reading the server's clock", err);
     }
   }
 
@@ -197,17 +204,18 @@ export class MongoJobStore extends MongoJobStoreAdmin implements JobStore {
   }
 
   async jobClaim(params: JobClaimParams): Promise<Doc[]> {
-    const docs = (await claimJobs(this.jobs, params)).map(withJobDefaults);
-    const excluding = (params.excludeTypes?.length ?? 0) > 0;
-    if (docs.length < params.limit && !excluding) this.drained.add(params.queue);
-    else this.drained.delete(params.queue);
-    return docs;
+    return (await claimJobs(this.jobs, params)).map(withJobDefaults);
+  }
+
+  async jobProbe(params: JobProbeParams): Promise<JobProbeResult> {
+    return probeJobs(this.jobs, params);
   }
 
   async jobHeartbeat(params: JobHeartbeatParams): Promise<JobHeartbeatResult> {
     if (params.jobs.length === 0) return { lost: [], abortRequested: [] };
     const held = heldManyFilter(params.jobs);
-    const refresh = { $set: { 'status.lockExpiresAt': params.lockExpiresAt } };
+    // $max: of two heartbeats arriving out of order, the later expiry wins.
+    const refresh = { $max: { 'status.lockExpiresAt': params.lockExpiresAt } };
     const res = await this.jobs.updateMany(
       { ...held, state: 'running', 'status.abortRequested': false },
       refresh,
@@ -371,18 +379,19 @@ export class MongoJobStore extends MongoJobStoreAdmin implements JobStore {
   }
 
   async jobQuarantineMalformed(params: { queue: string; now: Date }): Promise<string[]> {
-    // Due documents are read only when the last claim left none it could take (see the filter).
-    const due = this.drained.has(params.queue) ? params.now : undefined;
-    const filter = malformedFilter(params.queue, due);
-    const ids = (
-      await this.jobs.find(filter, { projection: { _id: 1 }, limit: 1000 }).toArray()
-    ).map((d) => d._id);
-    if (ids.length === 0) return [];
-    await this.jobs.updateMany(
-      { ...filter, _id: { $in: ids } },
-      malformedQuarantine(storeRecords.malformedReason, params.now),
+    // Separate queries, each served by one index (see malformedFilters), in parallel; each
+    // quarantine re-checks what its query found.
+    const update = malformedQuarantine(storeRecords.malformedReason, params.now);
+    const found = await Promise.all(
+      malformedFilters(params.queue, params.now).map(async (filter) => {
+        const ids = (
+          await this.jobs.find(filter, { projection: { _id: 1 }, limit: 1000 }).toArray()
+        ).map((d) => d._id);
+        if (ids.length > 0) await this.jobs.updateMany({ ...filter, _id: { $in: ids } }, update);
+        return ids;
+      }),
     );
-    return ids;
+    return [...new Set(found.flat())];
   }
 
   /** Applies several guarded writes in one round trip; returns the IDs whose write matched. */

@@ -5,6 +5,7 @@
  */
 import type { Collection, Db, Filter, UpdateFilter } from 'mongodb';
 import type {
+  QueueFuseState,
   QueueOpenParams,
   QueuePauseParams,
   QueuePauseTypeParams,
@@ -101,6 +102,23 @@ export class MongoQueueStore implements QueueStore {
   async queueGet(name: string): Promise<QueueRecord | null> {
     const doc = await this.queues.findOne({ _id: name });
     return doc ? toRecord(doc) : null;
+  }
+
+  async queueFuses(names: readonly string[]): Promise<QueueFuseState[]> {
+    if (names.length === 0) return [];
+    const docs = await this.queues
+      .find(
+        { _id: { $in: [...names] } },
+        // One batch: no getMore round trip for a process with many queues.
+        { projection: { paused: 1, pausedTypes: 1, modCount: 1 }, batchSize: names.length },
+      )
+      .toArray();
+    return docs.map((d) => ({
+      name: d._id,
+      paused: d.paused ?? false,
+      pausedTypes: d.pausedTypes ?? [],
+      modCount: d.modCount,
+    }));
   }
 
   async queueList(params: { after?: string; limit: number }): Promise<QueueRecord[]> {
