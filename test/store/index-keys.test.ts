@@ -30,8 +30,14 @@ import {
 import { NoopJob } from '../support/jobs';
 import { freshDb, testUri } from '../support/server';
 
-/** Keys per job life measured before issue 13's rework (put 8, claim 14, complete 14). */
-const CURRENT_KEYS_PER_JOB_LIFE = 36;
+/**
+ * Keys per job life today, a ceiling that may only come down: 36 before issue 13's rework (put 8,
+ * claim 14, complete 14), 41 since issue 12 added the partial `due` index (put 9, claim 16,
+ * complete 16) that lets one probe per process find due work in every queue (idle commands per
+ * second for 1,000 queues: 730 -> 1.8). Its 5 keys are the price of that; the rework of the hot
+ * path's indexes (issue 13) brings the whole down.
+ */
+const CURRENT_KEYS_PER_JOB_LIFE = 41;
 /** Issue 13's target. */
 const TARGET_KEYS_PER_JOB_LIFE = 10;
 
@@ -208,7 +214,7 @@ describe('index keys written per job life (jobs collection)', function () {
   });
 
   // Pending: issue 13's slim document and hot-path indexes (partial, no multikey entry for jobs
-  // without edges, no index on a field every write changes) bring it to at most 10. Today: 36.
+  // without edges, no index on a field every write changes) bring it to at most 10. Today: 41.
   it.skip(`writes at most ${TARGET_KEYS_PER_JOB_LIFE} index keys (issue 13's target; today ${CURRENT_KEYS_PER_JOB_LIFE}: pending the store rework)`, () => {
     assert.ok(measured);
     assert.ok(measured.life <= TARGET_KEYS_PER_JOB_LIFE, `${measured.life} keys per job life`);
