@@ -156,15 +156,18 @@ let loading = false;
 const PLACEHOLDER_DATE = new Date(0);
 const placeholders = {
   status: freshStatus(PLACEHOLDER_DATE),
-  timeInfo: {
-    created: PLACEHOLDER_DATE,
-    start: null,
-    end: null,
-    waitUntil: null,
-    dispatchBy: null,
-    maxTimeMs: 0,
-  } as JobTimeInfo,
-  retryInfo: {
+  timeInfo: freshTimeInfo(PLACEHOLDER_DATE),
+  retryInfo: freshRetryInfo(),
+};
+
+/** The time info of a job not yet put. */
+function freshTimeInfo(created: Date): JobTimeInfo {
+  return { created, start: null, end: null, waitUntil: null, dispatchBy: null, maxTimeMs: 0 };
+}
+
+/** The retry info of a job not yet put (its options set the rest). */
+function freshRetryInfo(): JobRetryInfo {
+  return {
     retryable: true,
     needsRetry: false,
     baseJobId: '',
@@ -174,8 +177,8 @@ const placeholders = {
     dispatchByMs: 0,
     start: null,
     end: null,
-  } as JobRetryInfo,
-};
+  };
+}
 
 /** Builds a job that `make` rehydrates, its envelope placeholders only (see `loading`). */
 export function rehydrating<T>(make: () => T): T {
@@ -261,29 +264,8 @@ export abstract class BaseJob<TResult = unknown> {
   /** Queue the job was put in; empty until put. */
   queue = '';
   status: JobStatus = loading ? placeholders.status : freshStatus(new Date());
-  timeInfo: JobTimeInfo = loading
-    ? placeholders.timeInfo
-    : {
-        created: new Date(),
-        start: null,
-        end: null,
-        waitUntil: null,
-        dispatchBy: null,
-        maxTimeMs: 0,
-      };
-  retryInfo: JobRetryInfo = loading
-    ? placeholders.retryInfo
-    : {
-        retryable: true,
-        needsRetry: false,
-        baseJobId: '',
-        currentAttempt: 0,
-        maxAttempts: DEFAULT_MAX_ATTEMPTS,
-        waitUntilMs: 0,
-        dispatchByMs: 0,
-        start: null,
-        end: null,
-      };
+  timeInfo: JobTimeInfo = loading ? placeholders.timeInfo : freshTimeInfo(new Date());
+  retryInfo: JobRetryInfo = loading ? placeholders.retryInfo : freshRetryInfo();
   scopes: string[] = [];
   enqueueScopes: string[] = [];
   /**
