@@ -34,6 +34,21 @@ export interface QueueRecord {
   modTime: Date;
 }
 
+/** A missing queue's record before its first write (which increments `modCount` to 1). */
+export function freshQueueRecord(name: string, now: Date): QueueRecord {
+  return {
+    name,
+    created: now,
+    lastActive: now,
+    paused: false,
+    pausedAt: null,
+    pausedTypes: [],
+    options: {},
+    modCount: 0,
+    modTime: now,
+  };
+}
+
 export interface QueueOpenParams {
   name: string;
   options: RecordedOptions;

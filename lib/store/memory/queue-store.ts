@@ -2,13 +2,14 @@
  * In-memory twin of the queue-record store (lib/store/mongo/queue-store.ts), with the same semantics:
  * for tests and single-process use. Records are cloned in and out.
  */
-import type {
-  QueueFuseState,
-  QueueOpenParams,
-  QueuePauseParams,
-  QueuePauseTypeParams,
-  QueueRecord,
-  QueueStore,
+import {
+  freshQueueRecord,
+  type QueueFuseState,
+  type QueueOpenParams,
+  type QueuePauseParams,
+  type QueuePauseTypeParams,
+  type QueueRecord,
+  type QueueStore,
 } from '../queue-store';
 
 /** Queue records in a Map. */
@@ -21,17 +22,7 @@ export class MemoryQueueStore implements QueueStore {
   private ensure(name: string, now: Date): QueueRecord {
     let rec = this.records.get(name);
     if (!rec) {
-      rec = {
-        name,
-        created: now,
-        lastActive: now,
-        paused: false,
-        pausedAt: null,
-        pausedTypes: [],
-        options: {},
-        modCount: 0,
-        modTime: now,
-      };
+      rec = freshQueueRecord(name, now);
       this.records.set(name, rec);
     }
     return rec;

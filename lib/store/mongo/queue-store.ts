@@ -4,13 +4,14 @@
  * key and no other index is needed.
  */
 import type { Collection, Db, Filter, UpdateFilter } from 'mongodb';
-import type {
-  QueueFuseState,
-  QueueOpenParams,
-  QueuePauseParams,
-  QueuePauseTypeParams,
-  QueueRecord,
-  QueueStore,
+import {
+  freshQueueRecord,
+  type QueueFuseState,
+  type QueueOpenParams,
+  type QueuePauseParams,
+  type QueuePauseTypeParams,
+  type QueueRecord,
+  type QueueStore,
 } from '../queue-store';
 import { isDuplicateKey, storeError } from './errors';
 
@@ -30,19 +31,10 @@ function toRecord(doc: QueueDoc): QueueRecord {
   };
 }
 
-/** A missing queue's record before its first write (which increments `modCount` to 1). */
+/** A missing queue's record before its first write, as stored (`freshQueueRecord`). */
 function newRecord(name: string, now: Date): QueueDoc {
-  return {
-    _id: name,
-    created: now,
-    lastActive: now,
-    paused: false,
-    pausedAt: null,
-    pausedTypes: [],
-    options: {},
-    modCount: 0,
-    modTime: now,
-  };
+  const { name: _id, ...rest } = freshQueueRecord(name, now);
+  return { _id, ...rest };
 }
 
 /** The filter of `queueList`: a page of records after a name, in name (`_id`) order. */
