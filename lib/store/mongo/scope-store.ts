@@ -91,8 +91,8 @@ export class MongoScopeStore implements ScopeStore {
       else await this.scopes.insertMany(locks, { ordered: false });
       return { conflicts: [], deadlocked: [] };
     } catch (err) {
-      if (err instanceof MongoBulkWriteError) {
-        const errs = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+      const errs = err instanceof MongoBulkWriteError ? [err.writeErrors].flat() : [];
+      if (errs.length > 0) {
         const conflicts: string[] = [];
         const deadlocked: Doc[] = [];
         for (const e of errs) {
@@ -101,10 +101,7 @@ export class MongoScopeStore implements ScopeStore {
           // Any other failure is the database's.
           else throw storeError('inserting scope locks', err);
         }
-        if (errs.length === 0 && !isWriteConflict(err)) {
-          throw storeError('inserting scope locks', err);
-        }
-        return errs.length === 0 ? { conflicts, deadlocked: locks } : { conflicts, deadlocked };
+        return { conflicts, deadlocked };
       }
       if (isDuplicateKey(err)) return { conflicts: [locks[0]._id], deadlocked: [] };
       // The whole command was rolled back: every lock is tried again.
