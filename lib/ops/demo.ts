@@ -82,7 +82,9 @@ export async function runDemo(options: DemoOptions): Promise<Row[]> {
   const n = options.jobsPerQueue ?? 40;
   const db = options.db ?? `drover_demo_${Date.now()}`;
   const groupOptions = {
-    logger: pino({ level: process.env.LOG_LEVEL ?? 'warn' }),
+    // The summary reports retries and aborts; each failed attempt's warn line (LOG_LEVEL=warn)
+    // would only break up the progress bar.
+    logger: pino({ level: process.env.LOG_LEVEL ?? 'error' }),
     defaults: { workers: 4, heartbeatMs: 200, lockTimeoutMs: 5_000 },
   };
   const group = options.uri
