@@ -44,6 +44,15 @@ export const UNSUCCESSFUL_STATES: readonly JobState[] = FINAL_STATES.filter(
 /** Final states from which a manual retry starts a new attempt (quarantine is requeued instead). */
 export const MANUALLY_RETRYABLE_STATES: readonly JobState[] = ['failed', 'aborted', 'expired'];
 
+/**
+ * Finished states whose documents always carry an end time: every move to one sets
+ * `timeInfo.end` (the stores add it when the write does not, see `endOfWrite`). Quarantine is
+ * left out: it may meet a document whose `timeInfo` is not an object.
+ */
+export const END_TIMED_STATES: readonly JobState[] = FINISHED_STATES.filter(
+  (s) => s !== 'quarantined',
+);
+
 /** True when the attempt has ended (see {@link FINISHED_STATES}). */
 export function isFinished(state: JobState): boolean {
   return FINISHED_STATES.includes(state);

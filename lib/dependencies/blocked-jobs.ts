@@ -227,7 +227,9 @@ export class DependencyExtension implements QueueExtension {
   private async mayHaveBlocked(queue: string): Promise<boolean> {
     let known = this.hasBlocked.get(queue);
     if (known === undefined) {
-      known = (await this.store.jobList({ queue, states: ['blocked'], limit: 1 })).length > 0;
+      known =
+        (await this.store.jobList({ queue, states: ['blocked'], limit: 1, anyOrder: true }))
+          .length > 0;
       // A scan or a put may have answered meanwhile; theirs is as fresh.
       if (!this.hasBlocked.has(queue)) this.hasBlocked.set(queue, known);
     }
@@ -247,7 +249,12 @@ export class DependencyExtension implements QueueExtension {
   async maintainQueues(queues: readonly string[], now: Date): Promise<void> {
     const unknown = queues.filter((q) => this.hasBlocked.get(q) !== true);
     if (unknown.length > 0) {
-      const found = await this.store.jobList({ queues: unknown, states: ['blocked'], limit: 1 });
+      const found = await this.store.jobList({
+        queues: unknown,
+        states: ['blocked'],
+        limit: 1,
+        anyOrder: true,
+      });
       // None found: none of them holds a blocked job (a put here marks its queue at once).
       if (found.length === 0) for (const q of unknown) this.hasBlocked.set(q, false);
       for (const doc of found) this.hasBlocked.set(doc.queue, true);

@@ -172,6 +172,7 @@ export class GroupUpkeep {
       queue: name,
       states: [...LIVE_STATES],
       limit: 1,
+      anyOrder: true,
     });
     return docs.length > 0;
   }

@@ -12,7 +12,7 @@
  */
 import type { ClientSession } from 'mongodb';
 import { ErrorCode, JobStateError } from '../errors';
-import { disallowedFrom } from '../states';
+import { disallowedFrom, END_TIMED_STATES } from '../states';
 import type { Clock } from '../timers/clock';
 import type { JobProbeParams, JobProbeResult } from './job-probe';
 import type { JobDocument, JobErrorRecord, JobLogLine, JobState, QueueStats } from '../types';
@@ -136,6 +136,11 @@ export interface JobListParams {
   /** Return documents with `_id` greater than this (cursor pagination, ascending by ID). */
   afterId?: string;
   limit: number;
+  /**
+   * Any matching documents will do (an existence check): the store may skip the ID order, which
+   * an engine whose indexes give no order (DocumentDB) pays for by reading every match.
+   */
+  anyOrder?: boolean;
 }
 
 /** One row of `jobCounts`: the jobs of one queue, job type and state (by their current attempt). */
@@ -241,6 +246,15 @@ export interface ReclaimParams {
 
 /** Result of an abort request. */
 export type AbortOutcome = 'aborted' | 'requested' | 'finished' | 'not-found';
+
+/**
+ * The end time a guarded write records: its own, or `now` when it moves the attempt to a state
+ * of `END_TIMED_STATES` without one (the finished-state index holds documents with an end).
+ */
+export function endOfWrite(update: JobUpdate, now: Date): Date | undefined {
+  if (update.end !== undefined) return update.end;
+  return update.state !== undefined && END_TIMED_STATES.includes(update.state) ? now : undefined;
+}
 
 /**
  * What a claim does to a pending attempt, applied to a document in memory: the memory store's

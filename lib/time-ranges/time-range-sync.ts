@@ -207,6 +207,7 @@ export class RequestSync {
       states: [...LIVE_STATES],
       idContains: chunkIdPrefix(chunk.requestId),
       limit: 1,
+      anyOrder: true,
     });
     return page.length > 0;
   }

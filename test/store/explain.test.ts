@@ -22,6 +22,7 @@ import { MongoClient, type Db, type Document } from 'mongodb';
 import { defaultRegistry, type JobDocument, type JobState } from '../../lib';
 import { HANDED_OVER_AT } from '../../lib/types';
 import { MongoJobStore } from '../../lib/store/mongo/job-store';
+import { CHANGED_INDEX } from '../../lib/store/mongo/job-indexes';
 import { MongoRequestStore } from '../../lib/store/mongo/request-store';
 import { MongoScheduleStore } from '../../lib/store/mongo/schedule-store';
 import { MongoScopeStore } from '../../lib/store/mongo/scope-store';
@@ -347,6 +348,8 @@ describe('explain: every repeated query is served by an index (20,000 attempts)'
     const rollups = new MongoRollupStore(db, 'drover_rollups_explain');
     await Promise.all([
       store.init(),
+      // The followers' index, which the first follower builds.
+      store.jobs.createIndexes([CHANGED_INDEX]),
       scopes.init(),
       schedule.init(),
       request.init(),
@@ -473,13 +476,13 @@ describe('explain: every repeated query is served by an index (20,000 attempts)'
     {
       name: 'stale-lock probe and reclaim',
       who: 'runner upkeep, every second',
-      index: 'stale',
+      index: 'running_lock',
       explain: () => jobsOf().find(Q.stale(q, now)).limit(1).explain('executionStats'),
     },
     {
       name: 'stale-lock reclaim (all stale)',
       who: 'runner upkeep, when stale',
-      index: 'stale',
+      index: 'running_lock',
       explain: () => jobsOf().find(Q.stale(q, now)).explain('executionStats'),
     },
     {
@@ -487,7 +490,7 @@ describe('explain: every repeated query is served by an index (20,000 attempts)'
       // runner's upkeep asked per queue every second, in one read for the process.
       name: 'process probe (stale, undated, due of an idle queue)',
       who: 'process poller, every poll',
-      index: 'due',
+      index: 'pending_due',
       explain: () =>
         jobsOf()
           .find(Q.probe({ dueIn: [DRAINED], staleIn: QUEUES, now, limit: 512 }) ?? {})
@@ -497,25 +500,25 @@ describe('explain: every repeated query is served by an index (20,000 attempts)'
     {
       name: 'malformed-document probe: due, bad envelope',
       who: 'runner, after a wake that claimed nothing',
-      index: 'due',
+      index: 'pending_due',
       explain: () => jobsOf().find(Q.malformed(DRAINED, now)[0]).explain('executionStats'),
     },
     {
       name: 'malformed-document probe: no due time',
       who: 'runner, after a wake that claimed nothing',
-      index: 'claim',
+      index: 'pending_claim',
       explain: () => jobsOf().find(Q.malformed(q, now)[1]).explain('executionStats'),
     },
     {
       name: 'malformed-document probe: due time of another type',
       who: 'runner, after a wake that claimed nothing',
-      index: 'claim',
+      index: 'pending_claim',
       explain: () => jobsOf().find(Q.malformed(q, now)[2]).explain('executionStats'),
     },
     {
       name: 'blocked-job scan (a page)',
       who: 'dependencies upkeep',
-      index: 'state_id',
+      index: 'blocked_id',
       explain: () =>
         jobsOf()
           .find(Q.list({ queue: q, states: ['blocked'], limit: 100 }))
@@ -526,7 +529,7 @@ describe('explain: every repeated query is served by an index (20,000 attempts)'
     {
       name: 'dependents of a finished job',
       who: 'dependencies, every finished parent',
-      index: 'edges',
+      index: 'blocked_edges',
       explain: () =>
         jobsOf()
           .find(Q.list({ queue: q, states: ['blocked'], edge: `${q}-parent-7`, limit: 100 }))
@@ -537,7 +540,7 @@ describe('explain: every repeated query is served by an index (20,000 attempts)'
     {
       name: 'retry monitor',
       who: 'retry handler upkeep',
-      index: 'claim',
+      index: 'retrying_due',
       explain: () =>
         jobsOf()
           .find(Q.list({ queue: q, states: ['retrying'], dueBefore: now, limit: 100 }))
@@ -546,13 +549,18 @@ describe('explain: every repeated query is served by an index (20,000 attempts)'
           .explain('executionStats'),
     },
     {
-      name: 'queue has work',
+      // One query per live state (the store merges them): the pending one, the largest.
+      name: 'queue has work (its pending part)',
       who: 'group upkeep (idle pruning)',
-      index: 'state_id',
+      index: 'pending_claim',
+      // DocumentDB's bitmap index scan reads the queue's pending range whole before the limit
+      // applies (the former `state_id` index did the same, plus a sort): bounded by one queue's
+      // pending attempts, nothing of another state or queue. MongoDB reads one key.
+      counted: count('pending') + count('pending-later'),
       explain: () =>
         jobsOf()
-          .find(Q.list({ queue: q, states: ['pending', 'blocked', 'running'], limit: 1 }))
-          .sort({ _id: 1 })
+          // An existence check (`anyOrder`): no ID order to pay for.
+          .find(Q.list({ queue: q, states: ['pending'], limit: 1, anyOrder: true }))
           .limit(1)
           .explain('executionStats'),
     },
@@ -593,14 +601,14 @@ describe('explain: every repeated query is served by an index (20,000 attempts)'
     {
       name: 'due count',
       who: 'queue stats, dashboard',
-      index: 'claim',
+      index: 'pending_claim',
       counted: count('pending'),
       explain: () => jobsOf().find(Q.due(q, now)).explain('executionStats'),
     },
     {
       name: 'counts by state of a queue',
       who: 'queue stats, dashboard',
-      index: 'type',
+      index: 'queue_type',
       counted: PER_QUEUE,
       explain: () =>
         jobsOf()
@@ -610,7 +618,7 @@ describe('explain: every repeated query is served by an index (20,000 attempts)'
     {
       name: 'counts by queue, type and state (one queue)',
       who: 'management counts, dashboard',
-      index: 'type',
+      index: 'queue_type',
       counted: PER_QUEUE,
       explain: () =>
         jobsOf()
@@ -635,7 +643,7 @@ describe('explain: every repeated query is served by an index (20,000 attempts)'
     {
       name: 'list page, by ID',
       who: 'management, dashboard',
-      index: 'state_id',
+      index: 'finished_end',
       explain: () =>
         jobsOf()
           .find(Q.page({ queue: q, states: ['failed'], order: 'id', limit: 50 }))
@@ -646,7 +654,7 @@ describe('explain: every repeated query is served by an index (20,000 attempts)'
     {
       name: 'prune finished attempts',
       who: 'management prune',
-      index: 'ended',
+      index: 'finished_end',
       explain: () =>
         jobsOf()
           .find(

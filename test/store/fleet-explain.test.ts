@@ -92,7 +92,7 @@ describe('fleet queries are index-served (explain, real engine)', function () {
     const plan = await store.jobs
       .find(filter, { projection: PROBE_PROJECTION, limit: 512 })
       .explain('executionStats');
-    assertServed('probe, nothing due', plan, 'due');
+    assertServed('probe, nothing due', plan, 'pending_due');
     assert.equal(summary(plan).stats.nReturned, 0);
   });
 
@@ -102,7 +102,7 @@ describe('fleet queries are index-served (explain, real engine)', function () {
     const plan = await store.jobs
       .find(filter, { projection: PROBE_PROJECTION, limit: 16 })
       .explain('executionStats');
-    assertServed('probe, due work', plan, 'due');
+    assertServed('probe, due work', plan, 'pending_due');
     assert.equal(summary(plan).stats.nReturned, 16);
   });
 
@@ -115,7 +115,7 @@ describe('fleet queries are index-served (explain, real engine)', function () {
       .explain('executionStats');
     const { indexes, stats, text } = summary(plan);
     assert.ok(!/COLLSCAN/.test(text), `malformed probe: ${text}`);
-    assert.ok(indexes.includes('due'), `malformed probe uses ${indexes.join(', ')}`);
+    assert.ok(indexes.includes('pending_due'), `malformed probe uses ${indexes.join(', ')}`);
     assert.equal(stats.nReturned, 0);
     assert.ok(stats.totalKeysExamined <= 500 + 4, `${stats.totalKeysExamined} keys examined`);
     assert.ok(stats.totalDocsExamined <= 500 + 4, `${stats.totalDocsExamined} docs examined`);
@@ -123,7 +123,7 @@ describe('fleet queries are index-served (explain, real engine)', function () {
       const undatedPlan = await store.jobs
         .find(filter, { projection: { _id: 1 }, limit: 1000 })
         .explain('executionStats');
-      assertServed('malformed probe, undated', undatedPlan, 'claim');
+      assertServed('malformed probe, undated', undatedPlan, 'pending_claim');
     }
     // On a queue with nothing due, nothing at all.
     const [idleEnvelope, ...idleUndated] = malformedFilters('empty-0', now);
@@ -131,8 +131,9 @@ describe('fleet queries are index-served (explain, real engine)', function () {
       store.jobs.find(filter, { projection: { _id: 1 }, limit: 1000 }).explain('executionStats'),
     );
     const [envelopePlan, ...undatedPlans] = await Promise.all(idlePlans);
-    assertServed('malformed probe, idle queue', envelopePlan, 'due');
-    for (const p of undatedPlans) assertServed('malformed probe, idle queue, undated', p, 'claim');
+    assertServed('malformed probe, idle queue', envelopePlan, 'pending_due');
+    for (const p of undatedPlans)
+      assertServed('malformed probe, idle queue, undated', p, 'pending_claim');
   });
 
   it("the retry monitor's read for many queues", async () => {
@@ -142,7 +143,7 @@ describe('fleet queries are index-served (explain, real engine)', function () {
       .sort({ _id: 1 })
       .limit(500)
       .explain('executionStats');
-    assertServed('retry monitor', plan, 'due');
+    assertServed('retry monitor', plan, 'retrying_due');
   });
 
   it("the dependency scan's probe of queues not known to hold blocked jobs", async () => {
@@ -172,7 +173,7 @@ describe('fleet queries are index-served (explain, real engine)', function () {
       .limit(16)
       .explain('executionStats');
     const { indexes, stats } = summary(plan);
-    assert.deepEqual(indexes, ['claim']);
+    assert.deepEqual(indexes, ['pending_claim']);
     assert.equal(stats.nReturned, 16);
     assert.ok(stats.totalDocsExamined <= 16, `claim: ${stats.totalDocsExamined} docs examined`);
   });

@@ -20,6 +20,7 @@ import {
   type JobStore,
   type JobTransitionParams,
   checkTransition,
+  endOfWrite,
   type JobUpdate,
   type JobWriteParams,
   type LockToken,
@@ -43,7 +44,8 @@ function applyUpdate(doc: Doc, update: JobUpdate, now: Date): void {
   if (update.progress !== undefined) doc.status.progress = update.progress;
   if (update.progressMessage !== undefined) doc.status.progressMessage = update.progressMessage;
   if (update.start !== undefined) doc.timeInfo.start = update.start;
-  if (update.end !== undefined) doc.timeInfo.end = update.end;
+  const end = endOfWrite(update, now);
+  if (end !== undefined) doc.timeInfo.end = end;
   if (update.completed !== undefined) doc.status.completed = update.completed;
   if (update.inProgress !== undefined) doc.status.inProgress = update.inProgress;
   if (update.needsRetry !== undefined) doc.retryInfo.needsRetry = update.needsRetry;

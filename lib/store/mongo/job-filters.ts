@@ -5,7 +5,7 @@
  * job-store-admin.ts (listing and management), job-indexes.ts (the indexes) and this file.
  * Nothing else in drover reads or writes job documents in MongoDB.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { BSONTypeAlias, Document, Filter, Sort, UpdateFilter } from 'mongodb';
 import { ErrorCode } from '../../errors';
 import type {
@@ -16,14 +16,19 @@ import type {
   JobUpdate,
   LockToken,
 } from '../job-store';
-import { HANDED_OVER_AT, type JobDocument } from '../../types';
+import { endOfWrite } from '../job-store';
+import { END_TIMED_STATES } from '../../states';
+import { HANDED_OVER_AT, type JobDocument, type JobState } from '../../types';
 import { DATED } from './job-indexes';
 
 type Doc = JobDocument;
 
-/** A random nonce for claims and batched writes. */
+/**
+ * A random nonce for claims and batched writes: 72 random bits in 12 characters (a UUID's 36 went
+ * into every claim's update and read-back). It only tells one claim of a document from another.
+ */
 export function nonce(): string {
-  return randomUUID();
+  return randomBytes(9).toString('base64url');
 }
 
 /** The attempt as `token` holds it: its ID, owner and modCount (the fencing token). */
@@ -86,7 +91,8 @@ export function updateFields(update: JobUpdate, now: Date): Record<string, unkno
   if (update.progress !== undefined) set['status.progress'] = update.progress;
   if (update.progressMessage !== undefined) set['status.progressMessage'] = update.progressMessage;
   if (update.start !== undefined) set['timeInfo.start'] = update.start;
-  if (update.end !== undefined) set['timeInfo.end'] = update.end;
+  const end = endOfWrite(update, now);
+  if (end !== undefined) set['timeInfo.end'] = end;
   if (update.completed !== undefined) set['status.completed'] = update.completed;
   if (update.inProgress !== undefined) set['status.inProgress'] = update.inProgress;
   if (update.needsRetry !== undefined) set['retryInfo.needsRetry'] = update.needsRetry;
@@ -202,7 +208,10 @@ function selectionFilter(params: Selection): Filter<Doc> {
   const filter: Filter<Doc> = {};
   if (params.queues !== undefined) filter.queue = { $in: params.queues };
   if (params.queue !== undefined) filter.queue = params.queue;
-  if (params.states !== undefined) filter.state = { $in: params.states };
+  // One state as an equality: the partial index of that state then serves the query.
+  if (params.states !== undefined) {
+    filter.state = params.states.length === 1 ? params.states[0] : { $in: params.states };
+  }
   if (params.type !== undefined) filter['type.name'] = params.type;
   if (params.createdAfter || params.createdBefore) {
     filter['timeInfo.created'] = {
@@ -216,6 +225,7 @@ function selectionFilter(params: Selection): Filter<Doc> {
 /** The filter of `jobList`; an `idContains` pattern replaces the attempts pattern of `baseJobId`. */
 export function listFilter(params: JobListParams): Filter<Doc> {
   const filter = selectionFilter(params);
+  if (params.dueBefore === undefined) endTimed(filter, params.states);
   if (params.baseJobId !== undefined) Object.assign(filter, attemptsFilter(params.baseJobId));
   if (params.edge !== undefined) filter['dependency.edges'] = params.edge;
   // Dated: the due index serves it (a range on dates only matches dates anyway).
@@ -234,9 +244,20 @@ function addIdCondition(filter: Filter<Doc>, condition: Filter<Doc>['_id']): voi
   else filter.$and = [...(filter.$and ?? []), { _id: condition }];
 }
 
+/**
+ * Lists of finished states that always carry an end time (`END_TIMED_STATES`) say so, which lets
+ * the `finished_end` index serve them (it holds only documents with an end).
+ */
+function endTimed(filter: Filter<Doc>, states: JobState[] | undefined): void {
+  if (states && states.length > 0 && states.every((s) => END_TIMED_STATES.includes(s))) {
+    filter['timeInfo.end'] = DATED;
+  }
+}
+
 /** The filter of `jobPage`: its selection, then the keyset position in its order. */
 export function pageFilter(params: JobPageParams): Filter<Doc> {
   const filter = selectionFilter(params);
+  endTimed(filter, params.states);
   if (params.idContains !== undefined) filter._id = { $regex: escapeRegex(params.idContains) };
   const { after, before } = params;
   if (after && params.order === 'id') addIdCondition(filter, { $gt: after.id });
@@ -283,8 +304,9 @@ export function pageSort(params: JobPageParams): Sort {
 export function pruneFilter(params: Omit<JobPruneParams, 'limit'>): Filter<Doc> {
   const filter: Filter<Doc> = {
     queue: params.queue,
-    state: { $in: params.states },
-    'timeInfo.end': { $lt: params.endedBefore },
+    state: params.states.length === 1 ? params.states[0] : { $in: params.states },
+    // Dated: the `finished_end` index holds only documents with an end (a range implies no type).
+    'timeInfo.end': { ...DATED, $lt: params.endedBefore },
     // A retrying attempt whose next attempt may not exist yet is the job's only record.
     $or: [{ state: { $ne: 'retrying' } }, { dueAt: HANDED_OVER_AT }],
   };

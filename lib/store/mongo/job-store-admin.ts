@@ -35,6 +35,7 @@ import {
   pageSort,
   pruneFilter,
 } from './job-filters';
+import { CHANGED_INDEX } from './job-indexes';
 
 type Doc = JobDocument;
 
@@ -45,6 +46,9 @@ const LIST_PROJECTION = { payload: 0, returnValue: 0, 'status.log': 0 } as const
 const CHANGES_PROJECTION = { payload: 0, 'status.log': 0 } as const;
 
 export abstract class MongoJobStoreAdmin {
+  /** The build of the followers' index, once per store (see CHANGED_INDEX). */
+  private changedIndex?: Promise<unknown>;
+
   constructor(readonly jobs: Collection<Doc>) {}
 
   async jobStats(queue: string, now: Date): Promise<QueueStats> {
@@ -68,12 +72,19 @@ export abstract class MongoJobStoreAdmin {
   }
 
   async jobList(params: JobListParams): Promise<Doc[]> {
-    const docs = await this.jobs
-      .find(listFilter(params))
-      .sort({ _id: 1 })
-      .limit(params.limit)
-      .toArray();
-    return docs.map(withJobDefaults);
+    const states = params.states ?? [];
+    if (states.length > 1) {
+      // One query per state, each a range of that state's partial index, merged in ID order:
+      // a `$in` over states has no index (no index keys `state` for every document).
+      const pages = await Promise.all(states.map((s) => this.jobList({ ...params, states: [s] })));
+      return pages
+        .flat()
+        .sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0))
+        .slice(0, params.limit);
+    }
+    const cursor = this.jobs.find(listFilter(params)).limit(params.limit);
+    if (!params.anyOrder) cursor.sort({ _id: 1 });
+    return (await cursor.toArray()).map(withJobDefaults);
   }
 
   async jobCounts(params: { queue?: string; now: Date }): Promise<JobCountRow[]> {
@@ -153,7 +164,13 @@ export abstract class MongoJobStoreAdmin {
   // --- events ---
 
   async jobChangedSince(params: JobChangedSinceParams): Promise<JobSummaryDocument[]> {
-    // Served by the `changed` index (queue, status.modTime, _id).
+    // Served by the `changed` index (queue, status.modTime, _id), which the first follower
+    // builds. Its reads do not wait for the build (a follower started before a job runs must see
+    // it run): until the index is there they read without it. A failed build is tried again.
+    this.changedIndex ??= this.jobs.createIndexes([CHANGED_INDEX]).then(
+      () => true,
+      () => (this.changedIndex = undefined),
+    );
     const docs = await this.jobs
       .find(changedSinceFilter(params), { projection: CHANGES_PROJECTION })
       .sort(CHANGED_SORT)

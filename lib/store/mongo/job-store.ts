@@ -56,7 +56,7 @@ import {
   tokenFilter,
   updateFields,
 } from './job-filters';
-import { JOB_INDEXES } from './job-indexes';
+import { ensureJobIndexes } from './job-indexes';
 import { probeFilter, probeJobs } from './job-probe';
 import { MongoJobStoreAdmin } from './job-store-admin';
 import { ServerClock } from './server-clock';
@@ -121,7 +121,7 @@ export class MongoJobStore extends MongoJobStoreAdmin implements JobStore {
 
   async init(): Promise<void> {
     try {
-      await this.jobs.createIndexes(JOB_INDEXES);
+      await ensureJobIndexes(this.jobs);
     } catch (err) {
       throw storeError('creating job indexes', err);
     }
