@@ -107,6 +107,8 @@ export class DependencyExtension implements QueueExtension {
   private readonly cursors = new Map<string, string>();
   /** Per queue: whether the last full scan saw blocked jobs (unknown until the first scan). */
   private readonly hasBlocked = new Map<string, boolean>();
+  /** Per queue: the read under way that answers `hasBlocked` for the first time. */
+  private readonly blockedProbes = new Map<string, Promise<boolean>>();
 
   constructor(
     private readonly store: JobStore,
@@ -225,15 +227,23 @@ export class DependencyExtension implements QueueExtension {
    * dependents lookup per finished job.
    */
   private async mayHaveBlocked(queue: string): Promise<boolean> {
-    let known = this.hasBlocked.get(queue);
-    if (known === undefined) {
-      known =
-        (await this.store.jobList({ queue, states: ['blocked'], limit: 1, anyOrder: true }))
-          .length > 0;
-      // A scan or a put may have answered meanwhile; theirs is as fresh.
-      if (!this.hasBlocked.has(queue)) this.hasBlocked.set(queue, known);
+    const known = this.hasBlocked.get(queue);
+    if (known !== undefined) return known;
+    // One read per queue, however many jobs finish while it is under way (a pool of 64 finishes
+    // 64 at once on start).
+    let probe = this.blockedProbes.get(queue);
+    if (!probe) {
+      probe = this.store
+        .jobList({ queue, states: ['blocked'], limit: 1, anyOrder: true })
+        .then((found) => {
+          // A scan or a put may have answered meanwhile; theirs is as fresh.
+          if (!this.hasBlocked.has(queue)) this.hasBlocked.set(queue, found.length > 0);
+          return this.hasBlocked.get(queue) === true;
+        })
+        .finally(() => this.blockedProbes.delete(queue));
+      this.blockedProbes.set(queue, probe);
     }
-    return known;
+    return probe;
   }
 
   /** Re-evaluates one page of the queue's blocked jobs, continuing where the last pass stopped. */

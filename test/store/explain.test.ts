@@ -474,6 +474,15 @@ describe('explain: every repeated query is served by an index (20,000 attempts)'
           .explain('executionStats'),
     },
     {
+      name: 'grouped guarded writes (16 completions of one owner)',
+      who: 'outcome recorder, a burst of completions',
+      index: '_id_',
+      explain: () =>
+        jobsOf()
+          .find(Q.heldGroup(tokens(runningIds(16)), { state: 'completed' }))
+          .explain('executionStats'),
+    },
+    {
       name: 'stale-lock probe and reclaim',
       who: 'runner upkeep, every second',
       index: 'running_lock',

@@ -94,8 +94,20 @@ export function claimUpdate(params: JobClaimParams, claimId: string): UpdateFilt
   };
 }
 
+/**
+ * What the batched claim does not read of its candidates: what the claim itself decides (the
+ * queue, the state, the abort flag and the modification time), about a fifth of a slim job.
+ */
+const CANDIDATE_PROJECTION = {
+  queue: 0,
+  state: 0,
+  'status.abortRequested': 0,
+  'status.modTime': 0,
+} as const;
+
 /** A candidate as the claim's update left it in the database (kept in step with claimUpdate). */
 function claimed(doc: Doc, params: JobClaimParams, claimId: string): Doc {
+  doc.queue = params.queue;
   doc.status.claimId = claimId;
   return applyClaim(doc, params);
 }
@@ -137,7 +149,9 @@ async function claimBatch(jobs: Collection<Doc>, params: JobClaimParams): Promis
   // every candidate was won (no contention), the documents we read are ours with the claim
   // applied: two round trips. Otherwise read back exactly the ones we won.
   const readAt = performance.now();
-  const candidates = await jobs.find(filter, { sort: CLAIM_SORT, limit: params.limit }).toArray();
+  const candidates = await jobs
+    .find(filter, { sort: CLAIM_SORT, limit: params.limit, projection: CANDIDATE_PROJECTION })
+    .toArray();
   if (candidates.length === 0) return [];
   const claimId = nonce();
   if (params.lockFromUpdate) {

@@ -46,6 +46,21 @@ export function heldFilter(token: LockToken, update: JobUpdate): Filter<Doc> {
   return filter;
 }
 
+/**
+ * The guard of one statement for a group of writes of one owner (`jobWriteMany`): each attempt
+ * as its own token holds it, the owner said once. `_id: { $in }` makes every engine look the
+ * attempts up by `_id` (as the batched claim's update).
+ */
+export function heldGroupFilter(tokens: LockToken[], update: JobUpdate): Filter<Doc> {
+  const filter: Filter<Doc> = {
+    _id: { $in: tokens.map((t) => t.id) },
+    'status.owner': tokens[0]?.owner ?? '',
+    $or: tokens.map((t) => ({ _id: t.id, 'status.modCount': t.modCount })),
+  };
+  if (update.releaseLock) filter['status.abortRequested'] = { $ne: true };
+  return filter;
+}
+
 /** Every attempt of `tokens` as its token holds it (heartbeats; served by the `_id` index). */
 export function heldManyFilter(tokens: LockToken[]): Filter<Doc> {
   return { $or: tokens.map(tokenFilter) };

@@ -269,6 +269,38 @@ export function jobStoreWrites(target: StoreTarget): void {
       assert.equal((await get('aborting')).status.owner, 'w1');
     });
 
+    it('checks each token of writes that set the same values (one statement on MongoDB)', async () => {
+      await insertJobs(store(), [
+        held('r1'),
+        held('r2', { modCount: 3 }),
+        held('r3', { abortRequested: true }),
+        held('r4'),
+      ]);
+      const release = (t: LockToken): JobWriteParams => ({
+        token: t,
+        update: { state: 'pending', releaseLock: true },
+        now: at(9),
+      });
+      const done = await store().jobWriteMany([
+        release(token('r1')),
+        // A token of an older modCount, and a release of a job whose abort was requested.
+        release(token('r2', { modCount: 2 })),
+        release(token('r3')),
+        release(token('r4')),
+      ]);
+      assert.deepEqual([...done].sort(), ['r1', 'r4']);
+      for (const id of ['r1', 'r4']) {
+        const doc = await get(id);
+        assert.equal(doc.state, 'pending');
+        assert.equal(doc.status.owner, '');
+        assert.equal(doc.status.modCount, 2);
+      }
+      assert.equal((await get('r2')).state, 'running');
+      assert.equal((await get('r2')).status.modCount, 3);
+      assert.equal((await get('r3')).state, 'running');
+      assert.equal((await get('r3')).status.abortRequested, true);
+    });
+
     it('returns an empty set for no writes', async () => {
       assert.deepEqual([...(await store().jobWriteMany([]))], []);
     });
