@@ -4,6 +4,7 @@
  * lib/store/mongo/job-store-admin.ts. `MemoryJobStore` (job-store.ts) extends this class with the
  * claim-run-record path.
  */
+import { copyOf } from './copy';
 import type {
   JobChangedSinceParams,
   JobCountParams,
@@ -131,7 +132,7 @@ export abstract class MemoryJobStoreAdmin {
       )
       .sort((a, b) => compareStrings(a._id, b._id))
       .slice(0, params.limit);
-    return structuredClone(out);
+    return copyOf(out);
   }
 
   // --- management ---
@@ -166,7 +167,7 @@ export abstract class MemoryJobStoreAdmin {
       .sort(backwards ? (a, b) => order(b, a) : order)
       .slice(0, params.limit)
       .map((d) => withoutPayload(d, false));
-    return structuredClone(out);
+    return copyOf(out);
   }
 
   async jobCount(params: JobCountParams): Promise<number> {
@@ -222,7 +223,7 @@ export abstract class MemoryJobStoreAdmin {
       .sort((a, b) => key(a) - key(b) || compareStrings(a._id, b._id))
       .slice(0, params.limit)
       .map((d) => withoutPayload(d));
-    return structuredClone(out);
+    return copyOf(out);
   }
 
   async jobLatestStates(params: { queue: string; idPrefix: string }): Promise<JobLatestState[]> {

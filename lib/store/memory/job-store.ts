@@ -4,6 +4,7 @@
  * holds both to. Documents are cloned in and out so callers never share state with the store.
  * Listing and management queries are in the base class (job-store-admin.ts), as in lib/store/mongo/.
  */
+import { copyOf } from './copy';
 import { EventEmitter } from 'node:events';
 import { DuplicateJobError, ErrorCode } from '../../errors';
 import { systemClock } from '../../timers/clock';
@@ -30,7 +31,8 @@ import {
 import { isSuspect, type JobProbeParams, type JobProbeResult } from '../job-probe';
 import type { JobDocument } from '../../types';
 import { withJobDefaults } from '../../job-document';
-import { compareStrings, MemoryJobStoreAdmin } from './job-store-admin';
+import { MemoryJobStoreAdmin } from './job-store-admin';
+import { PendingOrder } from './pending-order';
 import { refuseSession, sessionRefusal } from './sessions';
 
 type Doc = JobDocument;
@@ -38,8 +40,8 @@ type Doc = JobDocument;
 function applyUpdate(doc: Doc, update: JobUpdate, now: Date): void {
   doc.status.modTime = now;
   if (update.state !== undefined) doc.state = update.state;
-  if (update.payload !== undefined) doc.payload = structuredClone(update.payload);
-  if (update.errors !== undefined) doc.status.errors = structuredClone(update.errors);
+  if (update.payload !== undefined) doc.payload = copyOf(update.payload);
+  if (update.errors !== undefined) doc.status.errors = copyOf(update.errors);
   if (update.errCount !== undefined) doc.status.errCount = update.errCount;
   if (update.progress !== undefined) doc.status.progress = update.progress;
   if (update.progressMessage !== undefined) doc.status.progressMessage = update.progressMessage;
@@ -53,9 +55,9 @@ function applyUpdate(doc: Doc, update: JobUpdate, now: Date): void {
   if (update.lockExpiresAt !== undefined) doc.status.lockExpiresAt = update.lockExpiresAt;
   if (update.nextAttemptId !== undefined) doc.nextAttemptId = update.nextAttemptId;
   if (update.retryEnd !== undefined) doc.retryInfo.end = update.retryEnd;
-  if (update.log !== undefined) doc.status.log = structuredClone(update.log);
+  if (update.log !== undefined) doc.status.log = copyOf(update.log);
   if (update.logDropped !== undefined) doc.status.logDropped = update.logDropped;
-  if (update.returnValue !== undefined) doc.returnValue = structuredClone(update.returnValue);
+  if (update.returnValue !== undefined) doc.returnValue = copyOf(update.returnValue);
   if (update.state !== undefined && update.state !== 'running') {
     doc.status.lockExpiresAt = null;
     doc.status.abortRequested = false;
@@ -81,19 +83,13 @@ function wellFormed(d: Doc): boolean {
   );
 }
 
-/** Compares by claim order: priority descending, due time ascending, ID ascending. */
-function claimOrder(a: Doc, b: Doc): number {
-  if (a.priority !== b.priority) return b.priority - a.priority;
-  const t = a.dueAt.getTime() - b.dueAt.getTime();
-  if (t !== 0) return t;
-  return compareStrings(a._id, b._id);
-}
-
 /** Job storage in a Map: inserts, reads, the claim-run-record path and reclaims. */
 export class MemoryJobStore extends MemoryJobStoreAdmin implements JobStore {
   private readonly insertEvents = new EventEmitter().setMaxListeners(0);
   /** One process: its own clock is the only one. */
   readonly clock = systemClock;
+  /** The documents that may be pending, per queue in claim order (the claim's index). */
+  private readonly pending = new PendingOrder();
 
   async init(): Promise<void> {}
 
@@ -108,7 +104,9 @@ export class MemoryJobStore extends MemoryJobStoreAdmin implements JobStore {
         continue;
       }
       // Kept full: a field a document leaves out reads as its default, as in MongoDB.
-      this.docs.set(d._id, withJobDefaults(structuredClone(d)));
+      const stored = withJobDefaults(copyOf(d));
+      this.docs.set(d._id, stored);
+      this.pending.note(stored);
       queues.add(d.queue);
     }
     for (const q of queues) this.insertEvents.emit(q);
@@ -119,7 +117,7 @@ export class MemoryJobStore extends MemoryJobStoreAdmin implements JobStore {
   async jobGet(id: string, options?: SessionOptions): Promise<Doc | null> {
     refuseSession(options);
     const d = this.docs.get(id);
-    return d ? structuredClone(d) : null;
+    return d ? copyOf(d) : null;
   }
 
   private attemptsOf(baseJobId: string): Doc[] {
@@ -131,31 +129,27 @@ export class MemoryJobStore extends MemoryJobStoreAdmin implements JobStore {
   async jobGetLatest(baseJobId: string, options?: SessionOptions): Promise<Doc | null> {
     refuseSession(options);
     const all = this.attemptsOf(baseJobId);
-    return all.length ? structuredClone(all[all.length - 1]) : null;
+    return all.length ? copyOf(all[all.length - 1]) : null;
   }
 
   async jobAttempts(baseJobId: string): Promise<Doc[]> {
-    return structuredClone(this.attemptsOf(baseJobId));
+    return copyOf(this.attemptsOf(baseJobId));
   }
 
   async jobClaim(params: JobClaimParams): Promise<Doc[]> {
     const excluded = new Set(params.excludeTypes ?? []);
     const suspects = (d: Doc) =>
       params.suspects === undefined || isSuspect(d) === (params.suspects === 'only');
-    const due = [...this.docs.values()]
-      .filter(
-        (d) =>
-          d.queue === params.queue &&
-          d.state === 'pending' &&
-          wellFormed(d) &&
-          d.dueAt <= params.now &&
-          !excluded.has(d.type?.name) &&
-          suspects(d),
-      )
-      .sort(claimOrder)
-      .slice(0, params.limit);
-    for (const d of due) applyClaim(d, params);
-    return structuredClone(due);
+    const claimed: Doc[] = [];
+    if (params.limit <= 0) return claimed;
+    this.pending.walk(params.queue, this.docs, (d) => {
+      if (wellFormed(d) && d.dueAt <= params.now && !excluded.has(d.type?.name) && suspects(d)) {
+        // Claimed at once: a second entry of the same document then finds it running.
+        claimed.push(applyClaim(d, params));
+      }
+      return claimed.length < params.limit;
+    });
+    return copyOf(claimed);
   }
 
   async jobProbe(params: JobProbeParams): Promise<JobProbeResult> {
@@ -202,6 +196,7 @@ export class MemoryJobStore extends MemoryJobStoreAdmin implements JobStore {
     // A release never discards an abort request (as in the MongoDB store's guard).
     if (params.update.releaseLock && d.status.abortRequested) return null;
     applyUpdate(d, params.update, params.now);
+    this.pending.note(d);
     return d.status.modCount;
   }
 
@@ -216,6 +211,7 @@ export class MemoryJobStore extends MemoryJobStoreAdmin implements JobStore {
     const d = this.docs.get(params.id);
     if (!d || d.status.modCount !== params.modCount || !params.from.includes(d.state)) return null;
     applyUpdate(d, params.update, params.now);
+    this.pending.note(d);
     return d.status.modCount;
   }
 
@@ -239,6 +235,7 @@ export class MemoryJobStore extends MemoryJobStoreAdmin implements JobStore {
       const poisoned = !abort && losses >= maxLockLosses;
       d.status.lockLosses = losses;
       d.state = abort ? 'aborted' : poisoned ? 'failed' : 'pending';
+      this.pending.note(d);
       if (abort || poisoned) d.timeInfo.end = params.now;
       d.status.owner = '';
       d.status.inProgress = false;
@@ -325,6 +322,8 @@ export class MemoryJobStore extends MemoryJobStoreAdmin implements JobStore {
 
   /** Test helper: replaces a stored document as-is (e.g. to simulate hand edits). */
   rawPut(doc: Doc): void {
-    this.docs.set(doc._id, structuredClone(doc));
+    const stored = copyOf(doc);
+    this.docs.set(doc._id, stored);
+    this.pending.note(stored);
   }
 }
