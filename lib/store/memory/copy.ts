@@ -19,6 +19,17 @@ function copy(v: unknown): unknown {
   }
   if (Object.getPrototypeOf(v) !== Object.prototype) return structuredClone(v);
   const out: Record<string, unknown> = {};
-  for (const key of Object.keys(v)) out[key] = copy((v as Record<string, unknown>)[key]);
+  for (const key of Object.keys(v)) {
+    const value = copy((v as Record<string, unknown>)[key]);
+    // An own `__proto__` key is data: assigning it would set the copy's prototype instead.
+    if (key === '__proto__') {
+      Object.defineProperty(out, key, {
+        value,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    } else out[key] = value;
+  }
   return out;
 }
