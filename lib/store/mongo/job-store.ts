@@ -1,19 +1,14 @@
 /**
  * The jobs collection module, its store class: inserts, reads, heartbeats, guarded writes,
- * reclaims, aborts and quarantines. The module is six files: this one, job-claim.ts (the
- * claim), job-probe.ts (the one read per process for all its queues), job-store-admin.ts (listing, counts, statistics, deletes and the change feed; the base
+ * reclaims, aborts and quarantines. The module is seven files: this one, job-claim.ts (the claim),
+ * job-probe.ts (the one read per process for all its queues), job-writes.ts (batched guarded
+ * writes), job-store-admin.ts (listing, counts, statistics, deletes and the change feed; the base
  * class), job-filters.ts (the shared filter and update builders) and job-indexes.ts (the
  * indexes). Nothing else in drover reads or writes job documents in MongoDB. Writes after a
  * claim match on `_id`, owner and `modCount` (the fencing token) and increment `modCount`.
  */
 import { EventEmitter } from 'node:events';
-import type {
-  AnyBulkWriteOperation,
-  ChangeStream,
-  ChangeStreamInsertDocument,
-  ClientSession,
-  Db,
-} from 'mongodb';
+import type { ChangeStream, ChangeStreamInsertDocument, ClientSession, Db } from 'mongodb';
 import { MongoBulkWriteError } from 'mongodb';
 import { DuplicateJobError } from '../../errors';
 import {
@@ -50,7 +45,6 @@ import {
   listFilter,
   malformedFilters,
   malformedQuarantine,
-  nonce,
   pageFilter,
   pruneFilter,
   staleFilter,
@@ -59,6 +53,7 @@ import {
 } from './job-filters';
 import { ensureJobIndexes } from './job-indexes';
 import { probeFilter, probeJobs } from './job-probe';
+import { writeMany } from './job-writes';
 import { MongoJobStoreAdmin } from './job-store-admin';
 import { ServerClock } from './server-clock';
 import { runTransaction, SessionGate, sessionError, sessionOp } from './transactions';
@@ -398,42 +393,7 @@ export class MongoJobStore extends MongoJobStoreAdmin implements JobStore {
 
   /** Applies several guarded writes in one round trip; returns the IDs whose write matched. */
   async jobWriteMany(writes: JobWriteParams[]): Promise<Set<string>> {
-    // The driver refuses an empty bulk write; no writes took effect.
-    if (writes.length === 0) return new Set();
-    // Each operation carries a nonce: when not all matched, the nonces tell which took effect.
-    const groups = writeGroups(writes);
-    const ops: AnyBulkWriteOperation<Doc>[] = groups.map((g) => {
-      const first = g.writes[0];
-      const update = {
-        $set: { ...updateFields(first.update, first.now), 'status.writeId': g.writeId },
-        $inc: { 'status.modCount': 1 },
-      };
-      if (g.writes.length === 1) {
-        return { updateOne: { filter: heldFilter(first.token, first.update), update } };
-      }
-      // One statement for the group: each document still matches only with its own token.
-      const filter = heldGroupFilter(
-        g.writes.map((w) => w.token),
-        first.update,
-      );
-      return { updateMany: { filter, update } };
-    });
-    const res = await this.jobs.bulkWrite(ops, { ordered: false });
-    if (res.matchedCount === writes.length) return new Set(writes.map((w) => w.token.id));
-    const docs = await this.jobs
-      .find(
-        { _id: { $in: writes.map((w) => w.token.id) } },
-        { projection: { 'status.writeId': 1 } },
-      )
-      .toArray();
-    const byId = new Map(docs.map((d) => [d._id, d]));
-    return new Set(
-      groups.flatMap((g) =>
-        g.writes
-          .filter((w) => byId.get(w.token.id)?.status.writeId === g.writeId)
-          .map((w) => w.token.id),
-      ),
-    );
+    return writeMany(this.jobs, writes);
   }
 
   jobOnInsert(queue: string, listener: () => void): () => void {
@@ -487,51 +447,4 @@ export class MongoJobStore extends MongoJobStoreAdmin implements JobStore {
     // The client belongs to whoever connected it; only our change stream is ours to close.
     await this.closeInsertStream();
   }
-}
-
-/** Writes of one `jobWriteMany` that one statement applies, and its nonce. */
-interface WriteGroup {
-  writes: JobWriteParams[];
-  writeId: string;
-}
-
-/** The fields of a guarded write that are plain values: writes setting only these may group. */
-const PLAIN_FIELDS = new Set<string>([
-  'state',
-  'progress',
-  'start',
-  'end',
-  'completed',
-  'inProgress',
-  'needsRetry',
-  'releaseLock',
-  'dueAt',
-  'lockExpiresAt',
-  'retryEnd',
-]);
-
-/**
- * Groups writes that set the same plain values at the same time for the same owner (a burst of
- * completions of no-op jobs): each group is one statement, its per-job part only the token (a
- * completion costs ~50 bytes on the wire instead of ~370). A write with a payload, errors, a log
- * or a result is a group of its own: such values are never compared.
- */
-function writeGroups(writes: JobWriteParams[]): WriteGroup[] {
-  const groups = new Map<string, WriteGroup>();
-  const alone: WriteGroup[] = [];
-  for (const w of writes) {
-    const entries = Object.entries(w.update).filter(([, v]) => v !== undefined);
-    if (!entries.every(([k]) => PLAIN_FIELDS.has(k))) {
-      alone.push({ writes: [w], writeId: nonce() });
-      continue;
-    }
-    const values = entries
-      .sort(([a], [b]) => (a < b ? -1 : 1))
-      .map(([k, v]) => `${k}=${v instanceof Date ? `d${v.getTime()}` : `${typeof v}${String(v)}`}`);
-    const key = `${w.token.owner}\u0000${w.now.getTime()}\u0000${values.join('\u0000')}`;
-    const group = groups.get(key);
-    if (group) group.writes.push(w);
-    else groups.set(key, { writes: [w], writeId: nonce() });
-  }
-  return [...groups.values(), ...alone];
 }
