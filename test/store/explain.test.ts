@@ -402,7 +402,7 @@ describe('explain: every repeated query is served by an index (20,000 attempts)'
     {
       name: 'claim (16 due of 800)',
       who: 'runner, every poll',
-      index: 'claim',
+      index: 'pending_claim',
       explain: () =>
         jobsOf()
           .find(Q.claim({ queue: q, now }))
@@ -413,7 +413,7 @@ describe('explain: every repeated query is served by an index (20,000 attempts)'
     {
       name: 'claim with paused types',
       who: 'runner, every poll',
-      index: 'claim',
+      index: 'pending_claim',
       explain: () =>
         jobsOf()
           .find(Q.claim({ queue: q, now, excludeTypes: ['paused-type'] }))
@@ -452,7 +452,7 @@ describe('explain: every repeated query is served by an index (20,000 attempts)'
       index: '_id_',
       explain: () =>
         jobsOf()
-          .find({ ...Q.held(tokens(runningIds(16))), state: 'running' })
+          .find({ ...Q.heldGroup(tokens(runningIds(16)), {}), state: 'running' })
           .explain('executionStats'),
     },
     {

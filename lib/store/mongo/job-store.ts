@@ -210,7 +210,11 @@ export class MongoJobStore extends MongoJobStoreAdmin implements JobStore {
 
   async jobHeartbeat(params: JobHeartbeatParams): Promise<JobHeartbeatResult> {
     if (params.jobs.length === 0) return { lost: [], abortRequested: [] };
-    const held = heldManyFilter(params.jobs);
+    // A pool's tokens share its owner: said once, as in grouped writes.
+    const owner = params.jobs[0].owner;
+    const held = params.jobs.every((t) => t.owner === owner)
+      ? heldGroupFilter(params.jobs, {})
+      : heldManyFilter(params.jobs);
     // $max: of two heartbeats arriving out of order, the later expiry wins.
     const refresh = { $max: { 'status.lockExpiresAt': params.lockExpiresAt } };
     const res = await this.jobs.updateMany(
