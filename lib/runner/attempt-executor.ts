@@ -14,13 +14,16 @@ import {
   type RequestedOutcome,
 } from './attempt';
 import { DispatchExpiredError, LockLostError, toError } from '../errors';
-import type { StartVerdict } from '../extension';
+import type { AttemptContext, StartVerdict } from '../extension';
 import type { JobContext } from '../job/base-job';
 import { messageOf } from '../job/error-record';
 import { backoffMs } from '../timers/sleep';
 import { maxTimeTimer, settleRun } from './hard-time-limit';
 import { outcomeOf, startRun, type RunEnd } from './outcome-of';
 import { committedOutcome, completeInTransaction } from './transactional-outcome';
+
+/** The verdict of an attempt no extension holds back (shared: verdicts are never changed). */
+const RUN: StartVerdict = { action: 'run' };
 
 /** Runs the attempts of one pool. */
 export class AttemptExecutor {
@@ -116,12 +119,13 @@ export class AttemptExecutor {
 
   /** Asks every extension; the first verdict other than 'run' wins. */
   private async startVerdict(entry: HeldAttempt): Promise<StartVerdict> {
+    let ctx: AttemptContext | undefined;
     for (const ext of this.pool.extensions) {
       if (!ext.beforeStart) continue;
-      const verdict = await ext.beforeStart(attemptContext(this.pool, entry));
+      const verdict = await ext.beforeStart((ctx ??= attemptContext(this.pool, entry)));
       if (verdict.action !== 'run') return verdict;
     }
-    return { action: 'run' };
+    return RUN;
   }
 
   /** What the job's `run` gets: its signal, a logger, and a progress call that never fails it. */

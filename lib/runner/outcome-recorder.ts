@@ -240,7 +240,9 @@ export class OutcomeRecorder {
     const ctx = attemptContext(this.pool, entry);
     for (const ext of this.pool.extensions) {
       try {
-        await call(ext, ctx);
+        // Most extensions have no such hook: no await (a microtask per extension) for them.
+        const pending = call(ext, ctx);
+        if (pending) await pending;
       } catch (err) {
         this.pool.emit('error', toError(err));
         this.pool.log.error(
