@@ -247,6 +247,11 @@ export interface ReclaimParams {
 /** Result of an abort request. */
 export type AbortOutcome = 'aborted' | 'requested' | 'finished' | 'not-found';
 
+/** Compares two strings (IDs, names) in code-unit order, as MongoDB sorts them. */
+export function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 /**
  * The end time a guarded write records: its own, or `now` when it moves the attempt to a state
  * of `END_TIMED_STATES` without one (the finished-state index holds documents with an end).

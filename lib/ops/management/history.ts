@@ -5,6 +5,7 @@
  * before it reaches the rollup store.
  */
 import { InvalidArgumentError } from '../../errors';
+import { compareStrings } from '../../store/job-store';
 import {
   addRollup,
   bucketStart,
@@ -128,8 +129,6 @@ export interface Rates {
   totals: RateRow;
 }
 
-const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-
 /** Figures from summed counters. */
 function figures(sum: RollupCounts & RollupMaxima): HistoryFigures {
   const out: HistoryFigures = { ...emptyRollup(), waitAvgMs: null, runAvgMs: null };
@@ -220,7 +219,7 @@ export async function readHistory(
     return figures(t);
   };
   const series = [...bySeries.values()]
-    .sort((a, b) => compare(a.queue, b.queue) || compare(a.type ?? '', b.type ?? ''))
+    .sort((a, b) => compareStrings(a.queue, b.queue) || compareStrings(a.type ?? '', b.type ?? ''))
     .map(({ sums: rows, ...name }): HistorySeries => {
       const buckets = empty();
       for (const r of rows) addRollup(buckets[index.get(r.at?.getTime() ?? -1) ?? 0], r);

@@ -5,15 +5,16 @@
  * claim-run-record path.
  */
 import { copyOf } from './copy';
-import type {
-  JobChangedSinceParams,
-  JobCountParams,
-  JobCountRow,
-  JobLatestState,
-  JobListParams,
-  JobPageParams,
-  JobPruneParams,
-  JobSummaryDocument,
+import {
+  compareStrings,
+  type JobChangedSinceParams,
+  type JobCountParams,
+  type JobCountRow,
+  type JobLatestState,
+  type JobListParams,
+  type JobPageParams,
+  type JobPruneParams,
+  type JobSummaryDocument,
 } from '../job-store';
 import {
   emptyQueueStats,
@@ -26,11 +27,6 @@ import {
 } from '../../types';
 
 type Doc = JobDocument;
-
-/** Compares two strings (IDs, names) in code-unit order, as MongoDB sorts them. */
-export function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
 
 /**
  * A stored attempt as lists give it: without its payload and its log; `jobPage` leaves out its

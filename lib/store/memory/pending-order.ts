@@ -10,6 +10,7 @@
  * new key). So the entries are a superset of the pending documents, each present under its
  * current key at least once.
  */
+import { compareStrings } from '../job-store';
 import type { JobDocument } from '../../types';
 
 interface Entry {
@@ -22,7 +23,7 @@ interface Entry {
 function before(a: Entry, b: Entry): boolean {
   if (a.priority !== b.priority) return a.priority > b.priority;
   if (a.due !== b.due) return a.due < b.due;
-  return a.id < b.id;
+  return compareStrings(a.id, b.id) < 0;
 }
 
 /** Whether an entry still describes its document: pending, with the same key. */

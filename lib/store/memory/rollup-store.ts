@@ -13,7 +13,7 @@ import {
   type RollupSum,
   type RollupSumsParams,
 } from '../rollup-store';
-import { compareStrings } from './job-store-admin';
+import { compareStrings } from '../job-store';
 
 /** Rollup documents in a Map. */
 export class MemoryRollupStore implements RollupStore {

@@ -6,15 +6,16 @@
  * job documents in MongoDB.
  */
 import type { Collection } from 'mongodb';
-import type {
-  JobChangedSinceParams,
-  JobCountParams,
-  JobCountRow,
-  JobLatestState,
-  JobListParams,
-  JobPageParams,
-  JobPruneParams,
-  JobSummaryDocument,
+import {
+  compareStrings,
+  type JobChangedSinceParams,
+  type JobCountParams,
+  type JobCountRow,
+  type JobLatestState,
+  type JobListParams,
+  type JobPageParams,
+  type JobPruneParams,
+  type JobSummaryDocument,
 } from '../job-store';
 import {
   emptyQueueStats,
@@ -79,7 +80,7 @@ export abstract class MongoJobStoreAdmin {
       const pages = await Promise.all(states.map((s) => this.jobList({ ...params, states: [s] })));
       return pages
         .flat()
-        .sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0))
+        .sort((a, b) => compareStrings(a._id, b._id))
         .slice(0, params.limit);
     }
     const cursor = this.jobs.find(listFilter(params)).limit(params.limit);

@@ -5,7 +5,7 @@
  */
 import type { ClientSession, Collection, Db, Filter } from 'mongodb';
 import { MongoBulkWriteError, MongoError } from 'mongodb';
-import type { SessionOptions } from '../job-store';
+import { compareStrings, type SessionOptions } from '../job-store';
 import type { ScopeLockDocument, ScopeReleaseFilter, ScopeStore } from '../scope-store';
 import { setTimeout as delay } from 'node:timers/promises';
 import { DUPLICATE_KEY, isDuplicateKey, storeError } from './errors';
@@ -66,7 +66,7 @@ export class MongoScopeStore implements ScopeStore {
     if (options.session) return this.scopeInsertInSession(locks, options.session);
     // One order in every process: two takes of overlapping scopes then wait for each other
     // instead of deadlocking (DocumentDB checks an insert's unique key under PostgreSQL row locks).
-    let pending = [...locks].sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
+    let pending = [...locks].sort((a, b) => compareStrings(a._id, b._id));
     const held: string[] = [];
     for (let round = 0; ; round++) {
       const { conflicts, deadlocked } = await this.insertLocks(pending);
