@@ -47,15 +47,26 @@ export function heldFilter(token: LockToken, update: JobUpdate): Filter<Doc> {
 }
 
 /**
+ * Each of several attempts at the modCount it was read with, in one filter: `_id: { $in }` is
+ * redundant with the `$or` but makes every engine look them up by `_id` (without it DocumentDB
+ * reads a whole index range and mongo-java-server scans the collection). Shared by the batched
+ * claim's update and grouped guarded writes.
+ */
+export function unchangedFilter(attempts: { id: string; modCount: number }[]): Filter<Doc> {
+  return {
+    _id: { $in: attempts.map((a) => a.id) },
+    $or: attempts.map((a) => ({ _id: a.id, 'status.modCount': a.modCount })),
+  };
+}
+
+/**
  * The guard of one statement for a group of writes of one owner (`jobWriteMany`): each attempt
- * as its own token holds it, the owner said once. `_id: { $in }` makes every engine look the
- * attempts up by `_id` (as the batched claim's update).
+ * as its own token holds it, the owner said once.
  */
 export function heldGroupFilter(tokens: LockToken[], update: JobUpdate): Filter<Doc> {
   const filter: Filter<Doc> = {
-    _id: { $in: tokens.map((t) => t.id) },
+    ...unchangedFilter(tokens),
     'status.owner': tokens[0]?.owner ?? '',
-    $or: tokens.map((t) => ({ _id: t.id, 'status.modCount': t.modCount })),
   };
   if (update.releaseLock) filter['status.abortRequested'] = { $ne: true };
   return filter;
