@@ -195,9 +195,14 @@ export class MemoryJobStore extends MemoryJobStoreAdmin implements JobStore {
     if (!holds(d, params.token)) return null;
     // A release never discards an abort request (as in the MongoDB store's guard).
     if (params.update.releaseLock && d.status.abortRequested) return null;
-    applyUpdate(d, params.update, params.now);
-    this.pending.note(d);
+    this.update(d, params.update, params.now);
     return d.status.modCount;
+  }
+
+  /** Applies a guarded write that matched; a document it leaves pending joins the claim index. */
+  private update(d: Doc, update: JobUpdate, now: Date): void {
+    applyUpdate(d, update, now);
+    this.pending.note(d);
   }
 
   async jobWriteMany(writes: JobWriteParams[]): Promise<Set<string>> {
@@ -210,8 +215,7 @@ export class MemoryJobStore extends MemoryJobStoreAdmin implements JobStore {
     checkTransition(params);
     const d = this.docs.get(params.id);
     if (!d || d.status.modCount !== params.modCount || !params.from.includes(d.state)) return null;
-    applyUpdate(d, params.update, params.now);
-    this.pending.note(d);
+    this.update(d, params.update, params.now);
     return d.status.modCount;
   }
 
