@@ -46,7 +46,7 @@ export function claimFilter(
     timeInfo: { $type: 'object', $not: { $type: 'array' } },
   };
   if (params.excludeTypes && params.excludeTypes.length > 0) {
-    // Not `type.name: { $nin }`: with it DocumentDB scans the `type` index (every pending
+    // Not `type.name: { $nin }`: with it DocumentDB scans the index by type (every pending
     // attempt of the queue, due or not) instead of the claim's due range.
     filter.$nor = [{ 'type.name': { $in: params.excludeTypes } }];
   }

@@ -77,7 +77,7 @@ export function heldManyFilter(tokens: LockToken[]): Filter<Doc> {
   return { $or: tokens.map(tokenFilter) };
 }
 
-/** Running attempts of a queue whose lock expired before `now` (served by the `stale` index). */
+/** Running attempts of a queue whose lock expired before `now` (served by the `running_lock` index). */
 export function staleFilter(queue: string, now: Date) {
   return { queue, state: 'running' as const, 'status.lockExpiresAt': { $lt: now } };
 }
@@ -189,9 +189,9 @@ const BAD_ENVELOPE: Filter<Doc>[] = [
  * Pending documents no claim will take (`jobQuarantineMalformed`), as separate queries, each
  * one range of one index: on DocumentDB, once PostgreSQL has statistics of the collection, one
  * `$or` over them (even over the two undated ones alone) is planned as a scan of every pending
- * document of the queue through the `type` index.
+ * document of the queue through the index by type.
  * - The due documents whose envelope fails the claim's residual checks (status, its modCount,
- *   timeInfo): a range of the due index (queue, state, dated `dueAt`), so the part of the backlog
+ *   timeInfo): a range of `pending_due` (queue, dated `dueAt`), so the part of the backlog
  *   that is not due yet is never read. Envelope fields are in no index, so this reads the queue's
  *   due documents: the runner asks only when a claim left due documents behind (a pool woken for
  *   due work claimed nothing) or the process probe saw undated ones.
@@ -254,7 +254,7 @@ export function listFilter(params: JobListParams): Filter<Doc> {
   if (params.dueBefore === undefined) endTimed(filter, params.states);
   if (params.baseJobId !== undefined) Object.assign(filter, attemptsFilter(params.baseJobId));
   if (params.edge !== undefined) filter['dependency.edges'] = params.edge;
-  // Dated: the due index serves it (a range on dates only matches dates anyway).
+  // Dated: `pending_due` (or `retrying_due`) serves it (a range on dates only matches dates anyway).
   if (params.dueBefore !== undefined) filter.dueAt = { ...DATED, $lte: params.dueBefore };
   if (params.idContains !== undefined) filter._id = { $regex: escapeRegex(params.idContains) };
   if (params.afterId !== undefined) addIdCondition(filter, { $gt: params.afterId });
@@ -325,7 +325,7 @@ export function pageSort(params: JobPageParams): Sort {
 
 /**
  * The filter of `jobPrune` and `jobPruneCount`: finished attempts of a queue that ended before a
- * time (served by the `ended` index).
+ * time (served by the `finished_end` index).
  */
 export function pruneFilter(params: Omit<JobPruneParams, 'limit'>): Filter<Doc> {
   const filter: Filter<Doc> = {

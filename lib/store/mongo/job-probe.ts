@@ -1,8 +1,8 @@
 /**
  * The jobs collection module, its probe: one read for all the queues of a process, asking which
  * have due work (for the idle ones), stale locks, or pending documents no claim can see. Every
- * branch of its `$or` is a range of one index (the due index for pending documents, the stale
- * index for running ones), so it examines about as many keys as it returns, and an idle
+ * branch of its `$or` is a range of one index (`pending_due` for due documents, `pending_claim`
+ * for undated ones, `running_lock` for stale locks), so it examines about as many keys as it returns, and an idle
  * deployment answers it without reading anything. The module is job-store.ts (the store class,
  * which calls `probeJobs`), job-claim.ts, job-store-admin.ts, job-filters.ts, job-indexes.ts and
  * this file. Nothing else in drover reads or writes job documents in MongoDB.

@@ -146,7 +146,7 @@ export abstract class MongoJobStoreAdmin {
   }
 
   async jobPrune(params: JobPruneParams): Promise<number> {
-    // Served by the `ended` index. Reading IDs first bounds the batch (deleteMany has no limit);
+    // Served by the `finished_end` index. Reading IDs first bounds the batch (deleteMany has no limit);
     // the delete re-checks the filter, so an attempt that changed meanwhile is kept.
     const filter = pruneFilter(params);
     const ids = (
