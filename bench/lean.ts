@@ -197,7 +197,10 @@ async function leanBurn(
     let why = '';
     while (worker.finals < warm + n && !worker.exited) {
       if (worker.finals !== seen) [seen, lastChange] = [worker.finals, Date.now()];
-      if (Date.now() - lastChange > STALL_MS) why = `no outcome for ${STALL_MS / 1000} s`;
+      if (Date.now() - lastChange > STALL_MS) {
+        why = `no outcome for ${STALL_MS / 1000} s`;
+        row.stalled = true;
+      }
       if (Date.now() >= deadline) why = `--lean-timeout ${ctx.opts.leanTimeoutS} s reached`;
       if (why) break;
       await sleep(WAIT_POLL_MS);

@@ -91,6 +91,12 @@ export interface LeanResult {
   bytesUpPerJob?: number;
   bytesDownPerJob?: number;
   timedOut: boolean;
+  /**
+   * The system gave no outcome for a while with jobs left (cut, not waited for): a finding about
+   * it (Agenda now and then leaves a job it locked unrun until the lock expires), reported with
+   * the figures of the jobs it finished.
+   */
+  stalled?: boolean;
   errors: string[];
 }
 

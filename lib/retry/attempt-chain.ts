@@ -1,6 +1,11 @@
 /**
  * Retries: each attempt is its own document sharing `retryInfo.baseJobId`, so history is kept.
- * Moving to the next attempt takes idempotent steps, with no transaction:
+ * Moving to the next attempt is one atomic step where the store gives one (`jobHandOver`: a
+ * transaction on a MongoDB server with transactions, one step in memory): the old attempt
+ * becomes `retrying`, handed over, and the next attempt is inserted, or nothing changes. A crash
+ * leaves nothing to repair.
+ *
+ * A server without transactions (a standalone mongod) gets the same result in idempotent steps:
  *   1. one write on the old attempt sets state `retrying`, names `nextAttemptId` and records in
  *      `dueAt` when the next attempt is due (the runner's write is guarded by owner + modCount;
  *      management's by modCount + state);
@@ -12,7 +17,7 @@
  * steps 2 and 3. Step 3 only keeps that list short; skipping it costs one duplicate insert.
  */
 import { DuplicateJobError } from '../errors';
-import type { JobStore, JobUpdate, LockToken } from '../store/job-store';
+import type { HandOverGuard, JobStore, JobUpdate, LockToken } from '../store/job-store';
 import { freshStatus, HANDED_OVER_AT, type JobDocument } from '../types';
 import { ATTEMPT_SEPARATOR } from '../validate';
 
@@ -124,4 +129,42 @@ export async function handOver(
     now,
   });
   return inserted;
+}
+
+/**
+ * Moves the old attempt `guard` names to `retrying`, handed over to `next`: one atomic step where
+ * the store gives one, else steps 1 to 3 (see the module comment). `update`: what the old
+ * attempt's write carries besides the retry fields. Returns its modCount after the write, or
+ * null when the guard matched nothing (nothing changed). An error of steps 2 and 3 (step 1 took
+ * effect; the monitor redoes them) goes to `onStepError` when given, else it is thrown.
+ */
+export async function retryOnto(
+  store: JobStore,
+  guard: HandOverGuard,
+  update: JobUpdate,
+  next: JobDocument,
+  now: Date,
+  onStepError?: (err: unknown) => void,
+): Promise<number | null> {
+  const step1 = { ...update, ...retryingFields(next) };
+  const atomic = await store.jobHandOver({
+    guard,
+    update: { ...step1, dueAt: HANDED_OVER_AT },
+    next,
+    now,
+  });
+  if (atomic.atomic) return atomic.modCount;
+  const modCount =
+    'token' in guard
+      ? await store.jobWrite({ token: guard.token, update: step1, now })
+      : await store.jobTransition({ ...guard, update: step1, now });
+  if (modCount === null) return null;
+  const id = 'token' in guard ? guard.token.id : guard.id;
+  try {
+    await handOver(store, next, { id, modCount }, now);
+  } catch (err) {
+    if (!onStepError) throw err;
+    onStepError(err);
+  }
+  return modCount;
 }

@@ -1,7 +1,9 @@
 /**
  * The retry handler maps a retryable failure to a next attempt or a final state, and finishes
- * hand-overs a crash left half done (its monitor). It also serves the manual operations:
- * `retryNow` and `completeRetryingAndPut`. The steps themselves are described in attempt-chain.ts.
+ * hand-overs a crash left half done (its monitor: only servers without transactions, or older
+ * releases, leave them; elsewhere a hand-over is one transaction). It also serves the manual
+ * operations `retryNow` and `completeRetryingAndPut`. The hand-over is described in
+ * attempt-chain.ts.
  */
 import type { Logger } from 'pino';
 import pino from 'pino';
@@ -21,7 +23,7 @@ import {
   handOver,
   nextAttemptFrom,
   planFromRetrying,
-  retryingFields,
+  retryOnto,
   type AttemptPlan,
 } from './attempt-chain';
 import {
@@ -185,11 +187,10 @@ export class RetryHandler {
   }
 
   /**
-   * amboy's `CompleteRetryingAndPut`, as idempotent steps instead of a transaction: `old` (held
-   * by the caller, e.g. from `queue.next()`) becomes `retrying` with its errors and payload
-   * (step 1, guarded by owner + modCount; LockLostError when lost), then the next attempt is
-   * inserted (step 2) and the hand-over confirmed (step 3). A crash after step 1 is finished by
-   * the monitor. `next` (default: `old`) gives the payload and settings of the new attempt; its
+   * amboy's `CompleteRetryingAndPut`: `old` (held by the caller, e.g. from `queue.next()`)
+   * becomes `retrying` with its errors and payload, guarded by owner + modCount (LockLostError
+   * when lost), and the next attempt is inserted: one transaction where the server has them,
+   * else idempotent steps a crash between which the monitor finishes (attempt-chain.ts). `next` (default: `old`) gives the payload and settings of the new attempt; its
    * ID and attempt number are `old`'s next, and it is due after `delayMs`. The caller decided to
    * retry: the attempt and time bounds are not applied (see `decide`). Returns the new ID.
    */
@@ -218,22 +219,17 @@ export class RetryHandler {
       now,
     );
     const token = { id: old.id, owner: old.status.owner, modCount: old.status.modCount };
-    const modCount = await this.store.jobWrite({
-      token,
-      update: {
-        ...retryingFields(next),
-        payload: oldDoc.payload,
-        errors: old.status.errors,
-        errCount: old.status.errCount,
-        end: now,
-        completed: false,
-        inProgress: false,
-      },
-      now,
-    });
+    const update = {
+      payload: oldDoc.payload,
+      errors: old.status.errors,
+      errCount: old.status.errCount,
+      end: now,
+      completed: false,
+      inProgress: false,
+    };
+    const modCount = await retryOnto(this.store, { token }, update, next, now);
     if (modCount === null) throw new LockLostError(old.id, old.status.owner);
     old.status.modCount = modCount;
-    await handOver(this.store, next, { id: old.id, modCount }, now);
     return next._id;
   }
 
@@ -280,17 +276,8 @@ export class RetryHandler {
         const plan = { ...planFromRetrying(doc), dueAt: now, retryStart: null };
         const next = nextAttemptFrom(doc, plan, now);
         await params.reserve?.(next);
-        const modCount = await this.store.jobTransition({
-          id: doc._id,
-          modCount: doc.status.modCount,
-          from: [doc.state],
-          update: retryingFields(next),
-          now,
-        });
-        if (modCount !== null) {
-          await handOver(this.store, next, { id: doc._id, modCount }, now);
-          return next._id;
-        }
+        const guard = { id: doc._id, modCount: doc.status.modCount, from: [doc.state] };
+        if ((await retryOnto(this.store, guard, {}, next, now)) !== null) return next._id;
         // Give back what we took, unless a racing call made this very attempt (it shares the
         // scopes we found held by the same job and took nothing for).
         if ((await this.store.jobGet(doc._id))?.nextAttemptId !== next._id) {

@@ -2,8 +2,8 @@
  * Records the outcome of an attempt with one guarded write (the WriteBatcher sends the pool's
  * outcome writes of the moment together): its state, errors, payload, log and, when completed,
  * what `run()` returned. A retry asked for goes to the retry handler, with the backoff of the
- * job's type or queue: if granted, that write is step 1 of the hand-over and steps 2 and 3
- * follow (see lib/retry/attempt-chain.ts); if refused, the attempt ends `failed` with the handler's
+ * job's type or queue: if granted, that write and the insert of the next attempt are one
+ * hand-over (lib/retry/attempt-chain.ts), not batched; if refused, the attempt ends `failed` with the handler's
  * reason added to its errors. Then the outcome's event is emitted (a failed or aborted attempt
  * also logs one line at warn) and the extensions' `afterFinish` hooks run. An outcome whose lock
  * was lost is dropped.
@@ -20,7 +20,7 @@ import {
   type PoolContext,
   type RequestedOutcome,
 } from './attempt';
-import { handOver, nextAttemptFrom, retryingFields } from '../retry/attempt-chain';
+import { nextAttemptFrom, retryOnto } from '../retry/attempt-chain';
 import type { RetryHandler } from '../retry/retry-handler';
 import type { JobUpdate } from '../store/job-store';
 import type { JobDocument, JobState } from '../types';
@@ -84,8 +84,11 @@ export class OutcomeRecorder {
       if (state === 'completed') update.progress = 100;
       if (state === 'completed' || state === 'failed') update.retryEnd = now;
     }
-    if (next) Object.assign(update, retryingFields(next));
-    let ok = await this.writes.write({ token: entry.token, update, now });
+    let ok = next
+      ? (await retryOnto(this.pool.store, { token: entry.token }, update, next, now, (err) =>
+          this.stepsFailed(entry, next, err),
+        )) !== null
+      : await this.writes.write({ token: entry.token, update, now });
     if (!ok && update.releaseLock) {
       // A release does not match while an abort is requested (the store guards it): honour the
       // abort instead, under the same token.
@@ -103,7 +106,6 @@ export class OutcomeRecorder {
       return false;
     }
     job.state = state;
-    if (next) await this.insertNextAttempt(entry, next, now);
     this.emitOutcome(entry, state, next, decision.returnValue);
     await this.afterFinish(entry, state);
     return true;
@@ -151,18 +153,13 @@ export class OutcomeRecorder {
     return { state, payload, next, returnValue };
   }
 
-  /** Steps 2 and 3 of a hand-over; a failure is left to the retry monitor, which redoes them. */
-  private async insertNextAttempt(entry: HeldAttempt, next: JobDocument, now: Date): Promise<void> {
-    const old = { id: entry.token.id, modCount: entry.token.modCount + 1 };
-    try {
-      await handOver(this.pool.store, next, old, now);
-    } catch (err) {
-      this.pool.emit('error', toError(err));
-      this.pool.log.warn(
-        { err, jobId: old.id, nextAttemptId: next._id },
-        'inserting the next attempt failed; the retry monitor will finish it',
-      );
-    }
+  /** Steps 2 and 3 of a hand-over failed (no transactions): the retry monitor redoes them. */
+  private stepsFailed(entry: HeldAttempt, next: JobDocument, err: unknown): void {
+    this.pool.emit('error', toError(err));
+    this.pool.log.warn(
+      { err, jobId: entry.token.id, nextAttemptId: next._id },
+      'inserting the next attempt failed; the retry monitor will finish it',
+    );
   }
 
   private emitOutcome(

@@ -118,6 +118,31 @@ export interface JobWriteParams {
   now: Date;
 }
 
+/**
+ * What guards the old attempt's write in `jobHandOver`: its lock token (the holder's write), or
+ * its modCount and one of `from` states (a write nobody holds: management, the retry handler).
+ */
+export type HandOverGuard =
+  { token: LockToken } | { id: string; modCount: number; from: JobState[] };
+
+export interface JobHandOverParams {
+  guard: HandOverGuard;
+  /** The old attempt's write. */
+  update: JobUpdate;
+  /** The successor to insert; one stored already under its ID counts as handed over. */
+  next: JobDocument;
+  now: Date;
+}
+
+/**
+ * `atomic: false`: the store cannot make the write and the insert one (a server without
+ * transactions) and wrote nothing. Otherwise `modCount` is the old attempt's new modCount, or
+ * null when its guard matched nothing (then nothing was written); `inserted` says whether this
+ * call inserted `next` (false when it existed already).
+ */
+export type JobHandOverResult =
+  { atomic: false } | { atomic: true; modCount: number | null; inserted: boolean };
+
 export interface JobListParams {
   queue?: string;
   states?: JobState[];
@@ -351,7 +376,14 @@ export interface JobStore {
    * `modCount` and one of the `from` states, and increments `modCount`. Returns the new modCount
    * or null when the document changed meanwhile.
    */
-  jobTransition(params: JobTransitionParams): Promise<number | null>;
+  jobTransition(params: JobTransitionParams, options?: SessionOptions): Promise<number | null>;
+  /**
+   * The old attempt's guarded write and the insert of its successor as one atomic step (a retry,
+   * a rerun): MongoDB runs both in one transaction where the server has them; in memory they are
+   * one step. Where the store cannot, it writes nothing and says so (`atomic: false`): the caller
+   * then takes the idempotent steps of lib/retry/attempt-chain.ts.
+   */
+  jobHandOver(params: JobHandOverParams): Promise<JobHandOverResult>;
   /** Stores progress of a held attempt with a small `$set` that leaves `modCount` alone. */
   jobProgress(params: JobProgressParams): Promise<boolean>;
   /** Several guarded writes in one round trip; returns the IDs whose write took effect. */

@@ -1,6 +1,7 @@
 /**
  * Retries against both stores: attempts as history, the handler's bounds and backoff, the
- * hand-over steps with a crash between them finished by the monitor, and the manual operations
+ * hand-over steps of a server without transactions with a crash between them finished by the
+ * monitor (the atomic hand-over is in the store conformance suite), and the manual operations
  * `retryNow` and `completeRetryingAndPut`.
  */
 import assert from 'node:assert/strict';
@@ -341,7 +342,7 @@ function retriesBehaviour(makeBackend: () => Backend): void {
   });
 
   describe('completeRetryingAndPut', () => {
-    it('closes the old attempt and puts the next one, as two idempotent steps', async () => {
+    it('closes the old attempt and puts the next one, handed over', async () => {
       const q = await group().get('explicit');
       await q.put(FlakyJob.create({ succeedOn: 5 }, { id: 'o' }));
       const old = await q.next();
@@ -352,6 +353,7 @@ function retriesBehaviour(makeBackend: () => Backend): void {
       assert.equal(closed.state, 'retrying');
       assert.equal(closed.nextAttemptId, 'o#1');
       assert.equal(closed.status.errors[0].message, 'try again');
+      assert.deepEqual(closed.dueAt, HANDED_OVER_AT);
       assert.equal((await doc(q, 'o#1')).state, 'pending');
 
       const claimed = await q.next();

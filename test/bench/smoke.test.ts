@@ -113,7 +113,9 @@ describe('benchmark smoke run', function () {
         const r = lean.find((x) => x.system === system && x.server === server && x.phase === phase);
         const label = `lean ${phase} ${system} on ${server}`;
         assert.ok(r && r.jobs > 0, label);
-        assert.deepEqual(r.errors, [], label);
+        // A competitor that stalls (Agenda, now and then) is reported, not waited for; drover
+        // never may.
+        if (system === 'drover' || !r.stalled) assert.deepEqual(r.errors, [], label);
         assert.ok(Number.isFinite(r.cpuUsPerJob) && r.cpuUsPerJob > 0, `${label}: CPU`);
         if (server !== 'memory') {
           assert.ok((r.bytesUpPerJob ?? 0) > 0 && (r.bytesDownPerJob ?? 0) > 0, `${label}: bytes`);

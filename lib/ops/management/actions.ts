@@ -118,9 +118,10 @@ export async function retryJob(
 }
 
 /**
- * A new attempt of a completed job, in two idempotent steps: the old attempt names its successor
- * (guarded by modCount + state; it stays completed), then the successor is inserted under its
- * deterministic ID. Running the action again after a crash between the steps redoes step 2.
+ * A new attempt of a completed job: the old attempt names its successor (guarded by modCount +
+ * state; it stays completed) and the successor is inserted under its deterministic ID, in one
+ * step where the store gives one (`jobHandOver`). Elsewhere these are two idempotent steps, and
+ * running the action again after a crash between them redoes the second.
  */
 async function rerunCompleted(
   store: JobStore,
@@ -133,22 +134,36 @@ async function rerunCompleted(
   const plan = { baseJobId: base, attempt: doc.retryInfo.currentAttempt + 1, dueAt: now };
   const next = nextAttemptFrom(doc, { ...plan, retryStart: null }, now);
   await reservation?.reserve(next);
-  const marked = await store.jobTransition({
-    id: doc._id,
-    modCount: doc.status.modCount,
-    from: ['completed'],
-    update: { nextAttemptId: next._id },
-    now,
-  });
-  if (marked === null) {
-    await reservation?.unreserve(next);
-    return conflict('requeue', id, doc);
-  }
+  const guard = { id: doc._id, modCount: doc.status.modCount, from: ['completed' as const] };
+  const update = { nextAttemptId: next._id };
+  let inserted: boolean;
   try {
-    await store.jobInsert([next]);
+    const atomic = await store.jobHandOver({ guard, update, next, now });
+    if (atomic.atomic) {
+      inserted = atomic.inserted;
+      if (atomic.modCount === null) {
+        await reservation?.unreserve(next);
+        return conflict('requeue', id, doc);
+      }
+    } else {
+      if ((await store.jobTransition({ ...guard, update, now })) === null) {
+        await reservation?.unreserve(next);
+        return conflict('requeue', id, doc);
+      }
+      inserted = await store.jobInsert([next]).then(
+        () => true,
+        (err: unknown) => {
+          if (err instanceof DuplicateJobError) return false;
+          throw err;
+        },
+      );
+    }
   } catch (err) {
     await reservation?.unreserve(next);
-    if (!(err instanceof DuplicateJobError)) throw err;
+    throw err;
+  }
+  if (!inserted) {
+    await reservation?.unreserve(next);
     return report('requeue', id, 'done', { changed: 1, ids: [doc._id], state: doc.state });
   }
   return report('requeue', id, 'done', {

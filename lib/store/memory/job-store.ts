@@ -19,6 +19,8 @@ import {
   type JobProgressParams,
   type JobQuarantineParams,
   type JobStore,
+  type JobHandOverParams,
+  type JobHandOverResult,
   type JobTransitionParams,
   checkTransition,
   endOfWrite,
@@ -95,6 +97,11 @@ export class MemoryJobStore extends MemoryJobStoreAdmin implements JobStore {
 
   async jobInsert(docs: Doc[], options?: SessionOptions): Promise<void> {
     refuseSession(options);
+    this.insert(docs);
+  }
+
+  /** Inserts at once (no await: nothing runs between the checks and the writes). */
+  private insert(docs: Doc[]): void {
     // An ID already stored, or given earlier in the batch, is a duplicate (as a unique index says).
     const duplicates: string[] = [];
     const queues = new Set<string>();
@@ -191,6 +198,10 @@ export class MemoryJobStore extends MemoryJobStoreAdmin implements JobStore {
 
   async jobWrite(params: JobWriteParams, options?: SessionOptions): Promise<number | null> {
     refuseSession(options);
+    return this.writeHeld(params);
+  }
+
+  private writeHeld(params: JobWriteParams): number | null {
     const d = this.docs.get(params.token.id);
     if (!holds(d, params.token)) return null;
     // A release never discards an abort request (as in the MongoDB store's guard).
@@ -211,12 +222,34 @@ export class MemoryJobStore extends MemoryJobStoreAdmin implements JobStore {
     return done;
   }
 
-  async jobTransition(params: JobTransitionParams): Promise<number | null> {
+  async jobTransition(
+    params: JobTransitionParams,
+    options?: SessionOptions,
+  ): Promise<number | null> {
+    refuseSession(options);
+    return this.transition(params);
+  }
+
+  private transition(params: JobTransitionParams): number | null {
     checkTransition(params);
     const d = this.docs.get(params.id);
     if (!d || d.status.modCount !== params.modCount || !params.from.includes(d.state)) return null;
     this.update(d, params.update, params.now);
     return d.status.modCount;
+  }
+
+  /** One step: the write and the insert happen with nothing in between (no await). */
+  async jobHandOver(params: JobHandOverParams): Promise<JobHandOverResult> {
+    const { guard, update, next, now } = params;
+    // Checked before the write, so that a duplicate cannot leave the write done alone.
+    const inserted = !this.docs.has(next._id);
+    const modCount =
+      'token' in guard
+        ? this.writeHeld({ token: guard.token, update, now })
+        : this.transition({ ...guard, update, now });
+    if (modCount === null) return { atomic: true, modCount, inserted: false };
+    if (inserted) this.insert([next]);
+    return { atomic: true, modCount, inserted };
   }
 
   async jobProgress(params: JobProgressParams): Promise<boolean> {

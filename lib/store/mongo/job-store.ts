@@ -17,6 +17,8 @@ import {
   type AbortOutcome,
   type JobClaimParams,
   type JobHeartbeatParams,
+  type JobHandOverParams,
+  type JobHandOverResult,
   type JobHeartbeatResult,
   type JobProgressParams,
   type JobQuarantineParams,
@@ -59,6 +61,12 @@ import { ServerClock } from './server-clock';
 import { runTransaction, SessionGate, sessionError, sessionOp } from './transactions';
 
 type Doc = JobDocument;
+
+/**
+ * A hand-over's transaction is tried again on write conflicts (an abort request or a racing
+ * management call writing the same attempt) for this long.
+ */
+const HAND_OVER_RETRY_MS = 10_000;
 
 /** A document read back, its left-out fields set (see lib/job-document.ts). */
 function filled(doc: Doc | null): Doc | null {
@@ -270,13 +278,43 @@ export class MongoJobStore extends MongoJobStoreAdmin implements JobStore {
     return res.matchedCount === 1 ? token.modCount + 1 : null;
   }
 
-  async jobTransition(params: JobTransitionParams): Promise<number | null> {
+  async jobTransition(
+    params: JobTransitionParams,
+    { session }: SessionOptions = {},
+  ): Promise<number | null> {
     checkTransition(params);
-    const res = await this.jobs.updateOne(
-      { _id: params.id, 'status.modCount': params.modCount, state: { $in: params.from } },
-      { $set: updateFields(params.update, params.now), $inc: { 'status.modCount': 1 } },
+    const res = await sessionOp(session, 'writing a job', () =>
+      this.jobs.updateOne(
+        { _id: params.id, 'status.modCount': params.modCount, state: { $in: params.from } },
+        { $set: updateFields(params.update, params.now), $inc: { 'status.modCount': 1 } },
+        { session },
+      ),
     );
     return res.matchedCount === 1 ? params.modCount + 1 : null;
+  }
+
+  async jobHandOver(params: JobHandOverParams): Promise<JobHandOverResult> {
+    if (!(await this.sessions.hasTransactions())) return { atomic: false };
+    const { guard, update, next, now } = params;
+    return runTransaction(
+      () => this.db.client.startSession(),
+      async (session): Promise<JobHandOverResult> => {
+        const modCount =
+          'token' in guard
+            ? await this.jobWrite({ token: guard.token, update, now }, { session })
+            : await this.jobTransition({ ...guard, update, now }, { session });
+        if (modCount === null) return { atomic: true, modCount, inserted: false };
+        let inserted = true;
+        try {
+          await this.jobInsert([next], { session });
+        } catch (err) {
+          if (!(err instanceof DuplicateJobError)) throw err;
+          inserted = false;
+        }
+        return { atomic: true, modCount, inserted };
+      },
+      { retryTimeoutMs: HAND_OVER_RETRY_MS },
+    );
   }
 
   async jobProgress(params: JobProgressParams): Promise<boolean> {

@@ -109,6 +109,11 @@ export class SessionGate {
     if (!support.ok) throw new TransactionsUnsupportedError(support.why);
   }
 
+  /** Whether the server has transactions (asked once, then remembered). */
+  async hasTransactions(): Promise<boolean> {
+    return (await (this.support ??= this.probe())).ok;
+  }
+
   /**
    * Refuses a session that cannot take part: not a session, ended, a snapshot session, or no
    * transactions on the server. (A session of another client is refused by the driver at the

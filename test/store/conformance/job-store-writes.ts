@@ -3,10 +3,14 @@
  * progress, reclaims, aborts and quarantines (lib/store/job-store.ts).
  */
 import assert from 'node:assert/strict';
-import { JobStateError } from '../../../lib/errors';
+import { JobStateError, StoreError } from '../../../lib/errors';
+import { HANDED_OVER_AT } from '../../../lib/types';
 import { ErrorCode, type JobDocument } from '../../../lib';
 import {
   storeRecords,
+  type HandOverGuard,
+  type JobHandOverParams,
+  type JobHandOverResult,
   type JobStore,
   type JobUpdate,
   type JobWriteParams,
@@ -352,6 +356,113 @@ export function jobStoreWrites(target: StoreTarget): void {
         JobStateError,
       );
       assert.deepEqual(await get('a'), before);
+    });
+  });
+
+  describe('jobHandOver', () => {
+    /** The old attempt's write of a retry: retrying, handed over to `a#1`. */
+    const retrying: JobUpdate = {
+      state: 'retrying',
+      needsRetry: true,
+      nextAttemptId: 'a#1',
+      dueAt: HANDED_OVER_AT,
+      end: at(5),
+      inProgress: false,
+    };
+    const successor = (): JobDocument => jobDoc({ id: 'a#1', dueAt: at(9) });
+    const params = (guard: HandOverGuard): JobHandOverParams => ({
+      guard,
+      update: retrying,
+      next: successor(),
+      now: at(5),
+    });
+
+    /** Where the store cannot make it one step it writes nothing (a server without transactions). */
+    async function assertUntouched(before: JobDocument): Promise<void> {
+      assert.deepEqual(await get('a'), before);
+      assert.equal(await store().jobGet('a#1'), null);
+    }
+
+    it('writes the held attempt and inserts its successor in one step', async () => {
+      const [before] = await insertJobs(store(), [held('a')]);
+      const result = await store().jobHandOver(params({ token: token('a') }));
+      if (!result.atomic) return assertUntouched(before);
+      assert.deepEqual(result, { atomic: true, modCount: 2, inserted: true });
+      const old = await get('a');
+      assert.equal(old.state, 'retrying');
+      assert.equal(old.nextAttemptId, 'a#1');
+      assert.deepEqual(old.dueAt, HANDED_OVER_AT);
+      assert.equal(old.status.modCount, 2);
+      const next = await get('a#1');
+      assert.equal(next.state, 'pending');
+      assert.deepEqual(next.dueAt, at(9));
+    });
+
+    it('guards by modCount and state for a write nobody holds', async () => {
+      await insertJobs(store(), [{ id: 'a', state: 'failed', modCount: 3 }]);
+      const result = await store().jobHandOver(
+        params({ id: 'a', modCount: 3, from: ['failed', 'aborted'] }),
+      );
+      if (!result.atomic) return;
+      assert.deepEqual(result, { atomic: true, modCount: 4, inserted: true });
+      assert.equal((await get('a')).state, 'retrying');
+      assert.ok(await store().jobGet('a#1'));
+    });
+
+    it('writes and inserts nothing when the guard matches nothing', async () => {
+      const [before] = await insertJobs(store(), [held('a')]);
+      for (const guard of [
+        { token: token('a', { owner: 'w2' }) },
+        { token: token('a', { modCount: 2 }) },
+        { id: 'a', modCount: 1, from: ['failed' as const] },
+      ]) {
+        const result = await store().jobHandOver(params(guard));
+        if (result.atomic)
+          assert.deepEqual(result, { atomic: true, modCount: null, inserted: false });
+        await assertUntouched(before);
+      }
+    });
+
+    it('counts a successor stored already as handed over and keeps it as it was', async () => {
+      await insertJobs(store(), [held('a'), { id: 'a#1', state: 'running', owner: 'w9' }]);
+      const result = await store().jobHandOver(params({ token: token('a') }));
+      if (!result.atomic) return;
+      assert.deepEqual(result, { atomic: true, modCount: 2, inserted: false });
+      assert.equal((await get('a')).state, 'retrying');
+      assert.equal((await get('a#1')).status.owner, 'w9');
+    });
+
+    it('leaves the write undone when the insert fails (never half a hand-over)', async () => {
+      const [before] = await insertJobs(store(), [held('a')]);
+      const inner = store();
+      let injected = false;
+      // Only the store's own insert, as jobHandOver makes it, fails (a crash or a lost server).
+      const failing = new Proxy(inner, {
+        get(target, prop, receiver) {
+          if (prop !== 'jobInsert') return Reflect.get(target, prop, receiver) as unknown;
+          return async () => {
+            injected = true;
+            throw new StoreError('injected: the insert failed');
+          };
+        },
+      });
+      const outcome = await failing.jobHandOver(params({ token: token('a') })).then(
+        (r): JobHandOverResult | Error => r,
+        (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+      );
+      if (injected) {
+        // The insert ran inside the step, so the whole step failed: nothing is written.
+        assert.ok(outcome instanceof StoreError, String(outcome));
+        await assertUntouched(before);
+      } else if (outcome instanceof Error) {
+        assert.fail(outcome);
+      } else if (outcome.atomic) {
+        // The store inserts without its public jobInsert (memory: one synchronous step).
+        assert.equal((await get('a')).state, 'retrying');
+        assert.ok(await store().jobGet('a#1'));
+      } else {
+        await assertUntouched(before);
+      }
     });
   });
 
