@@ -59,7 +59,7 @@ describe('transactional completion (ctx.transaction)', function () {
   beforeEach(async () => {
     n++;
     queueName = `txn-c${n}`;
-    deployment = await TxnDeployment.create(client, db, `c${n}`);
+    deployment = await TxnDeployment.create(client, db, 'c');
     entries = db.collection<LedgerEntry>(`ledger${n}`);
     ledger.reset(entries);
   });

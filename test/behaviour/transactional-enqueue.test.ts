@@ -62,7 +62,7 @@ describe('transactional enqueue', function () {
   beforeEach(async () => {
     n++;
     queueName = `txn-q${n}`;
-    deployment = await TxnDeployment.create(client, db, `t${n}`);
+    deployment = await TxnDeployment.create(client, db, 't');
     orders = db.collection<Order>(`orders${n}`);
     session = client.startSession();
   });

@@ -48,7 +48,13 @@ export class TxnDeployment {
     this.stores = mongoStores(db, { prefix });
   }
 
+  /**
+   * Stores under `prefix`, emptied: a test suite passes one prefix for all its tests, so the
+   * collections are made and indexed once (1 to 2 s on DocumentDB) and emptied in tens of ms.
+   */
   static async create(client: MongoClient, db: Db, prefix: string): Promise<TxnDeployment> {
+    const ours = (await db.collections()).filter((c) => c.collectionName.startsWith(`${prefix}_`));
+    await Promise.all(ours.map((c) => c.deleteMany({})));
     const d = new TxnDeployment(client, db, prefix);
     await initStores(d.stores);
     return d;
