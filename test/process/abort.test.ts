@@ -6,13 +6,10 @@
  */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { MongoClient } from 'mongodb';
-import { MongoJobStore } from '../../lib/store/mongo/job-store';
 import { QueueGroup, type JobDocument } from '../../lib';
 import { eventually, testLogger } from '../support/backends';
 import { SleepJob, WaitForAbortJob } from '../support/jobs';
-import { dropDatabase, testUri, uniqueDbName } from '../support/server';
-import { WorkerPool, type WorkerHandle } from './harness';
+import { JobsDeployment, type WorkerHandle } from './harness';
 
 const HEARTBEAT_MS = 250;
 /** Long, so that only the heartbeat (never a lock expiry) can end the job in time. */
@@ -21,24 +18,13 @@ const LOCK_TIMEOUT_MS = 20_000;
 describe('abort by ID from another process', function () {
   this.timeout(60_000);
 
-  const dbName = uniqueDbName('abort');
-  const collection = 'jobs';
-  const queueName = 'abortq';
-  let client: MongoClient;
-  let store: MongoJobStore;
-  let group: QueueGroup;
-  const pool = new WorkerPool();
+  const dep = new JobsDeployment('abort', 'abortq');
+  const pool = dep.pool;
   let worker: WorkerHandle;
 
   before(async function () {
-    client = await MongoClient.connect(testUri());
-    store = new MongoJobStore(client.db(dbName), collection);
-    await store.init();
-    group = new QueueGroup(store, { logger: testLogger });
-    worker = pool.spawn({
-      db: dbName,
-      collection,
-      queue: queueName,
+    await dep.open();
+    worker = dep.spawn({
       workers: 2,
       lockTimeoutMs: LOCK_TIMEOUT_MS,
       heartbeatMs: HEARTBEAT_MS,
@@ -50,21 +36,13 @@ describe('abort by ID from another process', function () {
 
   after(async function () {
     this.timeout(30_000);
-    await pool.closeAll(500).catch(() => undefined);
-    await pool.killAll();
-    await group?.close().catch(() => undefined);
-    await client?.close();
-    await dropDatabase(dbName);
+    await dep.close();
   });
 
-  async function doc(id: string): Promise<JobDocument> {
-    const d = await store.jobGet(id);
-    assert.ok(d, `document ${id} exists`);
-    return d;
-  }
+  const doc = (id: string): Promise<JobDocument> => dep.doc(id);
 
   it('aborts a job running in a worker process within about one heartbeat', async function () {
-    const queue = await group.get(queueName);
+    const queue = await dep.group.get(dep.queue);
     const job = WaitForAbortJob.create({ maxMs: 60_000 }, { id: 'abort-running' });
     await queue.put(job);
     await eventually(
@@ -78,7 +56,7 @@ describe('abort by ID from another process', function () {
 
     const t0 = Date.now();
     assert.equal(
-      await group.abort(job.id),
+      await dep.group.abort(job.id),
       'requested',
       'a running job elsewhere: abort is requested',
     );
@@ -112,7 +90,7 @@ describe('abort by ID from another process', function () {
     );
     assert.equal(worker.eventsOf('lock-lost').length, 0);
     assert.equal(worker.eventsOf('completed', job.id).length, 0);
-    assert.equal(await group.abort(job.id), 'finished', 'a second abort finds it finished');
+    assert.equal(await dep.group.abort(job.id), 'finished', 'a second abort finds it finished');
 
     // The worker is unharmed: it runs the next job.
     const next = SleepJob.create({ ms: 1 }, { id: 'abort-after' });
@@ -126,12 +104,12 @@ describe('abort by ID from another process', function () {
 
   it('aborts a pending job (not started) at once', async function () {
     // Queued in the worker's queue but not due for a minute: pending, never claimed.
-    const queue = await group.get(queueName);
+    const queue = await dep.group.get(dep.queue);
     const job = SleepJob.create({ ms: 1 }, { id: 'abort-pending', delayMs: 60_000 });
     await queue.put(job);
     assert.equal((await doc(job.id)).state, 'pending');
 
-    assert.equal(await group.abort(job.id), 'aborted');
+    assert.equal(await dep.group.abort(job.id), 'aborted');
     const d = await doc(job.id);
     assert.equal(d.state, 'aborted', 'aborted at once, no heartbeat needed');
     assert.equal(d.status.owner, '');
@@ -144,9 +122,9 @@ describe('abort by ID from another process', function () {
     assert.equal(d.status.errCount, 1);
 
     // A pending job in a queue that no process runs, aborted through a group that never opened it.
-    const otherGroup = new QueueGroup(store, { logger: testLogger });
+    const otherGroup = new QueueGroup(dep.store, { logger: testLogger });
     try {
-      const idle = await group.get('abort-idle');
+      const idle = await dep.group.get('abort-idle');
       const lone = SleepJob.create({ ms: 1 }, { id: 'abort-idle-1' });
       await idle.put(lone);
       assert.equal(await otherGroup.abort(lone.id), 'aborted');
@@ -167,8 +145,7 @@ describe('abort by ID from another process', function () {
   it('does not run an aborted job again when it takes longer than the lock timeout to stop', async function () {
     const slowQueue = 'abort-slow';
     const slow = pool.spawn({
-      db: dbName,
-      collection,
+      ...dep.config({ workers: 2, lockTimeoutMs: 1_000, heartbeatMs: 200 }),
       queue: slowQueue,
       workers: 2,
       lockTimeoutMs: 1_000,
@@ -177,7 +154,7 @@ describe('abort by ID from another process', function () {
       pollMaxMs: 50,
     });
     await slow.waitReady();
-    const queue = await group.get(slowQueue);
+    const queue = await dep.group.get(slowQueue);
     // Ignores its signal: stops 3 s after it starts, well past the 1 s lock timeout.
     const job = SleepJob.create({ ms: 3_000, ignoreSignal: true }, { id: 'abort-slow-stop' });
     await queue.put(job);
@@ -187,7 +164,7 @@ describe('abort by ID from another process', function () {
         slow.eventsOf('claimed', job.id).length === 1 && (await doc(job.id)).state === 'running',
       15_000,
     );
-    assert.equal(await group.abort(job.id), 'requested');
+    assert.equal(await dep.group.abort(job.id), 'requested');
 
     const finished = ['completed', 'failed', 'aborted'];
     await eventually(

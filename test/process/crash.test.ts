@@ -5,14 +5,10 @@
  */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { MongoClient } from 'mongodb';
-import { MongoJobStore } from '../../lib/store/mongo/job-store';
-import { QueueGroup, type JobDocument } from '../../lib';
-import { eventually, testLogger } from '../support/backends';
+import type { JobDocument } from '../../lib';
+import { eventually } from '../support/backends';
 import { SleepJob } from '../support/jobs';
-import { dropDatabase, testUri, uniqueDbName } from '../support/server';
-import { WorkerPool, type WorkerHandle } from './harness';
-import type { WorkerConfig } from './worker';
+import { JobsDeployment, type JobsWorkerConfig, type WorkerHandle } from './harness';
 
 const LOCK_TIMEOUT_MS = 1_000;
 const HEARTBEAT_MS = 200;
@@ -21,17 +17,9 @@ const JOB_MS = 3_000;
 describe('crash: kill -9 a worker process mid-job', function () {
   this.timeout(60_000);
 
-  const dbName = uniqueDbName('crash');
-  const collection = 'jobs';
-  const queueName = 'crash';
-  let client: MongoClient;
-  let store: MongoJobStore;
-  let group: QueueGroup;
-  const pool = new WorkerPool();
-  const config: WorkerConfig = {
-    db: dbName,
-    collection,
-    queue: queueName,
+  const dep = new JobsDeployment('crash', 'crash');
+  const pool = dep.pool;
+  const config: JobsWorkerConfig = {
     workers: 2,
     lockTimeoutMs: LOCK_TIMEOUT_MS,
     heartbeatMs: HEARTBEAT_MS,
@@ -40,36 +28,22 @@ describe('crash: kill -9 a worker process mid-job', function () {
     pollMaxMs: 50,
   };
 
-  before(async function () {
-    client = await MongoClient.connect(testUri());
-    store = new MongoJobStore(client.db(dbName), collection);
-    await store.init();
-    group = new QueueGroup(store, { logger: testLogger });
-  });
-
+  before(() => dep.open());
   afterEach(async function () {
     this.timeout(30_000);
     await pool.closeAll(500).catch(() => undefined);
     await pool.killAll();
   });
-
   after(async function () {
     this.timeout(30_000);
-    await pool.killAll();
-    await group?.close().catch(() => undefined);
-    await client?.close();
-    await dropDatabase(dbName);
+    await dep.close();
   });
 
-  async function doc(id: string): Promise<JobDocument> {
-    const d = await store.jobGet(id);
-    assert.ok(d, `document ${id} exists`);
-    return d;
-  }
+  const doc = (id: string): Promise<JobDocument> => dep.doc(id);
 
   it('reclaims the job after the lock timeout, completes it once, and rejects the late write', async function () {
-    const queue = await group.get(queueName);
-    const victim: WorkerHandle = pool.spawn(config);
+    const queue = await dep.group.get(dep.queue);
+    const victim: WorkerHandle = dep.spawn(config);
     await victim.waitReady();
 
     const job = SleepJob.create({ ms: JOB_MS }, { id: 'crash-1' });
@@ -97,7 +71,7 @@ describe('crash: kill -9 a worker process mid-job', function () {
     assert.ok(atKill.status.lockExpiresAt, 'a running job has a lock expiry');
 
     // Another process takes over once the lock has gone stale.
-    const rescuer = pool.spawn(config);
+    const rescuer = dep.spawn(config);
     await rescuer.waitReady();
     await eventually(
       'the job is completed by the rescuer',
@@ -139,7 +113,7 @@ describe('crash: kill -9 a worker process mid-job', function () {
     // The victim's late write (as its finish would have issued it), replayed with its old token.
     const oldToken = { id: job.id, owner: before.status.owner, modCount: before.status.modCount };
     const lateNow = new Date();
-    const replay = await store.jobWrite({
+    const replay = await dep.store.jobWrite({
       token: oldToken,
       update: {
         state: 'failed',
@@ -154,11 +128,11 @@ describe('crash: kill -9 a worker process mid-job', function () {
     });
     assert.equal(replay, null, 'the late write is rejected');
     // The same write through the batched path, and a late heartbeat, are rejected too.
-    const replayMany = await store.jobWriteMany([
+    const replayMany = await dep.store.jobWriteMany([
       { token: oldToken, update: { state: 'completed', completed: true }, now: lateNow },
     ]);
     assert.equal(replayMany.size, 0, 'the batched late write is rejected');
-    const beat = await store.jobHeartbeat({
+    const beat = await dep.store.jobHeartbeat({
       owner: oldToken.owner,
       jobs: [oldToken],
       lockExpiresAt: new Date(Date.now() + 60_000),

@@ -4,13 +4,9 @@
  */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { MongoClient } from 'mongodb';
-import { MongoJobStore } from '../../lib/store/mongo/job-store';
-import { QueueGroup } from '../../lib';
-import { eventually, testLogger } from '../support/backends';
+import { eventually } from '../support/backends';
 import { SleepJob } from '../support/jobs';
-import { dropDatabase, testUri, uniqueDbName } from '../support/server';
-import { countBy, WorkerPool } from './harness';
+import { countBy, JobsDeployment } from './harness';
 
 const PROCESSES = 3;
 const WORKERS = 4;
@@ -19,38 +15,20 @@ const JOBS = 500;
 describe('multi-process: 3 processes x 4 workers, 500 jobs', function () {
   this.timeout(90_000);
 
-  const dbName = uniqueDbName('multi_process');
-  const collection = 'jobs';
-  const queueName = 'mp';
-  let client: MongoClient;
-  let group: QueueGroup;
-  let store: MongoJobStore;
-  const pool = new WorkerPool();
+  // The parent only puts and reads; it never starts a pool.
+  const dep = new JobsDeployment('multi_process', 'mp');
+  const pool = dep.pool;
 
-  before(async function () {
-    client = await MongoClient.connect(testUri());
-    store = new MongoJobStore(client.db(dbName), collection);
-    await store.init();
-    // The parent only puts and reads; it never starts a pool.
-    group = new QueueGroup(store, { logger: testLogger });
-  });
-
+  before(() => dep.open());
   after(async function () {
     this.timeout(60_000);
-    await pool.closeAll(1_000).catch(() => undefined);
-    await pool.killAll();
-    await group?.close().catch(() => undefined);
-    await client?.close();
-    await dropDatabase(dbName);
+    await dep.close(1_000);
   });
 
   it('completes every job exactly once, loses none, and spreads work over the processes', async function () {
     const started = Date.now();
     const workers = Array.from({ length: PROCESSES }, () =>
-      pool.spawn({
-        db: dbName,
-        collection,
-        queue: queueName,
+      dep.spawn({
         workers: WORKERS,
         // Generous lock: a slow machine must not see locks expire (that would be a legitimate
         // second run, not the bug this test looks for).
@@ -67,7 +45,7 @@ describe('multi-process: 3 processes x 4 workers, 500 jobs', function () {
       'each process has its own owner',
     );
 
-    const queue = await group.get(queueName);
+    const queue = await dep.group.get(dep.queue);
     const jobs = Array.from({ length: JOBS }, (_, i) =>
       SleepJob.create(
         { ms: Math.floor(Math.random() * 6) },
@@ -132,7 +110,7 @@ describe('multi-process: 3 processes x 4 workers, 500 jobs', function () {
 
     // The record of who ran each job agrees with the store.
     const byOwner = countBy(runs, (r) => r.owner);
-    const docs = await store.jobs.find({}, { projection: { 'status.owner': 1 } }).toArray();
+    const docs = await dep.store.jobs.find({}, { projection: { 'status.owner': 1 } }).toArray();
     const ownerOf = new Map(docs.map((d) => [d._id, d.status.owner]));
     for (const r of runs)
       assert.equal(r.owner, ownerOf.get(r.jobId), `${r.jobId} ran under its owner of record`);

@@ -7,31 +7,19 @@
  */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { MongoClient } from 'mongodb';
-import { MongoJobStore } from '../../lib/store/mongo/job-store';
-import { ErrorCode, QueueGroup, type JobDocument } from '../../lib';
-import { eventually, testLogger } from '../support/backends';
+import { ErrorCode, type JobDocument } from '../../lib';
+import { eventually } from '../support/backends';
 import { ExitJob, SleepJob } from '../support/jobs';
-import { dropDatabase, testUri, uniqueDbName } from '../support/server';
-import { WorkerPool } from './harness';
-import type { WorkerConfig } from './worker';
+import { JobsDeployment, type JobsWorkerConfig } from './harness';
 
 const MAX_LOCK_LOSSES = 3;
 
 describe('poison job: a job that kills its worker does not fail its batch-mate', function () {
   this.timeout(120_000);
 
-  const dbName = uniqueDbName('poison');
-  const collection = 'jobs';
-  const queueName = 'poison';
-  let client: MongoClient;
-  let store: MongoJobStore;
-  let group: QueueGroup;
-  const pool = new WorkerPool();
-  const config: WorkerConfig = {
-    db: dbName,
-    collection,
-    queue: queueName,
+  const dep = new JobsDeployment('poison', 'poison');
+  const pool = dep.pool;
+  const config: JobsWorkerConfig = {
     workers: 2,
     lockTimeoutMs: 1_000,
     heartbeatMs: 200,
@@ -41,34 +29,22 @@ describe('poison job: a job that kills its worker does not fail its batch-mate',
     maxLockLosses: MAX_LOCK_LOSSES,
   };
 
-  before(async function () {
-    client = await MongoClient.connect(testUri());
-    store = new MongoJobStore(client.db(dbName), collection);
-    await store.init();
-    group = new QueueGroup(store, { logger: testLogger });
-  });
-
+  before(() => dep.open());
   after(async function () {
     this.timeout(30_000);
-    await pool.closeAll(500).catch(() => undefined);
-    await pool.killAll();
-    await group?.close().catch(() => undefined);
-    await client?.close();
-    await dropDatabase(dbName);
+    await dep.close();
   });
 
-  async function doc(id: string): Promise<JobDocument | null> {
-    return store.jobGet(id);
-  }
+  const doc = (id: string): Promise<JobDocument | null> => dep.store.jobGet(id);
 
   it('the innocent batch-mate completes; the poison job fails on its own lock losses', async () => {
-    const queue = await group.get(queueName);
+    const queue = await dep.group.get(dep.queue);
     // Put first, so that the first worker's first claim takes both in one batch (2 slots).
     await queue.putMany([
       ExitJob.create({ ms: 300 }, { id: 'poison', priority: 10 }),
       SleepJob.create({ ms: 600 }, { id: 'innocent', priority: 5 }),
     ]);
-    const first = pool.spawn(config);
+    const first = dep.spawn(config);
     await first.waitReady();
     await eventually('the first worker died', () => first.exited, 20_000);
     assert.equal(first.exitCode, 17, 'the poison job killed the first worker');
@@ -94,7 +70,7 @@ describe('poison job: a job that kills its worker does not fail its batch-mate',
         if (pool.live().length === 0) {
           assert.ok(spawned < 3 * MAX_LOCK_LOSSES, `${spawned} workers died: the poison spreads`);
           spawned += 1;
-          await pool.spawn(config).waitReady();
+          await dep.spawn(config).waitReady();
         }
         return false;
       },
