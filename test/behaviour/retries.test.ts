@@ -19,7 +19,17 @@ import {
 } from '../../lib';
 import { HANDED_OVER_AT } from '../../lib/types';
 import { RETRY_UNLIMITED } from '../../lib/retry/retry-handler';
-import { eventually, memoryBackend, mongoBackend, type Backend } from '../support/backends';
+import {
+  eventually,
+  FAST,
+  FAST_RETRY_BACKOFF_MS,
+  memoryBackend,
+  mongoBackend,
+  testLogger,
+  type Backend,
+} from '../support/backends';
+import { StoreError } from '../../lib/errors';
+import type { Stores } from '../../lib/store/store-set';
 import { FlakyJob, SleepJob } from '../support/jobs';
 import { AlwaysRetryJob, FailUntilJob, ThrottledJob } from '../support/retry-jobs';
 
@@ -200,6 +210,83 @@ function retriesBehaviour(makeBackend: () => Backend): void {
       assert.equal(await delayOf(q, 'a', 'a#1'), 7_000);
       assert.equal(await delayOf(q, 'e', 'e#1'), 3_000);
       assert.equal((await doc(q, 'a')).status.errors[0].message, '429 too many requests');
+    });
+  });
+
+  describe('hand-over in steps (a server without transactions)', () => {
+    /**
+     * The current stores as a server without transactions has them: the job store declines the
+     * one-step hand-over, so retries take the steps; `failNextInsert` makes the insert of the
+     * next attempt fail once (a crash or a lost connection after step 1).
+     */
+    function stepwise(): { stores: Stores; failNextInsert(): void } {
+      const stores = backend.stores();
+      let failInsert = false;
+      const jobs = new Proxy(stores.jobs, {
+        get(target, prop, receiver) {
+          if (prop === 'jobHandOver') return async () => ({ atomic: false });
+          if (prop === 'jobInsert' && failInsert) {
+            return async (docs: JobDocument[]) => {
+              if (!docs.some((d) => d._id.includes('#'))) return target.jobInsert(docs);
+              failInsert = false;
+              throw new StoreError('injected: the insert of the next attempt failed');
+            };
+          }
+          const value: unknown = Reflect.get(target, prop, receiver);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      return { stores: { ...stores, jobs }, failNextInsert: () => (failInsert = true) };
+    }
+
+    function stepwiseGroup(stores: Stores): QueueGroup {
+      const g = new QueueGroup(stores, {
+        logger: testLogger,
+        defaults: FAST,
+        retry: { retryBackoff: FAST_RETRY_BACKOFF_MS },
+      });
+      opened.push(g);
+      return g;
+    }
+    const opened: QueueGroup[] = [];
+    afterEach(async () => {
+      await Promise.all(opened.splice(0).map((g) => g.close({ drainTimeoutMs: 500 })));
+    });
+
+    it('retries through the steps, each hand-over confirmed', async () => {
+      const q = await stepwiseGroup(stepwise().stores).get('steps');
+      await q.put(FlakyJob.create({ succeedOn: 2 }, { id: 's' }));
+      await q.start();
+      assert.equal((await q.waitFor('s')).state, 'completed');
+      assert.deepEqual(await attemptIds(q, 's'), ['s', 's#1', 's#2']);
+      for (const id of ['s', 's#1']) {
+        const old = await doc(q, id);
+        assert.equal(old.state, 'retrying');
+        assert.deepEqual(old.dueAt, HANDED_OVER_AT);
+      }
+    });
+
+    it('leaves step 1 alone when the insert fails, and the monitor finishes it', async () => {
+      const { stores, failNextInsert } = stepwise();
+      const g = stepwiseGroup(stores);
+      const q = await g.get('steps-cut');
+      const errors: string[] = [];
+      q.on('error', (err) => errors.push(err.message));
+      failNextInsert();
+      await q.put(FlakyJob.create({ succeedOn: 1 }, { id: 'c' }));
+      await q.start();
+      await eventually('the old attempt is retrying', async () => {
+        return (await doc(q, 'c')).state === 'retrying';
+      });
+      assert.ok(
+        errors.some((m) => m.includes('injected')),
+        errors.join('; '),
+      );
+      // The monitor of the queue's maintenance finishes it; a pass run here may find it done.
+      await g.retry.monitor.runOnce('steps-cut');
+      assert.equal((await q.waitFor('c')).state, 'completed');
+      assert.deepEqual(await attemptIds(q, 'c'), ['c', 'c#1']);
+      assert.deepEqual((await doc(q, 'c')).dueAt, HANDED_OVER_AT);
     });
   });
 
