@@ -6,7 +6,7 @@
  */
 import { MongoClient } from 'mongodb';
 import pino from 'pino';
-import { QueueGroup, type JobDocument, type Queue } from '../lib';
+import { QueueGroup, toError, type JobDocument, type Queue } from '../lib';
 import { AUDIT_COLLECTION, type AuditRecord } from '../test/support/chaos-jobs';
 import { checkChaos, violationCount, type ChaosFindings } from './audit';
 import { WorkerFleet } from './controller';
@@ -162,7 +162,17 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     let finished = false;
     let crashesSeen = 0;
     while (Date.now() < deadline) {
-      const { done, idle } = await progress(queue, plan.length);
+      let read: { done: number; idle: boolean };
+      try {
+        read = await progress(queue, plan.length);
+      } catch (err) {
+        // The server itself failed (DocumentDB's PostgreSQL once restarted after a crash of its
+        // own mid-run): watch again next tick, as the workers ride it out; the deadline bounds it.
+        o.log(`chaos: progress read failed (${toError(err).message}); trying again`);
+        await new Promise((r) => setTimeout(r, TICK_MS));
+        continue;
+      }
+      const { done, idle } = read;
       if (idle) {
         finished = true;
         break;
