@@ -100,8 +100,11 @@ export class AttemptExecutor {
     } finally {
       cancelTimer();
     }
-    if (entry.committed)
+    if (entry.committed) {
+      // Its transaction committed the completion; what run() returned is stored after it.
+      if (end.kind === 'returned' && end.value !== undefined) job.returnValue = end.value;
       return committedOutcome(end.kind === 'threw' ? end.error : undefined, logger());
+    }
     const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
     if (end.kind === 'hung') {
       logger().warn(

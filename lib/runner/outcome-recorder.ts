@@ -57,9 +57,10 @@ export class OutcomeRecorder {
     const { log, opts } = this.pool;
     entry.finishing = true;
     if (entry.committed) {
-      // ctx.transaction wrote the completion with the job's own writes: nothing left to write
-      // (and no result: the completion committed before run() returned).
-      this.emitOutcome(entry, 'completed', undefined, undefined);
+      // ctx.transaction wrote the completion with the job's own writes: only what run() returned
+      // afterwards is left to write.
+      const returnValue = await this.storeCommittedResult(entry);
+      this.emitOutcome(entry, 'completed', undefined, returnValue);
       await this.afterFinish(entry, 'completed');
       return true;
     }
@@ -151,6 +152,29 @@ export class OutcomeRecorder {
       }
     }
     return { state, payload, next, returnValue };
+  }
+
+  /**
+   * What run() returned after its transaction committed the completion, stored by one more
+   * guarded write; the attempt stays completed whatever becomes of it. Returns the value stored.
+   */
+  private async storeCommittedResult(entry: HeldAttempt): Promise<unknown> {
+    const { job } = entry;
+    if (job.returnValue === undefined) return undefined;
+    try {
+      const returnValue = encodeResult(job.id, job.returnValue);
+      const token = { ...entry.token, modCount: job.status.modCount };
+      const now = this.pool.opts.now();
+      if (!(await this.writes.write({ token, update: { returnValue }, now }))) {
+        this.pool.log.warn({ jobId: job.id }, 'result not stored: the attempt changed meanwhile');
+        return undefined;
+      }
+      job.status.modCount += 1;
+      return returnValue;
+    } catch (err) {
+      this.pool.log.warn({ err, jobId: job.id }, 'result not stored (the attempt stays completed)');
+      return undefined;
+    }
   }
 
   /** Steps 2 and 3 of a hand-over failed (no transactions): the retry monitor redoes them. */

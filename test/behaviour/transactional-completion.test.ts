@@ -175,6 +175,19 @@ describe('transactional completion (ctx.transaction)', function () {
       assert.equal(ledger.tries.get('pay-4'), 1);
     });
 
+    it('stores what run returned after the commit, and gives it to the completed event', async () => {
+      const { queue } = await started();
+      const results: unknown[] = [];
+      queue.on('completed', (e) => results.push(e.returnValue));
+      await queue.put(LedgerJob.create({ returnTries: true }, { id: 'pay-6' }));
+      await eventually('completed', () => results.length === 1);
+      assert.deepEqual(results, [{ tries: 1 }]);
+      const doc = await stored('pay-6');
+      assert.equal(doc?.state, 'completed');
+      assert.deepEqual(doc?.returnValue, { tries: 1 });
+      assert.equal(await entries.countDocuments(), 1);
+    });
+
     it('an error thrown after the commit leaves the attempt completed', async () => {
       const { queue, events } = await started();
       await queue.put(LedgerJob.create({ failAfter: 'too late' }, { id: 'pay-5' }));

@@ -123,8 +123,10 @@ export class LedgerJob extends BaseJob {
   failWith = '';
   /** Throw this after the transaction committed. */
   failAfter = '';
+  /** Return the number of tries of `fn` after the commit (the job's result). */
+  returnTries = false;
 
-  async run(ctx: JobContext): Promise<void> {
+  async run(ctx: JobContext): Promise<{ tries: number } | undefined> {
     const entries = ledger.collection;
     if (!entries) throw new Error('ledger.reset() first');
     this.result = `booked ${this.amount}`;
@@ -140,5 +142,6 @@ export class LedgerJob extends BaseJob {
       return n;
     });
     if (this.failAfter) throw new Error(`${this.failAfter} (after try ${value})`);
+    return this.returnTries ? { tries: value } : undefined;
   }
 }
