@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { QueueGroup, type JobDocument } from '../../lib';
 import { eventually, testLogger } from '../support/backends';
 import { SleepJob, WaitForAbortJob } from '../support/jobs';
-import { JobsDeployment, type WorkerHandle } from './harness';
+import { JobsDeployment } from './deployment';
+import type { WorkerHandle } from './harness';
 
 const HEARTBEAT_MS = 250;
 /** Long, so that only the heartbeat (never a lock expiry) can end the job in time. */

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import type { JobDocument } from '../../lib';
 import { eventually } from '../support/backends';
 import { SleepJob } from '../support/jobs';
-import { JobsDeployment, type JobsWorkerConfig, type WorkerHandle } from './harness';
+import { JobsDeployment, type JobsWorkerConfig } from './deployment';
+import type { WorkerHandle } from './harness';
 
 const LOCK_TIMEOUT_MS = 1_000;
 const HEARTBEAT_MS = 200;

@@ -6,7 +6,8 @@ import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { eventually } from '../support/backends';
 import { SleepJob } from '../support/jobs';
-import { countBy, JobsDeployment } from './harness';
+import { JobsDeployment } from './deployment';
+import { countBy } from './harness';
 
 const PROCESSES = 3;
 const WORKERS = 4;

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { ErrorCode, type JobDocument } from '../../lib';
 import { eventually } from '../support/backends';
 import { ExitJob, SleepJob } from '../support/jobs';
-import { JobsDeployment, type JobsWorkerConfig } from './harness';
+import { JobsDeployment, type JobsWorkerConfig } from './deployment';
 
 const MAX_LOCK_LOSSES = 3;
 
