@@ -30,14 +30,6 @@ export class AttemptExecutor {
   constructor(private readonly pool: PoolContext) {}
 
   /**
-   * Runs `entry` and returns the outcome to record, or undefined when its lock was lost while it
-   * ran (the outcome is dropped; 'lock-lost' was emitted).
-   */
-  async execute(entry: HeldAttempt): Promise<RequestedOutcome | undefined> {
-    return (await this.admit(entry)) ?? (await this.perform(entry));
-  }
-
-  /**
    * The steps before a run: the dispatch deadline and the extensions' start verdicts. Returns
    * the outcome to record when the attempt may not run, or null when it may ('claimed' emitted).
    * A caller that runs jobs itself (`Queue.next()`) passes through the same steps.

@@ -18,7 +18,13 @@ import type { QueueEventMap, TypedEmitter } from '../events';
 import type { QueueExtension } from '../extension';
 import type { ResolvedPoolOptions } from './pool-options';
 import { AttemptExecutor } from './attempt-executor';
-import type { EmitEvent, HeldAttempt, PoolContext, RunJob } from './attempt';
+import {
+  attemptInfo,
+  type EmitEvent,
+  type HeldAttempt,
+  type PoolContext,
+  type RunJob,
+} from './attempt';
 import { LockKeeper } from './lock-keeper';
 import { OutcomeRecorder } from './outcome-recorder';
 import { ProcessPoller, type PolledPool } from './process-poller';
@@ -371,10 +377,30 @@ export class RunnerPool {
     return entry;
   }
 
+  /**
+   * Admission (scope locks, start hooks) takes round trips: on a slow or cut link the lock may
+   * run out meanwhile, and another worker may then take the job or its scopes over. Such a run
+   * is not started, as at launch: lock-lost, its outcome dropped (its scopes given back).
+   */
+  private lostWhileAdmitted(entry: HeldAttempt): boolean {
+    const lost =
+      entry.controller.signal.reason instanceof LockLostError ||
+      this.locks.tooLateToStart(entry.lockExpiresAt);
+    if (!lost) return false;
+    this.log.warn(
+      { jobId: entry.token.id },
+      'lock ran out while the run was admitted: not started',
+    );
+    this.emit('lock-lost', attemptInfo(this.queue, entry.job));
+    return true;
+  }
+
   private async runAndRecord(entry: HeldAttempt): Promise<void> {
     let recorded = false;
     try {
-      const outcome = await this.executor.execute(entry);
+      const refused = await this.executor.admit(entry);
+      const outcome =
+        refused ?? (this.lostWhileAdmitted(entry) ? undefined : await this.executor.perform(entry));
       if (outcome) recorded = await this.recorder.record(entry, outcome);
     } finally {
       if (!recorded) await this.recorder.outcomeDropped(entry);

@@ -2,11 +2,13 @@
  * Races in the runner pool around a claimed attempt that goes back to pending: a heartbeat sent
  * for the released run must not abort the next run of the same job; an abort requested while
  * the attempt was held must not be dropped by the release; an extension that throws must not
- * leave the attempt locked by a pool that gave it up. Both backends.
+ * leave the attempt locked by a pool that gave it up; a run whose lock ran out while its start
+ * hooks took their time must not start. Both backends.
  */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { QueueGroup } from '../../lib';
+import { StoreError } from '../../lib/errors';
 import type { QueueExtension, StartVerdict } from '../../lib/extension';
 import {
   FAST,
@@ -126,6 +128,47 @@ function races(makeBackend: () => Backend): void {
       `nobody runs or heartbeats et-1, yet it stays running under ${doc?.status.owner} until ` +
         `${doc?.status.lockExpiresAt?.toISOString()} and will then be counted as a lock loss`,
     );
+  });
+
+  // Regression (chaos run): a run whose start hooks were held up by a cut connection (its scope
+  // insert) started after its lock had run out, beside the worker that had taken its scope over.
+  it('does not start a run whose lock ran out while it was admitted', async () => {
+    const gate = new GateExtension();
+    // Heartbeats do not get through (a cut connection); everything else does.
+    const inner = backend.store();
+    const cut = new Proxy(inner, {
+      get(target, prop, receiver) {
+        if (prop === 'jobHeartbeat') {
+          return async () => {
+            throw new StoreError('injected: the connection is cut');
+          };
+        }
+        const value: unknown = Reflect.get(target, prop, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const g = new QueueGroup(
+      { ...backend.stores(), jobs: cut },
+      {
+        defaults: { ...FAST, lockTimeoutMs: 300, heartbeatMs: 100, reclaimEveryMs: 60_000 },
+        logger: testLogger,
+        extensions: [gate],
+      },
+    );
+    groups.push(g);
+    const q = await g.get('late-admit');
+    q.on('error', () => undefined);
+    // Runs started by the time the claim is given up (a later claim may run the job again).
+    const runsAtLoss: number[] = [];
+    q.on('lock-lost', () => runsAtLoss.push(holdRuns.length));
+    await q.put(HoldJob.create({}, { id: 'la-1' }));
+    await q.start();
+    const ctx = await gate.entered.promise;
+    const expiresAt = ctx.job.status.lockExpiresAt?.getTime() ?? 0;
+    await eventually('the lock ran out', () => Date.now() > expiresAt + 50);
+    gate.verdict.resolve({ action: 'run' });
+    await eventually('lock-lost', () => runsAtLoss.length > 0);
+    assert.deepEqual(runsAtLoss, [0], 'the run was started after its lock ran out');
   });
 }
 
