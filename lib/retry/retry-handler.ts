@@ -190,7 +190,8 @@ export class RetryHandler {
    * amboy's `CompleteRetryingAndPut`: `old` (held by the caller, e.g. from `queue.next()`)
    * becomes `retrying` with its errors and payload, guarded by owner + modCount (LockLostError
    * when lost), and the next attempt is inserted: one transaction where the server has them,
-   * else idempotent steps a crash between which the monitor finishes (attempt-chain.ts). `next` (default: `old`) gives the payload and settings of the new attempt; its
+   * else idempotent steps that the monitor finishes after a crash (attempt-chain.ts). `next`
+   * (default: `old`) gives the payload and settings of the new attempt; its
    * ID and attempt number are `old`'s next, and it is due after `delayMs`. The caller decided to
    * retry: the attempt and time bounds are not applied (see `decide`). Returns the new ID.
    */

@@ -3,8 +3,8 @@
  * outcome writes of the moment together): its state, errors, payload, log and, when completed,
  * what `run()` returned. A retry asked for goes to the retry handler, with the backoff of the
  * job's type or queue: if granted, that write and the insert of the next attempt are one
- * hand-over (lib/retry/attempt-chain.ts), not batched; if refused, the attempt ends `failed` with the handler's
- * reason added to its errors. Then the outcome's event is emitted (a failed or aborted attempt
+ * hand-over (lib/retry/attempt-chain.ts), not batched; if refused, the attempt ends `failed`
+ * with the handler's reason added to its errors. Then the outcome's event is emitted (a failed or aborted attempt
  * also logs one line at warn) and the extensions' `afterFinish` hooks run. An outcome whose lock
  * was lost is dropped.
  */
