@@ -1,11 +1,13 @@
 /**
  * The rules of lib/store/mongo/transactions.ts that do not need a server: which errors are
  * transient (DocumentDB's write conflict has no label), how errors inside a caller's session are
- * translated, and which `hello` answers mean transactions.
+ * translated, which `hello` answers mean transactions, and how a statement refused by a write
+ * conflict outside a transaction is run again.
  */
 import assert from 'node:assert/strict';
 import { MongoCompatibilityError, MongoServerError } from 'mongodb';
 import { StoreError, TransactionsUnsupportedError } from '../../lib';
+import { retryWriteConflicts } from '../../lib/store/mongo/errors';
 import {
   helloAllowsTransactions,
   isTransientTransactionError,
@@ -63,5 +65,31 @@ describe('transactions: error rules', () => {
       ok: false,
       why: 'the server has no sessions',
     });
+  });
+
+  it('runs a statement again after write conflicts (a DocumentDB deadlock), five tries at most', async () => {
+    let calls = 0;
+    const once = await retryWriteConflicts(async () => {
+      if (++calls === 1) throw serverError(112);
+      return 'done';
+    });
+    assert.deepEqual([once, calls], ['done', 2]);
+    calls = 0;
+    await assert.rejects(
+      retryWriteConflicts(async () => {
+        calls++;
+        throw serverError(112);
+      }),
+      (err: unknown) => err instanceof MongoServerError && err.code === 112,
+    );
+    assert.equal(calls, 5);
+    calls = 0;
+    await assert.rejects(
+      retryWriteConflicts(async () => {
+        calls++;
+        throw serverError(11000);
+      }),
+    );
+    assert.equal(calls, 1, 'other errors are not run again');
   });
 });

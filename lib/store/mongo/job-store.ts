@@ -33,7 +33,7 @@ import {
 import type { JobProbeParams, JobProbeResult } from '../job-probe';
 import type { JobDocument } from '../../types';
 import { slimJobDocument, withJobDefaults } from '../../job-document';
-import { isDuplicateKey, storeError } from './errors';
+import { isDuplicateKey, retryWriteConflicts, storeError } from './errors';
 import { CLAIM_SORT, claimBatchFilter, claimFilter, claimJobs } from './job-claim';
 import {
   attemptsFilter,
@@ -225,15 +225,14 @@ export class MongoJobStore extends MongoJobStoreAdmin implements JobStore {
       : heldManyFilter(params.jobs);
     // $max: of two heartbeats arriving out of order, the later expiry wins.
     const refresh = { $max: { 'status.lockExpiresAt': params.lockExpiresAt } };
-    const res = await this.jobs.updateMany(
-      { ...held, state: 'running', 'status.abortRequested': false },
-      refresh,
+    // $max twice changes nothing: a write conflict (a deadlock on DocumentDB) is run again.
+    const res = await retryWriteConflicts(() =>
+      this.jobs.updateMany({ ...held, state: 'running', 'status.abortRequested': false }, refresh),
     );
     if (res.matchedCount === params.jobs.length) return { lost: [], abortRequested: [] };
     // Jobs asked to abort keep their lock while they stop, so nobody runs them again meanwhile.
-    await this.jobs.updateMany(
-      { ...held, state: 'running', 'status.abortRequested': true },
-      refresh,
+    await retryWriteConflicts(() =>
+      this.jobs.updateMany({ ...held, state: 'running', 'status.abortRequested': true }, refresh),
     );
     const docs = await this.jobs
       .find(

@@ -8,6 +8,7 @@
 import type { AnyBulkWriteOperation, Collection } from 'mongodb';
 import type { JobWriteParams } from '../job-store';
 import type { JobDocument } from '../../types';
+import { retryWriteConflicts } from './errors';
 import { heldFilter, heldGroupFilter, nonce, updateFields } from './job-filters';
 
 type Doc = JobDocument;
@@ -37,7 +38,9 @@ export async function writeMany(
     );
     return { updateMany: { filter, update } };
   });
-  const res = await jobs.bulkWrite(ops, { ordered: false });
+  // Run again on a write conflict (a deadlock on DocumentDB): a write that took effect the first
+  // time no longer matches its token, and its nonce still says it took effect.
+  const res = await retryWriteConflicts(() => jobs.bulkWrite(ops, { ordered: false }));
   if (res.matchedCount === writes.length) return new Set(writes.map((w) => w.token.id));
   const docs = await jobs
     .find({ _id: { $in: writes.map((w) => w.token.id) } }, { projection: { 'status.writeId': 1 } })

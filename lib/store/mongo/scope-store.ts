@@ -4,22 +4,24 @@
  * duplicate key means the scope (or slot) is held.
  */
 import type { ClientSession, Collection, Db, Filter } from 'mongodb';
-import { MongoBulkWriteError, MongoError } from 'mongodb';
+import { MongoBulkWriteError } from 'mongodb';
 import { compareStrings, type SessionOptions } from '../job-store';
 import type { ScopeLockDocument, ScopeReleaseFilter, ScopeStore } from '../scope-store';
 import { setTimeout as delay } from 'node:timers/promises';
-import { DUPLICATE_KEY, isDuplicateKey, storeError } from './errors';
-import { sessionError, sessionOp, WRITE_CONFLICT } from './transactions';
+import {
+  DUPLICATE_KEY,
+  isDuplicateKey,
+  isWriteConflict,
+  storeError,
+  WRITE_CONFLICT,
+} from './errors';
+import { sessionError, sessionOp } from './transactions';
 
 type Doc = ScopeLockDocument;
 
 /** Retries of locks a write conflict (a broken deadlock) refused, and their base delay. */
 const SCOPE_INSERT_RETRIES = 5;
 const SCOPE_RETRY_MS = 5;
-
-function isWriteConflict(err: unknown): boolean {
-  return err instanceof MongoError && err.code === WRITE_CONFLICT;
-}
 
 /** Lists the locks of a queue and finds those of one job. */
 const SCOPE_INDEXES = [{ name: 'holder', key: { queue: 1, holder: 1 } }];

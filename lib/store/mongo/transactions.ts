@@ -11,10 +11,8 @@ import { MongoCompatibilityError, MongoError } from 'mongodb';
 import { InvalidArgumentError, TransactionsUnsupportedError } from '../../errors';
 import { backoffMs } from '../../timers/sleep';
 import type { TransactionRunOptions } from '../job-store';
-import { storeError } from './errors';
+import { storeError, WRITE_CONFLICT } from './errors';
 
-/** WriteConflict: two transactions wrote one document (DocumentDB gives it without a label). */
-export const WRITE_CONFLICT = 112;
 const TRANSIENT = 'TransientTransactionError';
 const UNKNOWN_COMMIT = 'UnknownTransactionCommitResult';
 const COMMAND_NOT_FOUND = 59;
